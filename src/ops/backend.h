@@ -1,0 +1,76 @@
+#pragma once
+// The op interface of llmr. Every op of the forward pass is a method here; ops/reference holds the
+// oracle, backend/cpu and backend/cuda the fast versions, and one battery of tests runs against each.
+#include <cstdint>
+#include <span>
+#include <string>
+
+#include "tensor/tensor.h"
+
+namespace llmr {
+
+enum class RopeLayout {
+  Interleaved,  // rotates pairs (x[2i], x[2i+1]): llama.cpp's "normal" rope, GGUF llama files
+  NeoX,         // rotates pairs (x[i], x[i + rot/2]): Hugging Face llama, qwen2, qwen3
+};
+
+struct RopeSpec {
+  int head_dim = 0;
+  int rot_dims = 0;                // leading dims of each head that rotate (== head_dim for llama)
+  RopeLayout layout = RopeLayout::NeoX;
+  const float* inv_freq = nullptr;  // rot_dims/2 angular frequencies, scaling already applied
+};
+
+struct AttentionSpec {
+  int n_head = 0;
+  int n_kv_head = 0;  // n_head is a multiple of it (GQA; 1 = MQA)
+  int head_dim = 0;
+  float scale = 0;    // usually 1/sqrt(head_dim)
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual std::string name() const = 0;
+
+  // y = x / sqrt(mean(x^2) + eps) * w per row, fp32 accumulation.
+  // x, y: [rows, n] of one type among f32, f16, bf16 (rows may be strided); w: [n] f32.
+  virtual void rms_norm(const Tensor& x, const Tensor& w, float eps, const Tensor& y) = 0;
+
+  // sum = x + residual, y = rms_norm(sum) * w, both from one pass. All of x's type but w (f32).
+  virtual void rms_norm_residual(const Tensor& x, const Tensor& residual, const Tensor& w, float eps,
+                                 const Tensor& sum, const Tensor& y) = 0;
+
+  // out[t] = table[ids[t]] as f32; table [vocab, dim] of any weight type, out [T, dim] f32.
+  virtual void embedding(const Tensor& table, std::span<const int32_t> ids, const Tensor& out) = 0;
+
+  // y = x * w^T (+ bias): x [T, in] f32, w [out, in] of any weight type, bias [out] f32 or null,
+  // y [T, out] f32.
+  virtual void matmul(const Tensor& x, const Tensor& w, const Tensor* bias, const Tensor& y) = 0;
+
+  // Rotates, in place, the first rot_dims of every head of x [T, n_heads * head_dim] (f32) by
+  // positions[t] * inv_freq.
+  virtual void rope(const Tensor& x, int n_heads, std::span<const int32_t> positions,
+                    const RopeSpec& spec) = 0;
+
+  // Causal attention: out[t] (head h) = softmax(scale * q[t,h] . k[j,h/g]) v[j,h/g] over cache rows
+  // j = 0 .. positions[t]. q, out: [T, n_head*head_dim] f32; k_cache, v_cache: [n_ctx,
+  // n_kv_head*head_dim] f32 or f16.
+  virtual void attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
+                         std::span<const int32_t> positions, const AttentionSpec& spec,
+                         const Tensor& out) = 0;
+
+  // out = silu(gate) * up, elementwise; all [T, n] f32.
+  virtual void swiglu(const Tensor& gate, const Tensor& up, const Tensor& out) = 0;
+
+  // out = a + b, elementwise; all [T, n] f32.
+  virtual void add(const Tensor& a, const Tensor& b, const Tensor& out) = 0;
+
+  // Softmax of each row of x [rows, n] f32, in place.
+  virtual void softmax(const Tensor& x) = 0;
+
+  // dst = src converted to dst's type (f32 <-> f16 <-> bf16); same shape. Writes KV cache rows.
+  virtual void copy(const Tensor& src, const Tensor& dst) = 0;
+};
+
+}  // namespace llmr

@@ -1,0 +1,27 @@
+#pragma once
+// The oracle: each op written in the most obvious way, double accumulation where it matters.
+// Slow on purpose; every fast implementation is tested against it.
+#include "ops/backend.h"
+
+namespace llmr {
+
+class ReferenceBackend final : public Backend {
+ public:
+  std::string name() const override { return "reference"; }
+  void rms_norm(const Tensor& x, const Tensor& w, float eps, const Tensor& y) override;
+  void rms_norm_residual(const Tensor& x, const Tensor& residual, const Tensor& w, float eps,
+                         const Tensor& sum, const Tensor& y) override;
+  void embedding(const Tensor& table, std::span<const int32_t> ids, const Tensor& out) override;
+  void matmul(const Tensor& x, const Tensor& w, const Tensor* bias, const Tensor& y) override;
+  void rope(const Tensor& x, int n_heads, std::span<const int32_t> positions,
+            const RopeSpec& spec) override;
+  void attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
+                 std::span<const int32_t> positions, const AttentionSpec& spec,
+                 const Tensor& out) override;
+  void swiglu(const Tensor& gate, const Tensor& up, const Tensor& out) override;
+  void add(const Tensor& a, const Tensor& b, const Tensor& out) override;
+  void softmax(const Tensor& x) override;
+  void copy(const Tensor& src, const Tensor& dst) override;
+};
+
+}  // namespace llmr

@@ -1,0 +1,42 @@
+#pragma once
+// Element types of tensors, numbered as GGUF numbers them (ggml_type), with their block geometry.
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace llmr {
+
+enum class DType : uint32_t {
+  F32 = 0,
+  F16 = 1,
+  Q4_0 = 2,
+  Q4_1 = 3,
+  Q8_0 = 8,
+  Q4_K = 12,
+  Q5_K = 13,
+  Q6_K = 14,
+  I32 = 26,
+  BF16 = 30,
+};
+
+struct DTypeInfo {
+  DType type;
+  const char* name;        // lower-case, as on the command line: "q4_k"
+  int64_t block_elems;     // elements per block (1 for plain types)
+  size_t block_bytes;      // bytes per block
+  bool quantized;
+};
+
+// Info for a type; nullopt for a GGUF type number llmr does not know.
+std::optional<DTypeInfo> dtype_info(uint32_t gguf_type);
+const DTypeInfo& info(DType t);
+inline const char* name(DType t) { return info(t).name; }
+// Parses "f32", "q4_0", "Q4_K" (case-insensitive); throws Error naming the text otherwise.
+DType parse_dtype(std::string_view text);
+
+// Bytes for a row of n elements; throws Error if n is not a multiple of the block size.
+size_t row_bytes(DType t, int64_t n);
+
+}  // namespace llmr

@@ -1,0 +1,74 @@
+#pragma once
+// Helpers shared by the test suites: fresh random data, tensor filling and comparison.
+#include <cmath>
+#include <cstdint>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "tensor/half.h"
+#include "tensor/tensor.h"
+
+namespace llmr::testing {
+
+// A generator seeded from the test's name plus a per-process random offset, so every run draws
+// fresh inputs while a failure prints the seed that reproduces it (LLMR_TEST_SEED fixes it).
+std::mt19937_64& rng();
+uint64_t test_seed();
+
+inline std::vector<float> random_floats(size_t n, float lo = -1.f, float hi = 1.f) {
+  std::uniform_real_distribution<float> d(lo, hi);
+  std::vector<float> v(n);
+  for (auto& x : v) x = d(rng());
+  return v;
+}
+
+// Writes value(i) to every element of a [rows, cols] f32/f16/bf16 tensor, honouring row strides.
+template <typename F>
+void fill(const Tensor& t, F value) {
+  for (int64_t r = 0; r < t.rows(); ++r)
+    for (int64_t c = 0; c < t.cols(); ++c) {
+      float v = value(r * t.cols() + c);
+      switch (t.type) {
+        case DType::F32: t.row<float>(r)[c] = v; break;
+        case DType::F16: t.row<uint16_t>(r)[c] = f32_to_f16(v); break;
+        case DType::BF16: t.row<uint16_t>(r)[c] = f32_to_bf16(v); break;
+        default: throw Error("fill: unsupported type");
+      }
+    }
+}
+
+inline float element(const Tensor& t, int64_t r, int64_t c) {
+  switch (t.type) {
+    case DType::F32: return t.row<float>(r)[c];
+    case DType::F16: return f16_to_f32(t.row<uint16_t>(r)[c]);
+    case DType::BF16: return bf16_to_f32(t.row<uint16_t>(r)[c]);
+    default: throw Error("element: unsupported type");
+  }
+}
+
+struct Diff {
+  double max_abs = 0, max_rel = 0;
+  int64_t worst_row = -1, worst_col = -1;
+  bool has_nan = false;
+};
+
+// Elementwise comparison of two same-shaped tensors; rel is |a-b| / max(|b|, floor).
+inline Diff compare(const Tensor& a, const Tensor& b, double floor = 1e-6) {
+  Diff d;
+  for (int64_t r = 0; r < a.rows(); ++r)
+    for (int64_t c = 0; c < a.cols(); ++c) {
+      double x = element(a, r, c), y = element(b, r, c);
+      if (std::isnan(x) != std::isnan(y)) d.has_nan = true;
+      double e = std::fabs(x - y);
+      if (e > d.max_abs) {
+        d.max_abs = e;
+        d.worst_row = r;
+        d.worst_col = c;
+      }
+      d.max_rel = std::max(d.max_rel, e / std::max(std::fabs(y), floor));
+    }
+  return d;
+}
+
+}  // namespace llmr::testing
