@@ -37,9 +37,13 @@ struct MetaValue {
   }
 };
 
+// "u32", "string", ... for messages.
+const char* meta_type_name(MetaType t);
+
 // Ordered as written in the file; lookups by key with typed, checked accessors.
 class Metadata {
  public:
+  // Adds the key, or replaces its value in place when it exists already.
   void set(const std::string& key, MetaValue value);
   bool has(const std::string& key) const { return index_.count(key) != 0; }
   const MetaValue* find(const std::string& key) const;
@@ -53,6 +57,7 @@ class Metadata {
   const MetaArray& get_array(const std::string& key) const;
   std::vector<std::string> get_string_array(const std::string& key) const;
 
+  // Absent key -> nullopt; present with an incompatible type -> Error naming the key.
   std::optional<int64_t> int_or(const std::string& key) const;
   std::optional<double> float_or(const std::string& key) const;
   std::optional<std::string> string_or(const std::string& key) const;
