@@ -1,0 +1,26 @@
+// The oracle matmul: dequantize each weight row with dequantize_row, accumulate in double.
+#include <vector>
+
+#include "ops/matmul_checks.h"
+#include "ops/reference/reference_backend.h"
+#include "tensor/quant.h"
+
+namespace llmr {
+
+void ReferenceBackend::matmul(const Tensor& x, const Tensor& w, const Tensor* bias, const Tensor& y) {
+  check_matmul_args(x, w, bias, y);
+  const int64_t T = x.shape[0], n_in = x.shape[1], n_out = w.shape[0];
+  std::vector<float> wrow(size_t(n_in));
+  for (int64_t o = 0; o < n_out; ++o) {
+    dequantize_row(w.type, w.row(o), wrow.data(), n_in);
+    const double b = bias ? double(static_cast<const float*>(bias->data)[o]) : 0.0;
+    for (int64_t t = 0; t < T; ++t) {
+      const float* xr = x.row<float>(t);
+      double acc = b;
+      for (int64_t k = 0; k < n_in; ++k) acc += double(xr[k]) * double(wrow[size_t(k)]);
+      y.row<float>(t)[o] = float(acc);
+    }
+  }
+}
+
+}  // namespace llmr
