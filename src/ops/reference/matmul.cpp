@@ -10,7 +10,7 @@ namespace llmr {
 void ReferenceBackend::matmul(const Tensor& x, const Tensor& w, const Tensor* bias, const Tensor& y) {
   check_matmul_args(x, w, bias, y);
   const int64_t T = x.shape[0], n_in = x.shape[1], n_out = w.shape[0];
-  std::vector<float> wrow(size_t(n_in));
+  std::vector<float> wrow(static_cast<size_t>(n_in));
   for (int64_t o = 0; o < n_out; ++o) {
     dequantize_row(w.type, w.row(o), wrow.data(), n_in);
     const double b = bias ? double(static_cast<const float*>(bias->data)[o]) : 0.0;
