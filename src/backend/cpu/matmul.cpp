@@ -1,0 +1,109 @@
+// CpuBackend::matmul: activations quantized to 8 bits once per call (for quantized weights), then
+// output rows split across the pool; each weight row is decoded once per tile of kTokenTile tokens
+// while a group of tokens' activations stays in cache.
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "backend/cpu/cpu_backend.h"
+#include "backend/cpu/cpu_features.h"
+#include "backend/cpu/matmul_kernels.h"
+#include "core/error.h"
+#include "ops/matmul_checks.h"
+
+namespace llmr::cpu {
+namespace {
+
+constexpr int64_t kTokenGroup = 64;  // tokens whose activations are reused across a chunk of rows
+
+RowDotFn kernel_for(Level level, DType type) {
+  RowDotFn fn = nullptr;
+  switch (level) {
+    case Level::Avx512: fn = row_dot_avx512(type); break;
+    case Level::Avx2: fn = row_dot_avx2(type); break;
+    case Level::Scalar: fn = row_dot_scalar(type); break;
+  }
+  check(fn != nullptr, std::string("matmul: no ") + level_name(level) + " kernel for " + name(type));
+  return fn;
+}
+
+}  // namespace
+
+const char* level_name(Level level) {
+  switch (level) {
+    case Level::Avx512: return "avx512";
+    case Level::Avx2: return "avx2";
+    default: return "scalar";
+  }
+}
+
+Level best_level() {
+  const auto& f = cpu_features();
+  if (f.avx512_vnni) return Level::Avx512;
+  if (f.avx2) return Level::Avx2;
+  return Level::Scalar;
+}
+
+bool uses_int8_activations(DType type) {
+  return type == DType::Q8_0 || type == DType::Q4_0 || type == DType::Q4_1 || type == DType::Q4_K ||
+         type == DType::Q5_K || type == DType::Q6_K;
+}
+
+void matmul_at_level(Level level, const Tensor& x, const Tensor& w, const Tensor* bias,
+                     const Tensor& y, ThreadPool* pool) {
+  const int64_t T = x.shape[0], n = x.shape[1], n_out = w.shape[0];
+  if (T == 0 || n_out == 0) return;
+  const RowDotFn dot = kernel_for(level, w.type);
+  const bool int8 = uses_int8_activations(w.type);
+  auto for_range = [&](int64_t count, int64_t grain, const std::function<void(int64_t, int64_t)>& fn) {
+    if (pool) pool->parallel_for(count, grain, fn);
+    else fn(0, count);
+  };
+
+  // Token activations as one contiguous array: ActBlocks, or the f32 rows themselves when dense.
+  const void* act = x.data;
+  int64_t act_stride = x.stride[0] / int64_t(sizeof(float));
+  std::vector<ActBlock> blocks;
+  if (int8) {
+    const int64_t nb = n / 32;
+    blocks.resize(size_t(T * nb));
+    for_range(T, 4, [&](int64_t b, int64_t e) {
+      for (int64_t t = b; t < e; ++t) quantize_activations(x.row<float>(t), blocks.data() + t * nb, n);
+    });
+    act = blocks.data();
+    act_stride = nb;
+  } else if (x.stride[0] % int64_t(sizeof(float)) != 0) {
+    throw Error("matmul: x " + x.describe() + " has a row stride that is not a whole number of floats");
+  }
+  const size_t unit = int8 ? sizeof(ActBlock) : sizeof(float);
+  const float* b = bias ? static_cast<const float*>(bias->data) : nullptr;
+
+  // Small chunks of rows keep all threads busy for T = 1; larger T has work enough per row.
+  const int64_t grain = std::max<int64_t>(1, 16 / std::min<int64_t>(T, 16));
+  for_range(n_out, grain, [&](int64_t r0, int64_t r1) {
+    float out[kTokenTile];
+    for (int64_t g = 0; g < T; g += kTokenGroup) {
+      const int64_t g_end = std::min(T, g + kTokenGroup);
+      for (int64_t r = r0; r < r1; ++r) {
+        const void* wrow = w.row(r);
+        const float bias_r = b ? b[r] : 0.f;
+        for (int64_t t = g; t < g_end; t += kTokenTile) {
+          const int nt = int(std::min<int64_t>(kTokenTile, g_end - t));
+          dot(wrow, static_cast<const char*>(act) + size_t(t * act_stride) * unit, act_stride, nt, n, out);
+          for (int i = 0; i < nt; ++i) y.row<float>(t + i)[r] = out[i] + bias_r;
+        }
+      }
+    }
+  });
+}
+
+}  // namespace llmr::cpu
+
+namespace llmr {
+
+void CpuBackend::matmul(const Tensor& x, const Tensor& w, const Tensor* bias, const Tensor& y) {
+  check_matmul_args(x, w, bias, y);
+  cpu::matmul_at_level(cpu::best_level(), x, w, bias, y, &pool_);
+}
+
+}  // namespace llmr

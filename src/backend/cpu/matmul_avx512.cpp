@@ -1,0 +1,11 @@
+// The AVX-512 matmul kernels: VNNI 8-bit dots, 512-bit float FMA (see matmul_simd.inc).
+#define LLMR_SIMD_NS avx512
+#define LLMR_SIMD_AVX512 1
+// GCC 12 warns falsely inside its own AVX-512 headers (_mm512_undefined_* in reductions).
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include "backend/cpu/matmul_simd.inc"
+
+namespace llmr::cpu {
+RowDotFn row_dot_avx512(DType type) { return avx512::row_dot(type); }
+}  // namespace llmr::cpu

@@ -1,0 +1,48 @@
+#pragma once
+// Internals of the CPU matmul, shared by its per-level kernel files and by the tests, which call
+// every level directly (scalar, AVX2, AVX-512) on one machine.
+#include <cstdint>
+
+#include "backend/cpu/thread_pool.h"
+#include "tensor/tensor.h"
+
+namespace llmr::cpu {
+
+// Activations quantized to 8 bits, 32 at a time: x[i] ~ d * qs[i] with |qs| <= 127.
+// s0, s1 = d * (sum of qs over each half): the offset terms of q4_0/q4_1/k-quant weights need them.
+struct ActBlock {
+  float d;
+  float s0, s1;
+  float pad;
+  int8_t qs[32];
+};
+static_assert(sizeof(ActBlock) == 48);
+
+// Quantizes n floats (a multiple of 32) into n / 32 blocks; round to nearest, ties to even.
+void quantize_activations(const float* x, ActBlock* out, int64_t n);
+
+constexpr int kTokenTile = 4;  // tokens that share one decode of each weight block
+
+// out[t] = dot(weight row, token t) for t < nt <= kTokenTile over n elements. act points at token
+// 0's data: ActBlocks for quantized weights, floats otherwise; act_stride is in those units.
+using RowDotFn = void (*)(const void* wrow, const void* act, int64_t act_stride, int nt, int64_t n,
+                          float* out);
+
+enum class Level { Scalar, Avx2, Avx512 };
+const char* level_name(Level level);
+Level best_level();  // from cpu_features(), so LLMR_CPU_LEVEL caps it
+
+// True when `type`'s kernels take 8-bit ActBlocks rather than floats.
+bool uses_int8_activations(DType type);
+
+// The kernel for a weight type at a level, or nullptr when that level has none for the type.
+RowDotFn row_dot_scalar(DType type);
+RowDotFn row_dot_avx2(DType type);
+RowDotFn row_dot_avx512(DType type);
+
+// y = x w^T + bias with the kernels of `level` (which this processor must support); arguments
+// already checked. pool may be null (single-threaded).
+void matmul_at_level(Level level, const Tensor& x, const Tensor& w, const Tensor* bias,
+                     const Tensor& y, ThreadPool* pool);
+
+}  // namespace llmr::cpu

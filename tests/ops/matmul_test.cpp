@@ -1,0 +1,200 @@
+// The matmul battery: every backend (and every CPU SIMD level, called directly) against a double
+// oracle written here, for every weight type and shapes T x in x out, with and without bias.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "backend/cpu/cpu_features.h"
+#include "backend/cpu/matmul_kernels.h"
+#include "ops/backends_under_test.h"
+#include "tensor/quant.h"
+#include "test_util.h"
+
+namespace llmr {
+namespace {
+
+using testing::random_floats;
+
+const DType kWeightTypes[] = {DType::F32,  DType::F16,  DType::BF16, DType::Q8_0, DType::Q4_0,
+                              DType::Q4_1, DType::Q4_K, DType::Q5_K, DType::Q6_K};
+
+// Backends of backends_under_test.h plus the CPU kernels pinned at each level this machine runs.
+std::vector<std::string> impl_names() {
+  std::vector<std::string> names = testing::backend_names();
+  names.push_back("cpu-scalar");
+  if (cpu::cpu_features().avx2) names.push_back("cpu-avx2");
+  if (cpu::cpu_features().avx512_vnni) names.push_back("cpu-avx512");
+  return names;
+}
+
+void run_matmul(const std::string& impl, const Tensor& x, const Tensor& w, const Tensor* bias,
+                const Tensor& y) {
+  static cpu::ThreadPool pool(2);
+  if (impl == "cpu-scalar") return cpu::matmul_at_level(cpu::Level::Scalar, x, w, bias, y, &pool);
+  if (impl == "cpu-avx2") return cpu::matmul_at_level(cpu::Level::Avx2, x, w, bias, y, &pool);
+  if (impl == "cpu-avx512") return cpu::matmul_at_level(cpu::Level::Avx512, x, w, bias, y, &pool);
+  testing::backend_named(impl).matmul(x, w, bias, y);
+}
+
+bool quantizes_activations(const std::string& impl, DType type) {
+  return impl != "reference" && cpu::uses_int8_activations(type);
+}
+
+struct Weights {
+  HostBuffer q;                 // the weight matrix as stored
+  std::vector<float> values;    // its dequantized values, row-major [out, in]
+};
+
+Weights random_weights(DType type, int64_t out, int64_t in) {
+  Weights w{HostBuffer(type, {out, in}), std::vector<float>(size_t(out * in))};
+  for (int64_t r = 0; r < out; ++r) {
+    auto v = random_floats(size_t(in), -1.f, 1.f);
+    quantize_row(type, v.data(), w.q.tensor().row(r), in);
+    dequantize_row(type, w.q.tensor().row(r), w.values.data() + r * in, in);
+  }
+  return w;
+}
+
+void check_case(const std::string& impl, DType type, int64_t T, int64_t in, int64_t out, bool with_bias) {
+  SCOPED_TRACE(impl + " " + name(type) + " T=" + std::to_string(T) + " in=" + std::to_string(in) +
+               " out=" + std::to_string(out) + (with_bias ? " +bias" : ""));
+  Weights w = random_weights(type, out, in);
+  HostBuffer x(DType::F32, {T, in}), y(DType::F32, {T, out}), bias(DType::F32, {out});
+  auto xv = random_floats(size_t(T * in), -2.f, 2.f);
+  testing::fill(x.tensor(), [&](int64_t i) { return xv[size_t(i)]; });
+  auto bv = random_floats(size_t(out));
+  testing::fill(bias.tensor(), [&](int64_t i) { return bv[size_t(i)]; });
+  testing::fill(y.tensor(), [](int64_t) { return std::nanf(""); });
+  Tensor bt = bias.tensor();
+  run_matmul(impl, x.tensor(), w.q.tensor(), with_bias ? &bt : nullptr, y.tensor());
+
+  const bool int8 = quantizes_activations(impl, type);
+  for (int64_t t = 0; t < T; ++t) {
+    const float* xr = xv.data() + t * in;
+    for (int64_t o = 0; o < out; ++o) {
+      const float* wr = w.values.data() + o * in;
+      double want = with_bias ? bv[size_t(o)] : 0.0, abs_sum = 0.0, act_err = 0.0;
+      for (int64_t k0 = 0; k0 < in; k0 += 32) {
+        double amax = 0, wabs = 0;
+        for (int64_t k = k0; k < std::min(in, k0 + 32); ++k) {
+          want += double(xr[k]) * wr[k];
+          abs_sum += std::fabs(double(xr[k]) * wr[k]);
+          amax = std::max(amax, std::fabs(double(xr[k])));
+          wabs += std::fabs(double(wr[k]));
+        }
+        act_err += amax / 254.0 * wabs;
+      }
+      // The oracle: sum in double, cast once. The reference does the same (slack: the final cast
+      // and float bias). The float kernels sum in f32 lanes: relative error grows ~ n * 2^-24 in
+      // the worst case, well under 4e-5 of sum |x||w| for n <= 4096. Kernels with 8-bit
+      // activations see x rounded to d * q with d = amax / 127 per 32 elements, so each x_k moves
+      // by at most amax_block / 254: the result moves by at most sum_blocks amax/254 * sum |w_k|
+      // (act_err), on top of the f32 summation slack.
+      double tol = impl == "reference" ? 1e-6 * abs_sum + 1e-6 : 4e-5 * abs_sum + 1e-5;
+      if (int8) tol += 1.01 * act_err;
+      const float got = y.tensor().row<float>(t)[o];
+      ASSERT_TRUE(std::fabs(got - want) <= tol)
+          << "y[" << t << "][" << o << "] = " << got << ", want " << want << " +- " << tol
+          << " (sum |x||w| = " << abs_sum << ")";
+    }
+  }
+}
+
+class MatmulBattery : public ::testing::TestWithParam<std::tuple<std::string, DType>> {};
+
+TEST_P(MatmulBattery, MatchesOracleOverShapes) {
+  const auto [impl, type] = GetParam();
+  const int64_t block = info(type).block_elems;
+  std::vector<int64_t> ins = {32, 96, 256, 512, 4096};
+  std::erase_if(ins, [&](int64_t n) { return n % std::max<int64_t>(block, 1) != 0; });
+  const int64_t outs[] = {1, 3, 67, 256};
+  int i = 0;
+  for (int64_t T : {1, 2, 5, 64})
+    for (int64_t in : ins) {
+      int64_t out = outs[i % 4];
+      if (T * in * out > 4'000'000) out = 67;  // keeps the double oracle quick
+      check_case(impl, type, T, in, out, i % 2 == 0);
+      ++i;
+      if (HasFatalFailure()) return;
+    }
+  // every out size with the largest T and a small row, bias and not
+  for (int64_t out : outs) check_case(impl, type, 64, ins[0], out, out % 2 == 1);
+}
+
+INSTANTIATE_TEST_SUITE_P(AllImpls, MatmulBattery,
+                         ::testing::Combine(::testing::ValuesIn(impl_names()), ::testing::ValuesIn(kWeightTypes)),
+                         [](const auto& p) {
+                           std::string s = std::get<0>(p.param) + "_" + name(std::get<1>(p.param));
+                           for (auto& c : s) if (c == '-') c = '_';
+                           return s;
+                         });
+
+class MatmulErrors : public ::testing::TestWithParam<std::string> {};
+
+// Expects Error whose message contains `needle`.
+template <typename F>
+void expect_error(F&& f, const std::string& needle) {
+  try {
+    f();
+    ADD_FAILURE() << "no Error; expected one mentioning " << needle;
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+  }
+}
+
+TEST_P(MatmulErrors, RejectsBadShapesAndTypes) {
+  Backend& be = testing::backend_named(GetParam());
+  HostBuffer x(DType::F32, {2, 64}), w(DType::Q8_0, {3, 64}), y(DType::F32, {2, 3}), b(DType::F32, {3});
+  testing::fill(x.tensor(), [](int64_t i) { return float(i % 7) - 3.f; });
+  Tensor bt = b.tensor();
+  HostBuffer x_wide(DType::F32, {2, 96}), y_tall(DType::F32, {3, 3}), y_wide(DType::F32, {2, 4});
+  HostBuffer b_long(DType::F32, {4}), x_f16(DType::F16, {2, 64}), y_f16(DType::F16, {2, 3});
+  HostBuffer w_i32(DType::I32, {3, 64});
+  expect_error([&] { be.matmul(x_wide.tensor(), w.tensor(), nullptr, y.tensor()); }, "f32[2, 96]");
+  expect_error([&] { be.matmul(x.tensor(), w.tensor(), nullptr, y_tall.tensor()); }, "f32[3, 3]");
+  expect_error([&] { be.matmul(x.tensor(), w.tensor(), nullptr, y_wide.tensor()); }, "q8_0[3, 64]");
+  Tensor blt = b_long.tensor();
+  expect_error([&] { be.matmul(x.tensor(), w.tensor(), &blt, y.tensor()); }, "bias f32[4]");
+  expect_error([&] { be.matmul(x_f16.tensor(), w.tensor(), &bt, y.tensor()); }, "f16[2, 64]");
+  expect_error([&] { be.matmul(x.tensor(), w.tensor(), &bt, y_f16.tensor()); }, "f16[2, 3]");
+  expect_error([&] { be.matmul(x.tensor(), w_i32.tensor(), &bt, y.tensor()); }, "i32");
+  // a q4_0 weight whose rows are not whole blocks (built by hand: view() refuses such shapes)
+  Tensor bad = w.tensor();
+  bad.type = DType::Q4_0;
+  bad.shape[1] = 40;
+  bad.stride[1] = 18;
+  HostBuffer x40(DType::F32, {2, 40});
+  expect_error([&] { be.matmul(x40.tensor(), bad, nullptr, y.tensor()); }, "q4_0[3, 40]");
+  // and a good call still works afterwards
+  be.matmul(x.tensor(), w.tensor(), &bt, y.tensor());
+  EXPECT_FALSE(std::isnan(y.tensor().row<float>(1)[2]));
+}
+
+INSTANTIATE_TEST_SUITE_P(AllBackends, MatmulErrors, ::testing::ValuesIn(testing::backend_names()));
+
+TEST(MatmulActivations, QuantizeActivationsRoundsToNearestWithinHalfAStep) {
+  auto x = random_floats(128, -3.f, 3.f);
+  x[5] = 0.f;
+  std::vector<cpu::ActBlock> blocks(4);
+  cpu::quantize_activations(x.data(), blocks.data(), 128);
+  for (int b = 0; b < 4; ++b) {
+    float amax = 0;
+    for (int i = 0; i < 32; ++i) amax = std::max(amax, std::fabs(x[32 * b + i]));
+    EXPECT_FLOAT_EQ(blocks[b].d, amax / 127.f);
+    int sums[2] = {0, 0};
+    for (int i = 0; i < 32; ++i) {
+      const int q = blocks[b].qs[i];
+      EXPECT_LE(std::abs(q), 127);
+      EXPECT_LE(std::fabs(q * blocks[b].d - x[32 * b + i]), blocks[b].d * 0.5001f) << b << " " << i;
+      sums[i / 16] += q;
+    }
+    EXPECT_FLOAT_EQ(blocks[b].s0, blocks[b].d * sums[0]);
+    EXPECT_FLOAT_EQ(blocks[b].s1, blocks[b].d * sums[1]);
+  }
+}
+
+}  // namespace
+}  // namespace llmr
