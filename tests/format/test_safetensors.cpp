@@ -1,6 +1,8 @@
 // safetensors files and Hugging Face directories: round trips, shards, and hostile input.
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
 #include "format/gguf_writer.h"
 #include "format/mapped_file.h"
 #include "format/model_file.h"
@@ -251,6 +253,36 @@ TEST(OpenModelFile, DispatchesOnDirectoryOrMagic) {
   expect_error([&] { open_model_file(dir / "lone.safetensors"); }, {"lone.safetensors", "config.json"});
   expect_error([&] { open_model_file(dir / "nothing"); }, {"nothing", "no such file"});
   expect_error([&] { open_model_file(dir.path()); }, {"config.json"});
+}
+
+}  // namespace
+}  // namespace llmr
+
+namespace llmr {
+namespace {
+
+// The fixture models were written by transformers itself: real-world files, independent of our writer.
+TEST(HfDirectory, OpensTransformersWrittenFixtures) {
+  const std::filesystem::path root = std::filesystem::path(LLMR_SOURCE_DIR) / "tests/fixtures";
+  int opened = 0;
+  for (const auto& d : std::filesystem::directory_iterator(root)) {
+    if (!std::filesystem::exists(d.path() / "model.safetensors")) continue;
+    SCOPED_TRACE(d.path().string());
+    ModelFile f = open_model_file(d.path());
+    ++opened;
+    auto config = nlohmann::json::parse(f.hf_config_json);
+    const int64_t hidden = config.at("hidden_size").get<int64_t>();
+    const int64_t vocab = config.at("vocab_size").get<int64_t>();
+    const TensorEntry& emb = f.get("model.embed_tokens.weight");
+    ASSERT_EQ(emb.tensor.ndim, 2);
+    EXPECT_EQ(emb.tensor.shape[0], vocab);
+    EXPECT_EQ(emb.tensor.shape[1], hidden);
+    const TensorEntry& q = f.get("model.layers.0.self_attn.q_proj.weight");
+    EXPECT_EQ(q.tensor.cols(), hidden);  // [out, in]
+    EXPECT_EQ(f.metadata.get_string("format"), "pt");
+    EXPECT_GE(f.tensors.size(), size_t(2 + 9 * config.at("num_hidden_layers").get<int>()));
+  }
+  EXPECT_GT(opened, 0);
 }
 
 }  // namespace
