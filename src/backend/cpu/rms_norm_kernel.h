@@ -8,25 +8,36 @@
 namespace llmr::cpu {
 namespace {
 
+// Sum of x^2. Vector levels keep 2*W float partial sums; the scalar level would run one long float
+// chain (error growing with n), so it sums in double instead.
 template <class V, DType T>
 float sum_squares(const void* x, int64_t n) {
-  typename V::R a0 = V::zero(), a1 = V::zero();
-  int64_t i = 0;
-  for (; i + 2 * V::W <= n; i += 2 * V::W) {
-    const auto v0 = V::template load<T>(x, i), v1 = V::template load<T>(x, i + V::W);
-    a0 = V::fmadd(v0, v0, a0);
-    a1 = V::fmadd(v1, v1, a1);
+  if constexpr (V::W == 1) {
+    double s = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      const double v = V::template load_one<T>(x, i);
+      s += v * v;
+    }
+    return float(s);
+  } else {
+    typename V::R a0 = V::zero(), a1 = V::zero();
+    int64_t i = 0;
+    for (; i + 2 * V::W <= n; i += 2 * V::W) {
+      const auto v0 = V::template load<T>(x, i), v1 = V::template load<T>(x, i + V::W);
+      a0 = V::fmadd(v0, v0, a0);
+      a1 = V::fmadd(v1, v1, a1);
+    }
+    for (; i + V::W <= n; i += V::W) {
+      const auto v = V::template load<T>(x, i);
+      a0 = V::fmadd(v, v, a0);
+    }
+    float s = V::hsum(V::add(a0, a1));
+    for (; i < n; ++i) {
+      const float v = V::template load_one<T>(x, i);
+      s += v * v;
+    }
+    return s;
   }
-  for (; i + V::W <= n; i += V::W) {
-    const auto v = V::template load<T>(x, i);
-    a0 = V::fmadd(v, v, a0);
-  }
-  float s = V::hsum(V::add(a0, a1));
-  for (; i < n; ++i) {
-    const float v = V::template load_one<T>(x, i);
-    s += v * v;
-  }
-  return s;
 }
 
 // y = x * inv * w
@@ -62,23 +73,16 @@ void rms_norm_row(const void* x, const float* w, void* y, int64_t n, float eps) 
   finish_rms_norm<V, T>(x, sum_squares<V, T>(x, n), w, y, n, eps);
 }
 
-// sum = x + r stored in T; the squares are taken of the stored (rounded) values.
 template <class V, DType T>
 void rms_norm_residual_row(const void* x, const void* r, const float* w, void* sum, void* y, int64_t n, float eps) {
-  typename V::R acc = V::zero();
   int64_t i = 0;
-  for (; i + V::W <= n; i += V::W) {
-    V::template store<T>(sum, i, V::add(V::template load<T>(x, i), V::template load<T>(r, i)));
-    const auto s = V::template load<T>(sum, i);
-    acc = V::fmadd(s, s, acc);
+  if constexpr (V::W > 1) {
+    for (; i + V::W <= n; i += V::W)
+      V::template store<T>(sum, i, V::add(V::template load<T>(x, i), V::template load<T>(r, i)));
   }
-  float ss = V::hsum(acc);
-  for (; i < n; ++i) {
-    V::template store_one<T>(sum, i, V::template load_one<T>(x, i) + V::template load_one<T>(r, i));
-    const float s = V::template load_one<T>(sum, i);
-    ss += s * s;
-  }
-  finish_rms_norm<V, T>(sum, ss, w, y, n, eps);
+  for (; i < n; ++i) V::template store_one<T>(sum, i, V::template load_one<T>(x, i) + V::template load_one<T>(r, i));
+  // The squares are of the stored sum, re-read while the row is still in L1.
+  finish_rms_norm<V, T>(sum, sum_squares<V, T>(sum, n), w, y, n, eps);
 }
 
 template <class V>
