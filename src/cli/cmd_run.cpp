@@ -1,0 +1,111 @@
+// llmr run: generate text from a prompt, streamed to stdout; timings to stderr.
+#include <cstdio>
+#include <fstream>
+#include <iterator>
+#include <random>
+#include <sstream>
+
+#include "cli/args.h"
+#include "cli/command.h"
+#include "cli/model_path.h"
+#include "runtime/engine.h"
+#include "runtime/generator.h"
+
+namespace llmr::cli {
+namespace {
+
+std::vector<int32_t> parse_ids(const std::string& text) {
+  std::vector<int32_t> ids;
+  std::stringstream in(text);
+  std::string item;
+  while (std::getline(in, item, ',')) {
+    char* end = nullptr;
+    long v = std::strtol(item.c_str(), &end, 10);
+    check(!item.empty() && *end == 0 && v >= 0 && v <= INT32_MAX, "--prompt-ids: '" + item + "' is not a token id");
+    ids.push_back(int32_t(v));
+  }
+  check(!ids.empty(), "--prompt-ids is empty");
+  return ids;
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  check(bool(in), "cannot read prompt file '" + path + "'");
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+int run(const std::vector<std::string>& argv) {
+  Args args(argv,
+            {"-m", "-p", "-f", "-n", "--temp", "--top-k", "--top-p", "--min-p", "--repeat-penalty",
+             "--repeat-last-n", "--seed", "--prompt-ids", "-t", "-c", "--device", "--kv-type", "-b"},
+            {"--output-ids", "--no-bos"});
+  EngineOptions options;
+  options.model_path = model_path(args);
+  options.device = args.get_or("--device", "cpu");
+  options.threads = int(args.get_int("-t", 0, 0, 1024));
+  options.n_ctx = args.get_int("-c", 0, 0, 1 << 24);
+  options.kv_type = parse_dtype(args.get_or("--kv-type", "f16"));
+
+  SamplingParams sampling;
+  sampling.temperature = float(args.get_float("--temp", 0.8, 0, 100));
+  sampling.top_k = int(args.get_int("--top-k", 40, 0, 1 << 24));
+  sampling.top_p = float(args.get_float("--top-p", 0.95, 0, 1));
+  sampling.min_p = float(args.get_float("--min-p", 0.05, 0, 1));
+  sampling.repeat_penalty = float(args.get_float("--repeat-penalty", 1.0, 0.01, 100));
+  sampling.repeat_last_n = int(args.get_int("--repeat-last-n", 64, 0, 1 << 20));
+  sampling.seed = uint64_t(args.get_int("--seed", -1, -1, INT64_MAX));
+  if (!args.has("--seed")) sampling.seed = std::random_device{}();
+  sampling.validate();
+  const int64_t n_predict = args.get_int("-n", 128, 0, 1 << 24);
+  const bool output_ids = args.has("--output-ids");
+
+  Engine engine(options);
+  const Tokenizer* tok = engine.tokenizer();
+  std::vector<int32_t> prompt;
+  if (auto ids = args.get("--prompt-ids")) {
+    prompt = parse_ids(*ids);
+  } else {
+    check(args.has("-p") || args.has("-f"), "give a prompt with -p TEXT, -f FILE or --prompt-ids 1,2,3");
+    check(tok != nullptr, "this model has no tokenizer; give the prompt as --prompt-ids");
+    const std::string text = args.has("-f") ? read_file(*args.get("-f")) : *args.get("-p");
+    prompt = tok->encode(text, !args.has("--no-bos"), false);
+  }
+  check(!output_ids ? tok != nullptr : true, "this model has no tokenizer; use --output-ids to print token ids");
+
+  auto cache = engine.new_cache();
+  Generator gen(engine.transformer(), *cache, sampling, args.get_int("-b", 512, 1, 1 << 20));
+  std::unique_ptr<StreamDecoder> stream;
+  if (!output_ids) stream = std::make_unique<StreamDecoder>(*tok);
+  auto on_token = [&](int32_t id) {
+    if (stream && !tok->is_end_of_generation(id)) {
+      std::string piece = stream->push(id);
+      std::fwrite(piece.data(), 1, piece.size(), stdout);
+      std::fflush(stdout);
+    }
+    return true;
+  };
+  auto is_end = [&](int32_t id) { return tok && tok->is_end_of_generation(id); };
+  std::vector<int32_t> out = gen.generate(prompt, n_predict, on_token, is_end);
+  if (output_ids) {
+    std::printf("[");
+    for (size_t i = 0; i < out.size(); ++i) std::printf("%s%d", i ? "," : "", out[i]);
+    std::printf("]\n");
+  } else {
+    std::string rest = stream->flush();
+    std::fwrite(rest.data(), 1, rest.size(), stdout);
+    std::printf("\n");
+  }
+  const auto& s = gen.stats();
+  std::fprintf(stderr,
+               "\nload: %.2f s | prompt: %lld tokens, %.1f tok/s | generation: %lld tokens, %.1f tok/s | "
+               "seed %llu | %s, %d threads\n",
+               engine.load_seconds(), (long long)s.prompt_tokens, s.prompt_tokens_per_second(),
+               (long long)s.generated_tokens, s.generation_tokens_per_second(),
+               (unsigned long long)sampling.seed, engine.backend().name().c_str(), options.threads);
+  return 0;
+}
+
+RegisterCommand reg({"run", "generate text from a prompt (-m MODEL -p PROMPT)", &run});
+
+}  // namespace
+}  // namespace llmr::cli

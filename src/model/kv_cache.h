@@ -1,0 +1,26 @@
+#pragma once
+// Keys and values of every layer for one sequence: [n_ctx, n_head_kv * head_dim] per layer.
+#include <memory>
+#include <vector>
+
+#include "model/model_config.h"
+
+namespace llmr {
+
+class KvCache {
+ public:
+  KvCache(const ModelConfig& config, int64_t n_ctx, DType type = DType::F16);
+
+  int64_t n_ctx() const { return n_ctx_; }
+  DType type() const { return type_; }
+  Tensor k(int64_t layer) const { return k_[size_t(layer)]->tensor(); }
+  Tensor v(int64_t layer) const { return v_[size_t(layer)]->tensor(); }
+  size_t bytes() const;
+
+ private:
+  int64_t n_ctx_;
+  DType type_;
+  std::vector<std::unique_ptr<HostBuffer>> k_, v_;
+};
+
+}  // namespace llmr

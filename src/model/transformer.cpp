@@ -1,0 +1,92 @@
+#include "model/transformer.h"
+
+#include <cmath>
+
+namespace llmr {
+
+struct Transformer::Scratch {
+  HostBuffer x, h, q, k, v, attn, o, gate, up, act, logits;
+};
+
+Transformer::Transformer(const ModelConfig& config, const ModelWeights& weights, Backend& backend)
+    : config_(config), weights_(weights), backend_(backend) {
+  config_.validate();
+  inv_freq_ = config_.rope_inv_freq(weights_.rope_freq_factors.empty() ? nullptr : &weights_.rope_freq_factors);
+}
+
+Transformer::~Transformer() = default;
+
+void Transformer::reserve(int64_t n) {
+  if (n <= capacity_) return;
+  const auto& c = config_;
+  const int64_t q_dim = c.n_head * c.head_dim, kv_dim = c.n_head_kv * c.head_dim;
+  auto buf = [&](int64_t cols) { return HostBuffer(DType::F32, {n, cols}); };
+  scratch_ = std::make_unique<Scratch>(Scratch{buf(c.n_embd), buf(c.n_embd), buf(q_dim), buf(kv_dim),
+                                               buf(kv_dim), buf(q_dim), buf(c.n_embd), buf(c.n_ff),
+                                               buf(c.n_ff), buf(c.n_ff), buf(c.n_vocab)});
+  capacity_ = n;
+}
+
+Tensor Transformer::forward(std::span<const int32_t> tokens, int64_t pos0, KvCache& cache, bool all_logits) {
+  const auto& c = config_;
+  const auto T = int64_t(tokens.size());
+  check(T > 0, "forward: no tokens");
+  check(pos0 >= 0 && pos0 + T <= cache.n_ctx(),
+        "context is full: " + std::to_string(pos0 + T) + " tokens do not fit in a context of " +
+            std::to_string(cache.n_ctx()));
+  for (int32_t id : tokens)
+    check(id >= 0 && id < c.n_vocab, "token id " + std::to_string(id) + " is outside the vocabulary of " +
+                                         std::to_string(c.n_vocab));
+  reserve(T);
+  Backend& ops = backend_;
+  auto rows = [T](const HostBuffer& b) { return b.tensor().slice_rows(0, T); };
+  Tensor x = rows(scratch_->x), h = rows(scratch_->h), q = rows(scratch_->q), k = rows(scratch_->k),
+         v = rows(scratch_->v), attn = rows(scratch_->attn), o = rows(scratch_->o),
+         gate = rows(scratch_->gate), up = rows(scratch_->up), act = rows(scratch_->act);
+  std::vector<int32_t> positions(static_cast<size_t>(T));
+  for (int64_t t = 0; t < T; ++t) positions[size_t(t)] = int32_t(pos0 + t);
+  const RopeSpec rope{int(c.head_dim), int(c.rope_dims), c.rope_layout, inv_freq_.data()};
+  const AttentionSpec attention{int(c.n_head), int(c.n_head_kv), int(c.head_dim),
+                                float(1.0 / std::sqrt(double(c.head_dim)))};
+  const float eps = float(c.rms_eps);
+  // Views of q and k with one row per head, for Qwen3's per-head norm.
+  auto per_head = [&](const Tensor& t, int64_t heads) {
+    return Tensor::view(t.data, DType::F32, {T * heads, c.head_dim});
+  };
+
+  ops.embedding(weights_.token_embd, tokens, x);
+  for (int64_t l = 0; l < c.n_layer; ++l) {
+    const LayerWeights& w = weights_.layers[size_t(l)];
+    // Attention block: h = norm(x); x += Wo · attention(rope(Wq h), rope(Wk h), Wv h)
+    ops.rms_norm(x, w.attn_norm, eps, h);
+    ops.matmul(h, w.wq, c.qkv_bias ? &w.bq : nullptr, q);
+    ops.matmul(h, w.wk, c.qkv_bias ? &w.bk : nullptr, k);
+    ops.matmul(h, w.wv, c.qkv_bias ? &w.bv : nullptr, v);
+    if (c.qk_norm) {
+      ops.rms_norm(per_head(q, c.n_head), w.q_norm, eps, per_head(q, c.n_head));
+      ops.rms_norm(per_head(k, c.n_head_kv), w.k_norm, eps, per_head(k, c.n_head_kv));
+    }
+    ops.rope(q, int(c.n_head), positions, rope);
+    ops.rope(k, int(c.n_head_kv), positions, rope);
+    ops.copy(k, cache.k(l).slice_rows(pos0, T));
+    ops.copy(v, cache.v(l).slice_rows(pos0, T));
+    ops.attention(q, cache.k(l), cache.v(l), positions, attention, attn);
+    ops.matmul(attn, w.wo, nullptr, o);
+    // Feed-forward block: x += o; h = norm(x); x += W_down · (silu(W_gate h) * W_up h)
+    ops.rms_norm_residual(o, x, w.ffn_norm, eps, x, h);
+    ops.matmul(h, w.w_gate, nullptr, gate);
+    ops.matmul(h, w.w_up, nullptr, up);
+    ops.swiglu(gate, up, act);
+    ops.matmul(act, w.w_down, nullptr, o);
+    ops.add(x, o, x);
+  }
+  // Output head: logits = W_out · norm(x), for the last token unless all are wanted.
+  const Tensor last = all_logits ? x : x.slice_rows(T - 1, 1);
+  const Tensor normed = all_logits ? h : h.slice_rows(0, 1);
+  ops.rms_norm(last, weights_.output_norm, eps, normed);
+  Tensor logits = scratch_->logits.tensor().slice_rows(0, normed.rows());
+  ops.matmul(normed, weights_.output, nullptr, logits);
+  return logits;
+}
+
+}  // namespace llmr

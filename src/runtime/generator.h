@@ -1,0 +1,42 @@
+#pragma once
+// Prompt in, tokens out, for one sequence: prefill in chunks, then one decode step per token.
+#include <chrono>
+#include <functional>
+#include <span>
+#include <vector>
+
+#include "model/transformer.h"
+#include "runtime/sampler.h"
+
+namespace llmr {
+
+struct GenerationStats {
+  int64_t prompt_tokens = 0, generated_tokens = 0;
+  double prompt_seconds = 0, generation_seconds = 0;
+  double prompt_tokens_per_second() const { return prompt_seconds > 0 ? prompt_tokens / prompt_seconds : 0; }
+  double generation_tokens_per_second() const {
+    return generation_seconds > 0 ? generated_tokens / generation_seconds : 0;
+  }
+};
+
+class Generator {
+ public:
+  Generator(Transformer& model, KvCache& cache, const SamplingParams& sampling, int64_t batch = 512);
+
+  // Generates up to n_predict tokens after the prompt. on_token is called with each new token and
+  // returns false to stop; generation also stops when is_end(token) or the context is full.
+  std::vector<int32_t> generate(std::span<const int32_t> prompt, int64_t n_predict,
+                                const std::function<bool(int32_t)>& on_token,
+                                const std::function<bool(int32_t)>& is_end = nullptr);
+
+  const GenerationStats& stats() const { return stats_; }
+
+ private:
+  Transformer& model_;
+  KvCache& cache_;
+  Sampler sampler_;
+  int64_t batch_;
+  GenerationStats stats_;
+};
+
+}  // namespace llmr
