@@ -1,0 +1,102 @@
+#include "tokenizer/split_regex.h"
+
+#include <pcre2.h>
+
+#include "core/error.h"
+
+namespace llmr {
+namespace {
+
+// JavaScript's \s (WhiteSpace + LineTerminator), which differs from PCRE2's: it has U+FEFF, not U+0085.
+constexpr const char* kJsSpaceClass =
+    "\\t\\n\\x{0B}\\f\\r \\x{A0}\\x{1680}\\x{2000}-\\x{200A}\\x{2028}\\x{2029}\\x{202F}\\x{205F}\\x{3000}\\x{FEFF}";
+
+}  // namespace
+
+std::string js_regex_to_pcre2(const std::string& input) {
+  std::string pattern = input;
+  // transformers.js spells out this case-insensitive group (JS lacks (?i:)); PCRE2's folding would
+  // also match U+017F and U+212A, so use the same spelled-out form.
+  const std::string ci = "(?i:'s|'t|'re|'ve|'m|'ll|'d)";
+  for (size_t at; (at = pattern.find(ci)) != std::string::npos;)
+    pattern.replace(at, ci.size(), "(?:'([sS]|[tT]|[rR][eE]|[vV][eE]|[mM]|[lL][lL]|[dD]))");
+  std::string out;
+  bool in_class = false;
+  for (size_t i = 0; i < pattern.size(); ++i) {
+    char c = pattern[i];
+    if (c == '\\' && i + 1 < pattern.size()) {
+      char n = pattern[i + 1];
+      if (n == 's') out += in_class ? std::string(kJsSpaceClass) : "[" + std::string(kJsSpaceClass) + "]";
+      else if (n == 'S' && !in_class) out += "[^" + std::string(kJsSpaceClass) + "]";
+      else if (n == 'd' && !in_class) out += "[0-9]";  // JS \d is ASCII even with the u flag
+      else if (n == 'd') out += "0-9";
+      else { out += c; out += n; }
+      ++i;
+      continue;
+    }
+    if (c == '[' && !in_class) in_class = true;
+    else if (c == ']' && in_class) in_class = false;
+    out += c;
+  }
+  return out;
+}
+
+struct SplitRegex::Impl {
+  pcre2_code* code = nullptr;
+  bool jit = false;
+  ~Impl() { if (code) pcre2_code_free(code); }
+};
+
+SplitRegex::SplitRegex(const std::string& pattern, bool literal) : source_(pattern), impl_(std::make_unique<Impl>()) {
+  std::string translated = literal ? pattern : js_regex_to_pcre2(pattern);
+  uint32_t options = PCRE2_UTF | PCRE2_NO_UTF_CHECK | (literal ? PCRE2_LITERAL : PCRE2_UCP);
+  int err = 0;
+  PCRE2_SIZE err_offset = 0;
+  impl_->code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(translated.data()), translated.size(), options, &err,
+                              &err_offset, nullptr);
+  if (!impl_->code) {
+    PCRE2_UCHAR msg[256];
+    pcre2_get_error_message(err, msg, sizeof msg);
+    throw Error("pre-tokenizer regex '" + pattern + "' does not compile at offset " + std::to_string(err_offset) +
+                ": " + reinterpret_cast<const char*>(msg));
+  }
+  impl_->jit = pcre2_jit_compile(impl_->code, PCRE2_JIT_COMPLETE) == 0;
+}
+
+SplitRegex::~SplitRegex() = default;
+SplitRegex::SplitRegex(SplitRegex&&) noexcept = default;
+SplitRegex& SplitRegex::operator=(SplitRegex&&) noexcept = default;
+
+void SplitRegex::split(std::string_view text, std::vector<std::string_view>& out) const {
+  pcre2_match_data* md = pcre2_match_data_create_from_pattern(impl_->code, nullptr);
+  check(md != nullptr, "pre-tokenizer regex: out of memory for match data");
+  auto subject = reinterpret_cast<PCRE2_SPTR>(text.data());
+  size_t prev = 0, start = 0;
+  while (start <= text.size()) {
+    int rc = impl_->jit ? pcre2_jit_match(impl_->code, subject, text.size(), start, PCRE2_NO_UTF_CHECK, md, nullptr)
+                        : pcre2_match(impl_->code, subject, text.size(), start, PCRE2_NO_UTF_CHECK, md, nullptr);
+    if (rc == PCRE2_ERROR_NOMATCH) break;
+    if (rc < 0) {
+      pcre2_match_data_free(md);
+      throw Error("pre-tokenizer regex '" + source_ + "' failed on the input (PCRE2 error " + std::to_string(rc) + ")");
+    }
+    PCRE2_SIZE* ov = pcre2_get_ovector_pointer(md);
+    size_t b = ov[0], e = ov[1];
+    // Like transformers.js regexSplit: the text before a match (even an empty one) is a piece.
+    if (b > prev) out.push_back(text.substr(prev, b - prev));
+    if (e > b) out.push_back(text.substr(b, e - b));
+    prev = e;
+    if (e > b) {
+      start = e;
+    } else {
+      // Empty match: step one character forward, as String.prototype.matchAll does with the u flag.
+      if (b >= text.size()) break;
+      start = b + 1;
+      while (start < text.size() && (static_cast<unsigned char>(text[start]) & 0xC0) == 0x80) ++start;
+    }
+  }
+  if (prev < text.size()) out.push_back(text.substr(prev));
+  pcre2_match_data_free(md);
+}
+
+}  // namespace llmr
