@@ -115,19 +115,14 @@ Value string_method(Interpreter& in, const std::string& s, const std::string& na
   auto method = [&in, s](std::string (*f)(const std::string&)) {
     return Value::function([&in, s, f](std::vector<Value>&, const std::shared_ptr<Env>&) { return in.make_string(f(s)); });
   };
-  if (name == "upper") return method([](const std::string& x) { return ascii_upper(x); });
-  if (name == "lower") return method([](const std::string& x) { return ascii_lower(x); });
+  if (name == "upper") return method(js_upper);
+  if (name == "lower") return method(js_lower);
   // The reference ignores strip's argument and always strips whitespace.
   if (name == "strip") return method(js_trim);
   if (name == "lstrip") return method(js_trim_start);
   if (name == "rstrip") return method(js_trim_end);
   if (name == "title") return method([](const std::string& x) { return title_case(x); });
-  if (name == "capitalize")
-    return method([](const std::string& x) {
-      std::string r = x;
-      if (!r.empty() && r[0] >= 'a' && r[0] <= 'z') r[0] = static_cast<char>(r[0] - 32);
-      return r;
-    });
+  if (name == "capitalize") return method(js_capitalize_first);
   if (name == "startswith" || name == "endswith") {
     bool ends = name == "endswith";
     return Value::function([s, ends](std::vector<Value>& args, const std::shared_ptr<Env>&) {
@@ -385,7 +380,7 @@ bool run_test(const std::string& n, const Value& v, const Value* arg) {
   if (n == "sequence") return v.is_array() || v.is_object() || v.kind == Kind::String;
   if (n == "lower" || n == "upper") {
     if (v.kind != Kind::String) unlocated("cannot test " + n + " on " + kind_name(v.kind));
-    return v.str == (n == "lower" ? ascii_lower(v.str) : ascii_upper(v.str));
+    return v.str == (n == "lower" ? js_lower(v.str) : js_upper(v.str));
   }
   if (n == "defined") return !v.is_undefined();
   if (n == "undefined") return v.is_undefined();
@@ -410,7 +405,7 @@ int compare_values(const Value& a, const Value& b, bool case_sensitive) {
   }
   if (a.kind != b.kind) unlocated(std::string("cannot compare different types: ") + kind_name(a.kind) + " and " + kind_name(b.kind));
   if (a.kind != Kind::String) unlocated(std::string("cannot compare values of type ") + kind_name(a.kind));
-  std::string x = case_sensitive ? a.str : ascii_lower(a.str), y = case_sensitive ? b.str : ascii_lower(b.str);
+  std::string x = case_sensitive ? a.str : js_lower(a.str), y = case_sensitive ? b.str : js_lower(b.str);
   return x < y ? -1 : x > y ? 1 : 0;
 }
 

@@ -74,12 +74,13 @@ class Parser {
   NodePtr node(NodeKind k, int l) { return std::make_unique<Node>(k, l); }
 
   // Statements until one of the closing tags; a missing close names the block and its line.
-  std::vector<NodePtr> block_until(std::initializer_list<const char*> ends, const char* block, int start) {
+  std::vector<NodePtr> block_until(std::initializer_list<const char*> ends, const char* block, int start,
+                                   const char* closer) {
     std::vector<NodePtr> body;
     while (!is_statement(ends)) {
       if (i_ >= t_.size())
         fail(std::string("'") + block + "' block opened on line " + std::to_string(start) + " is never closed (missing {% " +
-                 *ends.begin() + " %})",
+                 closer + " %})",
              start);
       body.push_back(any());
     }
@@ -135,7 +136,7 @@ class Parser {
       n->text = t_[i_++].value;
       n->list = args(true);
       expect(Tok::CloseStatement, "after the macro signature");
-      n->body = block_until({"endmacro"}, "macro", start);
+      n->body = block_until({"endmacro"}, "macro", start, "endmacro");
       close_tag("endmacro", "to close 'macro'");
       return n;
     }
@@ -156,7 +157,7 @@ class Parser {
       call->list = args(false);
       n->a = std::move(call);
       expect(Tok::CloseStatement, "after the call statement");
-      n->body = block_until({"endcall"}, "call", start);
+      n->body = block_until({"endcall"}, "call", start, "endcall");
       close_tag("endcall", "to close 'call'");
       return n;
     }
@@ -171,7 +172,7 @@ class Parser {
       if (is(Tok::OpenParen)) f = call_expression(std::move(f));
       n->a = std::move(f);
       expect(Tok::CloseStatement, "after the filter statement");
-      n->body = block_until({"endfilter"}, "filter", start);
+      n->body = block_until({"endfilter"}, "filter", start, "endfilter");
       close_tag("endfilter", "to close 'filter'");
       return n;
     }
@@ -186,7 +187,7 @@ class Parser {
       n->b = expression_sequence(false);
     } else {
       expect(Tok::CloseStatement, "after a block 'set' target");
-      n->body = block_until({"endset"}, "set", start);
+      n->body = block_until({"endset"}, "set", start, "endset");
       expect(Tok::OpenStatement, "to close 'set'");
       expect_ident("endset", "to close 'set'");
     }
@@ -199,7 +200,7 @@ class Parser {
     auto n = node(NodeKind::If, start);
     n->a = expression();
     expect(Tok::CloseStatement, "after the 'if' condition");
-    n->body = block_until({"elif", "else", "endif"}, "if", start);
+    n->body = block_until({"elif", "else", "endif"}, "if", start, "endif");
     if (is_statement({"elif"})) {
       int l = line();
       i_ += 2;
@@ -207,7 +208,7 @@ class Parser {
     } else if (is_statement({"else"})) {
       i_ += 2;
       expect(Tok::CloseStatement, "after 'else'");
-      n->alt = block_until({"endif"}, "if", start);
+      n->alt = block_until({"endif"}, "if", start, "endif");
     }
     return n;
   }
@@ -221,11 +222,11 @@ class Parser {
     ++i_;
     n->b = expression();
     expect(Tok::CloseStatement, "after the 'for' iterable");
-    n->body = block_until({"endfor", "else"}, "for", start);
+    n->body = block_until({"endfor", "else"}, "for", start, "endfor");
     if (is_statement({"else"})) {
       i_ += 2;
       expect(Tok::CloseStatement, "after 'else'");
-      n->alt = block_until({"endfor"}, "for", start);
+      n->alt = block_until({"endfor"}, "for", start, "endfor");
     }
     return n;
   }

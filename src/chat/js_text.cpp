@@ -193,6 +193,82 @@ std::string ascii_lower(std::string s) {
   return s;
 }
 
+namespace {
+
+void append_upper(std::string& out, unsigned c) {
+  unsigned u = c;
+  if (c >= 'a' && c <= 'z') u = c - 32;
+  else if (c == 0xb5) u = 0x39c;
+  else if (c == 0xdf) return void(out += "SS");
+  else if (c >= 0xe0 && c <= 0xfe && c != 0xf7) u = c - 0x20;
+  else if (c == 0xff) u = 0x178;
+  else if (c == 0x131) u = 'I';
+  else if (c == 0x17f) u = 'S';
+  else if ((c >= 0x100 && c <= 0x137) || (c >= 0x14a && c <= 0x177)) u = c & ~1u;
+  else if ((c >= 0x139 && c <= 0x148) || (c >= 0x179 && c <= 0x17e)) u = (c & 1) ? c : c - 1;
+  else if ((c >= 0x3b1 && c <= 0x3c1) || (c >= 0x3c3 && c <= 0x3cb)) u = c - 0x20;
+  else if (c == 0x3c2) u = 0x3a3;
+  else if (c == 0x3ac) u = 0x386;
+  else if (c >= 0x3ad && c <= 0x3af) u = c - 0x25;
+  else if (c == 0x3cc) u = 0x38c;
+  else if (c == 0x3cd || c == 0x3ce) u = c - 0x3f;
+  else if (c >= 0x430 && c <= 0x44f) u = c - 0x20;
+  else if (c >= 0x450 && c <= 0x45f) u = c - 0x50;
+  append_utf8(out, u);
+}
+
+void append_lower(std::string& out, unsigned c) {
+  unsigned l = c;
+  if (c >= 'A' && c <= 'Z') l = c + 32;
+  else if (c >= 0xc0 && c <= 0xde && c != 0xd7) l = c + 0x20;
+  else if (c == 0x178) l = 0xff;
+  else if (c == 0x130) return void(out += "i\xCC\x87");
+  else if ((c >= 0x100 && c <= 0x137) || (c >= 0x14a && c <= 0x177)) l = c | 1u;
+  else if ((c >= 0x139 && c <= 0x148) || (c >= 0x179 && c <= 0x17e)) l = (c & 1) ? c + 1 : c;
+  else if ((c >= 0x391 && c <= 0x3a1) || (c >= 0x3a3 && c <= 0x3ab)) l = c + 0x20;
+  else if (c == 0x386) l = 0x3ac;
+  else if (c >= 0x388 && c <= 0x38a) l = c + 0x25;
+  else if (c == 0x38c) l = 0x3cc;
+  else if (c == 0x38e || c == 0x38f) l = c + 0x3f;
+  else if (c >= 0x410 && c <= 0x42f) l = c + 0x20;
+  else if (c >= 0x400 && c <= 0x40f) l = c + 0x50;
+  append_utf8(out, l);
+}
+
+}  // namespace
+
+std::string js_upper(const std::string& s) {
+  std::string out;
+  size_t len;
+  for (size_t i = 0; i < s.size(); i += len) {
+    unsigned cp = decode_at(s, i, &len);
+    if (len == 1 && cp >= 0x80) out += s[i];  // invalid byte: keep
+    else append_upper(out, cp);
+  }
+  return out;
+}
+
+std::string js_lower(const std::string& s) {
+  std::string out;
+  size_t len;
+  for (size_t i = 0; i < s.size(); i += len) {
+    unsigned cp = decode_at(s, i, &len);
+    if (len == 1 && cp >= 0x80) out += s[i];
+    else append_lower(out, cp);
+  }
+  return out;
+}
+
+std::string js_capitalize_first(const std::string& s) {
+  if (s.empty()) return s;
+  size_t len;
+  unsigned cp = decode_at(s, 0, &len);
+  if (cp >= 0x10000 || (len == 1 && cp >= 0x80)) return s;
+  std::string out;
+  append_upper(out, cp);
+  return out + s.substr(len);
+}
+
 std::string js_number_to_string(double v) {
   if (std::isnan(v)) return "NaN";
   if (v == 0) return "0";

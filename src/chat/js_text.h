@@ -31,9 +31,14 @@ void append_utf8(std::string& out, unsigned cp);
 // Throws Error naming `what` when s is not valid UTF-8.
 void check_utf8(const std::string& s, const char* what);
 
-// ASCII case mapping (JS maps all of Unicode; templates use ASCII in practice).
+// toUpperCase / toLowerCase for ASCII, Latin-1, Latin Extended-A, Greek and Cyrillic (ß -> SS);
+// other scripts pass through unchanged.
 std::string ascii_upper(std::string s);
 std::string ascii_lower(std::string s);
+std::string js_upper(const std::string& s);
+std::string js_lower(const std::string& s);
+// Uppercases only the first code point (String.charAt(0).toUpperCase() + rest).
+std::string js_capitalize_first(const std::string& s);
 
 // Number::toString(10): shortest round-trip digits, exponent form outside [1e-6, 1e21).
 std::string js_number_to_string(double v);
