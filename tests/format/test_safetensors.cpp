@@ -44,7 +44,9 @@ void expect_tensor(const ModelFile& f, const Owned& want) {
   ASSERT_EQ(e.tensor.ndim, int(shape.size()));
   for (int d = 0; d < e.tensor.ndim; ++d) EXPECT_EQ(e.tensor.shape[d], shape[d]);
   ASSERT_EQ(e.nbytes, want.bytes.size());
-  if (e.nbytes) EXPECT_EQ(std::memcmp(e.tensor.data, want.bytes.data(), e.nbytes), 0);
+  if (e.nbytes) {
+    EXPECT_EQ(std::memcmp(e.tensor.data, want.bytes.data(), e.nbytes), 0);
+  }
 }
 
 // A file from raw header text and data bytes, for hostile headers.
