@@ -48,7 +48,9 @@ TEST_P(CopyBattery, EveryConversionMatchesTheReferenceBitForBit) {
 
 TEST_P(CopyBattery, SpecialValuesSurvive) {
   const float specials[] = {0.f, -0.f, INFINITY, -INFINITY, NAN, 65504.f, 65520.f, -65519.f, 6e-8f, 3e-8f,
-                            1e-40f, 3.3895314e38f, std::numeric_limits<float>::max(), 1.f / 3.f, -2.5f};
+                            1e-40f, 3.3895314e38f, std::numeric_limits<float>::max(), 1.f / 3.f, -2.5f,
+                            // ties, which round to even: bf16 at 2^-8 steps of 1, f16 at 2^-10
+                            1.00390625f, 1.01171875f, -1.00390625f, 1.00048828125f, 1.00146484375f, 2.9802322e-8f};
   const int64_t n = int64_t(std::size(specials)) * 3;  // repeated so both vector body and tail see them
   for (DType to : kTypes) {
     Strided src(DType::F32, 1, n), dst(to, 1, n), expect(to, 1, n);
