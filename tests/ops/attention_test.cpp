@@ -49,6 +49,7 @@ TEST_P(AttentionBattery, MatchesReferenceAcrossGroupingsAndCacheTypes) {
       {3, 300, 8, 1, 32, 131},  // MQA
       {4, 150, 16, 2, 17, 0},   // ratio 8, head_dim not a multiple of the vector width
       {2, 200, 6, 3, 80, 197},  // ratio 2, positions ending at the cache's last row
+      {2, 1200, 4, 1, 64, 600}, // few (token, KV head) pairs: the CPU splits keys into chunks
   };
   const std::pair<DType, DType> caches[] = {
       {DType::F32, DType::F32}, {DType::F16, DType::F16}, {DType::F16, DType::F32}};

@@ -1,6 +1,7 @@
 #pragma once
-// Attention of one query head over a KV cache, over a vector type V: keys in tiles, online
-// softmax (running max and sum rescale the accumulator), so memory stays O(head_dim) for any length.
+// Attention of the query heads sharing one KV head over a range of the cache, over a vector type V:
+// keys in tiles, online softmax (running max and sum rescale the accumulator), so memory stays
+// O(heads * head_dim) for any context length.
 #include <algorithm>
 #include <cmath>
 
@@ -75,39 +76,47 @@ float exp_shifted(float* s, int n, float max) {
   return sum;
 }
 
+// The query heads [0, n_heads) that share one KV head, over keys [key_begin, key_end): each key and
+// value row is fetched from memory once for the whole group. Leaves per head the unnormalised
+// accumulator (acc + i * head_dim), its running max and its sum of weights; scores is
+// n_heads * kAttentionTile floats of scratch.
 template <class V, DType KT, DType VT>
-void attention_head(const float* q, const char* k, int64_t k_stride, const char* v, int64_t v_stride,
-                    int64_t n_keys, int head_dim, float scale, float* out, float* acc) {
-  alignas(64) float s[kAttentionTile];
+void attention_group(const float* q, int n_heads, const char* k, int64_t k_stride, const char* v, int64_t v_stride,
+                     int64_t key_begin, int64_t key_end, int head_dim, float scale, float* acc, float* max_out,
+                     float* sum_out, float* scores) {
   const int k_row_bytes = head_dim * (KT == DType::F16 ? 2 : 4), v_row_bytes = head_dim * (VT == DType::F16 ? 2 : 4);
-  float running_max = -INFINITY, running_sum = 0;
-  std::fill(acc, acc + head_dim, 0.f);
-  for (int64_t j0 = 0; j0 < n_keys; j0 += kAttentionTile) {
-    const int nt = int(std::min<int64_t>(kAttentionTile, n_keys - j0));
-    float tile_max = -INFINITY;
+  std::fill(acc, acc + int64_t(n_heads) * head_dim, 0.f);
+  std::fill(max_out, max_out + n_heads, -INFINITY);
+  std::fill(sum_out, sum_out + n_heads, 0.f);
+  for (int64_t j0 = key_begin; j0 < key_end; j0 += kAttentionTile) {
+    const int nt = int(std::min<int64_t>(kAttentionTile, key_end - j0));
     for (int j = 0; j < nt; ++j) {
       // A head's rows are strided through the cache, which hardware prefetchers follow poorly:
       // fetch keys a few rows ahead, and this tile's values before accumulate_tile needs them.
-      if (j0 + j + kPrefetchRows < n_keys) prefetch_row(k + (j0 + j + kPrefetchRows) * k_stride, k_row_bytes);
+      if (j0 + j + kPrefetchRows < key_end) prefetch_row(k + (j0 + j + kPrefetchRows) * k_stride, k_row_bytes);
       prefetch_row(v + (j0 + j) * v_stride, v_row_bytes);
-      s[j] = dot_row<V, KT>(q, k + (j0 + j) * k_stride, head_dim) * scale;
-      tile_max = std::max(tile_max, s[j]);
+      const char* krow = k + (j0 + j) * k_stride;
+      for (int i = 0; i < n_heads; ++i)
+        scores[i * kAttentionTile + j] = dot_row<V, KT>(q + int64_t(i) * head_dim, krow, head_dim) * scale;
     }
-    const float new_max = std::max(running_max, tile_max);
-    // First tile: running_max is -inf and the (empty) accumulator is dropped.
-    const float keep = running_max == -INFINITY ? 0.f : V::exp_one(running_max - new_max);
-    running_sum = running_sum * keep + exp_shifted<V>(s, nt, new_max);
-    running_max = new_max;
-    accumulate_tile<V, VT>(acc, keep, s, v + j0 * v_stride, v_stride, nt, head_dim);
+    for (int i = 0; i < n_heads; ++i) {
+      float* s = scores + i * kAttentionTile;
+      float tile_max = -INFINITY;
+      for (int j = 0; j < nt; ++j) tile_max = std::max(tile_max, s[j]);
+      const float new_max = std::max(max_out[i], tile_max);
+      // First tile: the running max is -inf and the (empty) accumulator is dropped.
+      const float keep = max_out[i] == -INFINITY ? 0.f : V::exp_one(max_out[i] - new_max);
+      sum_out[i] = sum_out[i] * keep + exp_shifted<V>(s, nt, new_max);
+      max_out[i] = new_max;
+      accumulate_tile<V, VT>(acc + int64_t(i) * head_dim, keep, s, v + j0 * v_stride, v_stride, nt, head_dim);
+    }
   }
-  const float inv = 1.f / running_sum;
-  for (int d = 0; d < head_dim; ++d) out[d] = acc[d] * inv;
 }
 
 template <class V>
 AttentionKernels make_attention_kernels() {
-  return AttentionKernels{{{&attention_head<V, DType::F32, DType::F32>, &attention_head<V, DType::F32, DType::F16>},
-                           {&attention_head<V, DType::F16, DType::F32>, &attention_head<V, DType::F16, DType::F16>}}};
+  return AttentionKernels{{{&attention_group<V, DType::F32, DType::F32>, &attention_group<V, DType::F32, DType::F16>},
+                           {&attention_group<V, DType::F16, DType::F32>, &attention_group<V, DType::F16, DType::F16>}}};
 }
 
 }  // namespace

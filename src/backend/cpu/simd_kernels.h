@@ -52,10 +52,13 @@ struct RopeKernels {
 };
 
 struct AttentionKernels {
-  // One query head against keys 0..n_keys-1 with online softmax; acc is head_dim floats of scratch.
-  // Indexed [k is f16][v is f16].
-  void (*head[2][2])(const float* q, const char* k, int64_t k_stride, const char* v, int64_t v_stride,
-                     int64_t n_keys, int head_dim, float scale, float* out, float* acc);
+  // The n_heads query heads (q, head_dim apart) that share one KV head, over cache rows
+  // [key_begin, key_end) with online softmax: leaves per head the unnormalised accumulator
+  // (acc + i * head_dim), the max score and the sum of exp(score - max). scores is
+  // n_heads * kAttentionTile (64) floats of scratch. Indexed [k is f16][v is f16].
+  void (*group[2][2])(const float* q, int n_heads, const char* k, int64_t k_stride, const char* v,
+                      int64_t v_stride, int64_t key_begin, int64_t key_end, int head_dim, float scale,
+                      float* acc, float* max_out, float* sum_out, float* scores);
 };
 
 struct SwigluKernels {
