@@ -85,9 +85,13 @@ void attention_group(const float* q, int n_heads, const char* k, int64_t k_strid
                      int64_t key_begin, int64_t key_end, int head_dim, float scale, float* acc, float* max_out,
                      float* sum_out, float* scores) {
   const int k_row_bytes = head_dim * (KT == DType::F16 ? 2 : 4), v_row_bytes = head_dim * (VT == DType::F16 ? 2 : 4);
-  std::fill(acc, acc + int64_t(n_heads) * head_dim, 0.f);
-  std::fill(max_out, max_out + n_heads, -INFINITY);
-  std::fill(sum_out, sum_out + n_heads, 0.f);
+  // Plain loops, not std::fill: an out-of-line copy of a library template compiled for AVX-512
+  // here could be the one the linker keeps for baseline callers.
+  for (int64_t i = 0; i < int64_t(n_heads) * head_dim; ++i) acc[i] = 0.f;
+  for (int i = 0; i < n_heads; ++i) {
+    max_out[i] = -INFINITY;
+    sum_out[i] = 0.f;
+  }
   for (int64_t j0 = key_begin; j0 < key_end; j0 += kAttentionTile) {
     const int nt = int(std::min<int64_t>(kAttentionTile, key_end - j0));
     for (int j = 0; j < nt; ++j) {
