@@ -42,7 +42,7 @@ int perplexity(const std::vector<std::string>& argv) {
   std::fprintf(stderr, "perplexity: %zu tokens, windows of %lld\n", ids.size(), (long long)ctx);
   check(ids.size() >= 2, "the text is too short to score");
 
-  auto cache = std::make_unique<KvCache>(engine.config(), ctx, DType::F32);
+  auto cache = engine.new_cache(ctx);
   double sum = 0, sum_sq = 0;
   int64_t count = 0, chunk = 0;
   const int64_t vocab = engine.config().n_vocab;

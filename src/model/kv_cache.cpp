@@ -2,19 +2,21 @@
 
 namespace llmr {
 
-KvCache::KvCache(const ModelConfig& c, int64_t n_ctx, DType type) : n_ctx_(n_ctx), type_(type) {
+
+KvCache::KvCache(const ModelConfig& c, int64_t n_ctx, DType type, Backend* backend) : n_ctx_(n_ctx), type_(type) {
+
   check(n_ctx > 0 && n_ctx <= (int64_t(1) << 24), "context size " + std::to_string(n_ctx) + " is out of range");
   check(type == DType::F32 || type == DType::F16, "KV cache type must be f32 or f16");
   const int64_t kv_dim = c.n_head_kv * c.head_dim;
   for (int64_t i = 0; i < c.n_layer; ++i) {
-    k_.push_back(std::make_unique<HostBuffer>(type, std::vector<int64_t>{n_ctx, kv_dim}));
-    v_.push_back(std::make_unique<HostBuffer>(type, std::vector<int64_t>{n_ctx, kv_dim}));
+    k_.push_back(backend ? backend->alloc(type, {n_ctx, kv_dim}) : alloc_host(type, {n_ctx, kv_dim}));
+    v_.push_back(backend ? backend->alloc(type, {n_ctx, kv_dim}) : alloc_host(type, {n_ctx, kv_dim}));
   }
 }
 
 size_t KvCache::bytes() const {
   size_t n = 0;
-  for (size_t i = 0; i < k_.size(); ++i) n += k_[i]->bytes() + v_[i]->bytes();
+  for (size_t i = 0; i < k_.size(); ++i) n += 2 * size_t(k_[i]->tensor().rows()) * row_bytes(type_, k_[i]->tensor().cols());
   return n;
 }
 

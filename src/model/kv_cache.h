@@ -4,12 +4,14 @@
 #include <vector>
 
 #include "model/model_config.h"
+#include "ops/backend.h"
 
 namespace llmr {
 
 class KvCache {
  public:
-  KvCache(const ModelConfig& config, int64_t n_ctx, DType type = DType::F16);
+  // Allocated in the backend's memory; the default backend's is host memory.
+  KvCache(const ModelConfig& config, int64_t n_ctx, DType type = DType::F16, Backend* backend = nullptr);
 
   int64_t n_ctx() const { return n_ctx_; }
   DType type() const { return type_; }
@@ -20,7 +22,7 @@ class KvCache {
  private:
   int64_t n_ctx_;
   DType type_;
-  std::vector<std::unique_ptr<HostBuffer>> k_, v_;
+  std::vector<std::unique_ptr<Buffer>> k_, v_;
 };
 
 }  // namespace llmr

@@ -5,13 +5,31 @@
 namespace llmr {
 
 struct Transformer::Scratch {
-  HostBuffer x, h, q, k, v, attn, o, gate, up, act, logits;
+  std::unique_ptr<Buffer> x, h, q, k, v, attn, o, gate, up, act, logits;
+  HostBuffer logits_host;  // where logits land when the backend's memory is not the host's
 };
 
 Transformer::Transformer(const ModelConfig& config, const ModelWeights& weights, Backend& backend)
-    : config_(config), weights_(weights), backend_(backend) {
+    : config_(config), backend_(backend) {
   config_.validate();
-  inv_freq_ = config_.rope_inv_freq(weights_.rope_freq_factors.empty() ? nullptr : &weights_.rope_freq_factors);
+  inv_freq_ = config_.rope_inv_freq(weights.rope_freq_factors.empty() ? nullptr : &weights.rope_freq_factors);
+  weights_.token_embd = place(weights.token_embd);
+  weights_.output_norm = place(weights.output_norm);
+  weights_.output = weights.output.data == weights.token_embd.data ? weights_.token_embd : place(weights.output);
+  for (const LayerWeights& l : weights.layers) {
+    LayerWeights d;
+    for (auto [dst, src] : {std::pair{&d.attn_norm, &l.attn_norm}, {&d.wq, &l.wq}, {&d.wk, &l.wk}, {&d.wv, &l.wv},
+                            {&d.wo, &l.wo}, {&d.bq, &l.bq}, {&d.bk, &l.bk}, {&d.bv, &l.bv}, {&d.q_norm, &l.q_norm},
+                            {&d.k_norm, &l.k_norm}, {&d.ffn_norm, &l.ffn_norm}, {&d.w_gate, &l.w_gate},
+                            {&d.w_up, &l.w_up}, {&d.w_down, &l.w_down}})
+      if (src->data) *dst = place(*src);
+    weights_.layers.push_back(d);
+  }
+}
+
+Tensor Transformer::place(const Tensor& host_weight) {
+  placed_.push_back(backend_.upload(host_weight));
+  return placed_.back()->tensor();
 }
 
 Transformer::~Transformer() = default;
@@ -20,10 +38,11 @@ void Transformer::reserve(int64_t n) {
   if (n <= capacity_) return;
   const auto& c = config_;
   const int64_t q_dim = c.n_head * c.head_dim, kv_dim = c.n_head_kv * c.head_dim;
-  auto buf = [&](int64_t cols) { return HostBuffer(DType::F32, {n, cols}); };
+  auto buf = [&](int64_t cols) { return backend_.alloc(DType::F32, {n, cols}); };
   scratch_ = std::make_unique<Scratch>(Scratch{buf(c.n_embd), buf(c.n_embd), buf(q_dim), buf(kv_dim),
                                                buf(kv_dim), buf(q_dim), buf(c.n_embd), buf(c.n_ff),
-                                               buf(c.n_ff), buf(c.n_ff), buf(c.n_vocab)});
+                                               buf(c.n_ff), buf(c.n_ff), buf(c.n_vocab),
+                                               HostBuffer(DType::F32, {n, c.n_vocab})});
   capacity_ = n;
 }
 
@@ -39,7 +58,7 @@ Tensor Transformer::forward(std::span<const int32_t> tokens, int64_t pos0, KvCac
                                          std::to_string(c.n_vocab));
   reserve(T);
   Backend& ops = backend_;
-  auto rows = [T](const HostBuffer& b) { return b.tensor().slice_rows(0, T); };
+  auto rows = [T](const std::unique_ptr<Buffer>& b) { return b->tensor().slice_rows(0, T); };
   Tensor x = rows(scratch_->x), h = rows(scratch_->h), q = rows(scratch_->q), k = rows(scratch_->k),
          v = rows(scratch_->v), attn = rows(scratch_->attn), o = rows(scratch_->o),
          gate = rows(scratch_->gate), up = rows(scratch_->up), act = rows(scratch_->act);
@@ -51,7 +70,7 @@ Tensor Transformer::forward(std::span<const int32_t> tokens, int64_t pos0, KvCac
   const float eps = float(c.rms_eps);
   // Views of q and k with one row per head, for Qwen3's per-head norm.
   auto per_head = [&](const Tensor& t, int64_t heads) {
-    return Tensor::view(t.data, DType::F32, {T * heads, c.head_dim});
+    return Tensor::view(t.data, DType::F32, {T * heads, c.head_dim}, t.device);
   };
 
   ops.embedding(weights_.token_embd, tokens, x);
@@ -84,9 +103,12 @@ Tensor Transformer::forward(std::span<const int32_t> tokens, int64_t pos0, KvCac
   const Tensor last = all_logits ? x : x.slice_rows(T - 1, 1);
   const Tensor normed = all_logits ? h : h.slice_rows(0, 1);
   ops.rms_norm(last, weights_.output_norm, eps, normed);
-  Tensor logits = scratch_->logits.tensor().slice_rows(0, normed.rows());
+  Tensor logits = scratch_->logits->tensor().slice_rows(0, normed.rows());
   ops.matmul(normed, weights_.output, nullptr, logits);
-  return logits;
+  if (logits.device == Device::Host) return logits;
+  Tensor host = scratch_->logits_host.tensor().slice_rows(0, logits.rows());
+  ops.download(logits, host.data);
+  return host;
 }
 
 }  // namespace llmr

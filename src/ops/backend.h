@@ -2,8 +2,10 @@
 // The op interface of llmr. Every op of the forward pass is a method here; ops/reference holds the
 // oracle, backend/cpu and backend/cuda the fast versions, and one battery of tests runs against each.
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "tensor/tensor.h"
 
@@ -28,10 +30,33 @@ struct AttentionSpec {
   float scale = 0;    // usually 1/sqrt(head_dim)
 };
 
+// Memory that a backend's ops read and write: host memory for the CPU, device memory for CUDA.
+class Buffer {
+ public:
+  virtual ~Buffer() = default;
+  const Tensor& tensor() const { return tensor_; }
+
+ protected:
+  Tensor tensor_;
+};
+
+// Aligned host memory as a Buffer.
+std::unique_ptr<Buffer> alloc_host(DType type, const std::vector<int64_t>& shape);
+
 class Backend {
  public:
   virtual ~Backend() = default;
   virtual std::string name() const = 0;
+
+  // Memory management. The defaults serve host backends: alloc gives aligned host memory, upload
+  // returns a view of the host tensor itself (no copy), download copies rows out.
+  virtual std::unique_ptr<Buffer> alloc(DType type, const std::vector<int64_t>& shape);
+  // A tensor these ops can read with the contents of `host` (a contiguous host tensor).
+  virtual std::unique_ptr<Buffer> upload(const Tensor& host);
+  // Copies a contiguous tensor of this backend's memory to host memory of the same size.
+  virtual void download(const Tensor& src, void* host);
+  // Waits for queued work (asynchronous backends).
+  virtual void synchronize() {}
 
   // y = x / sqrt(mean(x^2) + eps) * w per row, fp32 accumulation.
   // x, y: [rows, n] of one type among f32, f16, bf16 (rows may be strided); w: [n] f32.

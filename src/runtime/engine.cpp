@@ -30,8 +30,8 @@ Engine::Engine(const EngineOptions& options) : options_(options) {
 
 Engine::~Engine() = default;
 
-std::unique_ptr<KvCache> Engine::new_cache() const {
-  return std::make_unique<KvCache>(model_->config, n_ctx_, options_.kv_type);
+std::unique_ptr<KvCache> Engine::new_cache(int64_t n_ctx) const {
+  return std::make_unique<KvCache>(model_->config, n_ctx > 0 ? n_ctx : n_ctx_, options_.kv_type, backend_.get());
 }
 
 }  // namespace llmr

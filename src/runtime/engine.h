@@ -31,7 +31,8 @@ class Engine {
   // Null for models without a text tokenizer (no_vocab GGUF files, bare fixtures).
   const Tokenizer* tokenizer() const { return tokenizer_.get(); }
   int64_t n_ctx() const { return n_ctx_; }
-  std::unique_ptr<KvCache> new_cache() const;
+  // A KV cache in the backend's memory, of n_ctx tokens (0 = the engine's context size).
+  std::unique_ptr<KvCache> new_cache(int64_t n_ctx = 0) const;
   double load_seconds() const { return load_seconds_; }
 
  private:
