@@ -21,7 +21,7 @@ else
 fi
 
 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
-  -DLLMR_FUZZ=ON -DLLMR_TESTS=OFF -DLLMR_BENCH=OFF >/dev/null
+  -DLLMR_FUZZ=ON -DLLMR_CUDA=OFF -DLLMR_TESTS=OFF -DLLMR_BENCH=OFF >/dev/null
 ninja -C "$build" "${targets[@]}"
 
 mkdir -p "$build/artifacts"
