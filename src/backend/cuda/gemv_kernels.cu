@@ -1,0 +1,204 @@
+// Matrix-vector products for generation (T <= 8): one warp per weight row, lanes striding over
+// 32-element units so the warp reads consecutive blocks; weights decoded once and applied to every
+// token's activations; quantized types take int8 activations with dp4a.
+#include <cstdint>
+
+#include "backend/cuda/kernel_status.h"
+#include "backend/cuda/matmul_kernels.h"
+#include "backend/cuda/quant_device.cuh"
+
+namespace llmr::cuda_ops {
+namespace {
+
+constexpr int kWarpsPerBlock = 4;
+constexpr int kGemvThreads = 32 * kWarpsPerBlock;
+
+__device__ __forceinline__ float warp_sum(float v) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xFFFFFFFFu, v, o);
+  return v;
+}
+
+// x [T, n] f32 (row stride x_stride floats) -> XBlocks [T, n/32]: one warp per block, a lane per value.
+__global__ void quantize_x_kernel(const float* __restrict__ x, int64_t x_stride, int64_t n, int64_t T,
+                                  XBlock* __restrict__ out) {
+  const int64_t blocks_per_row = n / 32;
+  const int64_t blk = (int64_t(blockIdx.x) * blockDim.x + threadIdx.x) / 32;
+  const int lane = threadIdx.x & 31;
+  if (blk >= blocks_per_row * T) return;
+  const int64_t t = blk / blocks_per_row, b = blk % blocks_per_row;
+  const float v = x[t * x_stride + b * 32 + lane];
+  float amax = fabsf(v);
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) amax = fmaxf(amax, __shfl_xor_sync(0xFFFFFFFFu, amax, o));
+  const float d = amax / 127.f;
+  const int q = d > 0.f ? max(-127, min(127, __float2int_rn(v / d))) : 0;
+  int s = q;  // half sums: lanes 0..15 and 16..31 reduce separately
+#pragma unroll
+  for (int o = 8; o > 0; o >>= 1) s += __shfl_xor_sync(0xFFFFFFFFu, s, o);
+  XBlock& xb = out[blk];
+  xb.qs[lane] = int8_t(q);
+  if (lane == 0) {
+    xb.d = d;
+    xb.s0 = s;
+    xb.pad = 0;
+  }
+  if (lane == 16) xb.s1 = s;
+}
+
+// Integer path: y[t][row] = sum_u dot(unit u of row, xblock u of token t).
+template <DType W, int TMAX>
+__global__ void __launch_bounds__(kGemvThreads)
+gemv_int8_kernel(const uint8_t* __restrict__ w, int64_t w_stride, int64_t n_out, int64_t units,
+                 const XBlock* __restrict__ xq, int T, const float* __restrict__ bias, float* __restrict__ y,
+                 int64_t y_stride) {
+  const int64_t row = int64_t(blockIdx.x) * kWarpsPerBlock + threadIdx.x / 32;
+  const int lane = threadIdx.x & 31;
+  if (row >= n_out) return;
+  const uint8_t* wr = w + row * w_stride;
+  float acc[TMAX];
+#pragma unroll
+  for (int t = 0; t < TMAX; ++t) acc[t] = 0.f;
+#pragma unroll 4
+  for (int64_t u = lane; u < units; u += 32) {
+    const auto r = Unit<W>::load(wr, u);
+#pragma unroll
+    for (int t = 0; t < TMAX; ++t)
+      if (t < T) acc[t] += Unit<W>::dot(r, xq + t * units + u);
+  }
+#pragma unroll
+  for (int t = 0; t < TMAX; ++t) {
+    if (t >= T) break;
+    const float s = warp_sum(acc[t]);
+    if (lane == 0) y[t * y_stride + row] = s + (bias ? bias[row] : 0.f);
+  }
+}
+
+// Plain types: 16-byte weight vectors against f32 activations read through L1 (x 16-byte aligned).
+template <DType W, int TMAX>
+__global__ void __launch_bounds__(kGemvThreads)
+gemv_float_kernel(const uint8_t* __restrict__ w, int64_t w_stride, int64_t n_out, int64_t units,
+                  const float* __restrict__ x, int64_t x_stride, int T, const float* __restrict__ bias,
+                  float* __restrict__ y, int64_t y_stride) {
+  constexpr int E = Unit<W>::kElems;
+  const int64_t row = int64_t(blockIdx.x) * kWarpsPerBlock + threadIdx.x / 32;
+  const int lane = threadIdx.x & 31;
+  if (row >= n_out) return;
+  const uint8_t* wr = w + row * w_stride;
+  float acc[TMAX];
+#pragma unroll
+  for (int t = 0; t < TMAX; ++t) acc[t] = 0.f;
+#pragma unroll 4
+  for (int64_t u = lane; u < units; u += 32) {
+    float wf[E];
+    Unit<W>::to_floats(Unit<W>::load(wr, u), wf);
+#pragma unroll
+    for (int t = 0; t < TMAX; ++t) {
+      if (t >= T) break;
+      const float4* xv = reinterpret_cast<const float4*>(x + t * x_stride + u * E);
+#pragma unroll
+      for (int i = 0; i < E / 4; ++i) {
+        const float4 a = __ldg(xv + i);
+        acc[t] += wf[4 * i] * a.x + wf[4 * i + 1] * a.y + wf[4 * i + 2] * a.z + wf[4 * i + 3] * a.w;
+      }
+    }
+  }
+#pragma unroll
+  for (int t = 0; t < TMAX; ++t) {
+    if (t >= T) break;
+    const float s = warp_sum(acc[t]);
+    if (lane == 0) y[t * y_stride + row] = s + (bias ? bias[row] : 0.f);
+  }
+}
+
+struct GemvArgs {
+  const uint8_t* w;
+  int64_t w_stride, n_out, n_in;
+  const float* x;
+  int64_t x_stride;
+  int T;
+  const float* bias;
+  float* y;
+  int64_t y_stride;
+  cudaStream_t stream;
+};
+
+template <DType W, int TMAX>
+void launch_int8(const GemvArgs& a, const XBlock* xq) {
+  const unsigned grid = unsigned((a.n_out + kWarpsPerBlock - 1) / kWarpsPerBlock);
+  gemv_int8_kernel<W, TMAX><<<grid, kGemvThreads, 0, a.stream>>>(a.w, a.w_stride, a.n_out, a.n_in / 32, xq, a.T,
+                                                                a.bias, a.y, a.y_stride);
+  check_launch("matmul", "gemv_int8_kernel");
+}
+
+template <DType W, int TMAX>
+void launch_float(const GemvArgs& a) {
+  const unsigned grid = unsigned((a.n_out + kWarpsPerBlock - 1) / kWarpsPerBlock);
+  gemv_float_kernel<W, TMAX><<<grid, kGemvThreads, 0, a.stream>>>(
+      a.w, a.w_stride, a.n_out, a.n_in / Unit<W>::kElems, a.x, a.x_stride, a.T, a.bias, a.y, a.y_stride);
+  check_launch("matmul", "gemv_float_kernel");
+}
+
+// One instantiation per power of two of T: T = 5 runs the TMAX = 8 kernel with three idle slots.
+template <DType W>
+void dispatch_int8(const GemvArgs& a, const XBlock* xq) {
+  if (a.T == 1) return launch_int8<W, 1>(a, xq);
+  if (a.T == 2) return launch_int8<W, 2>(a, xq);
+  if (a.T <= 4) return launch_int8<W, 4>(a, xq);
+  return launch_int8<W, 8>(a, xq);
+}
+
+template <DType W>
+void dispatch_float(const GemvArgs& a) {
+  if (a.T == 1) return launch_float<W, 1>(a);
+  if (a.T == 2) return launch_float<W, 2>(a);
+  if (a.T <= 4) return launch_float<W, 4>(a);
+  return launch_float<W, 8>(a);
+}
+
+bool aligned16(const void* p, int64_t stride) {
+  return reinterpret_cast<uintptr_t>(p) % 16 == 0 && stride % 16 == 0;
+}
+
+}  // namespace
+
+bool gemv(const Tensor& x, const Tensor& w, const Tensor* bias, const Tensor& y, cudaStream_t stream) {
+  const int64_t T = x.shape[0];
+  check(T >= 1 && T <= kGemvMaxTokens, "matmul: gemv takes 1.." + std::to_string(kGemvMaxTokens) + " rows");
+  GemvArgs a{static_cast<const uint8_t*>(w.data), w.stride[0], w.shape[0], w.shape[1],
+             static_cast<const float*>(x.data), x.stride[0] / 4, int(T),
+             bias ? static_cast<const float*>(bias->data) : nullptr, static_cast<float*>(y.data),
+             y.stride[0] / 4, stream};
+  if (a.n_out == 0) return true;
+  if (uses_xblocks(w.type)) {
+    // the 4-byte loads of q4_1 / q4_k / q5_k and 2-byte loads of the rest need aligned rows
+    const int64_t need = (w.type == DType::Q4_1 || w.type == DType::Q4_K || w.type == DType::Q5_K) ? 4 : 2;
+    if (reinterpret_cast<uintptr_t>(w.data) % need || w.stride[0] % need) return false;
+    const int64_t n_blocks = T * (a.n_in / 32);
+    StreamScratch xq(size_t(n_blocks) * sizeof(XBlock), stream, "matmul");
+    const unsigned grid = unsigned((n_blocks * 32 + 255) / 256);
+    quantize_x_kernel<<<grid, 256, 0, stream>>>(a.x, a.x_stride, a.n_in, T, xq.as<XBlock>());
+    check_launch("matmul", "quantize_x_kernel");
+    switch (w.type) {
+      case DType::Q8_0: dispatch_int8<DType::Q8_0>(a, xq.as<XBlock>()); break;
+      case DType::Q4_0: dispatch_int8<DType::Q4_0>(a, xq.as<XBlock>()); break;
+      case DType::Q4_1: dispatch_int8<DType::Q4_1>(a, xq.as<XBlock>()); break;
+      case DType::Q4_K: dispatch_int8<DType::Q4_K>(a, xq.as<XBlock>()); break;
+      case DType::Q5_K: dispatch_int8<DType::Q5_K>(a, xq.as<XBlock>()); break;
+      case DType::Q6_K: dispatch_int8<DType::Q6_K>(a, xq.as<XBlock>()); break;
+      default: throw Error("matmul: no gemv kernel for " + std::string(name(w.type)));
+    }
+    return true;
+  }
+  const int64_t elems = w.type == DType::F32 ? 4 : 8;
+  if (a.n_in % elems || !aligned16(w.data, w.stride[0]) || !aligned16(x.data, x.stride[0])) return false;
+  switch (w.type) {
+    case DType::F32: dispatch_float<DType::F32>(a); break;
+    case DType::F16: dispatch_float<DType::F16>(a); break;
+    case DType::BF16: dispatch_float<DType::BF16>(a); break;
+    default: throw Error("matmul: no gemv kernel for " + std::string(name(w.type)));
+  }
+  return true;
+}
+
+}  // namespace llmr::cuda_ops

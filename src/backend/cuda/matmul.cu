@@ -1,0 +1,59 @@
+// CudaBackend::matmul: validation shared with every backend, then the matrix-vector kernels for
+// generation (T <= 8) or the tensor-core GEMM for prompts.
+#include <mutex>
+
+#include "backend/cuda/cuda_backend_impl.h"
+#include "backend/cuda/device_tensors.h"
+#include "backend/cuda/kernel_status.h"
+#include "backend/cuda/matmul_kernels.h"
+#include "ops/matmul_checks.h"
+
+namespace llmr {
+namespace cuda_ops {
+
+void check_matmul_device_args(const Tensor& x, const Tensor& w, const Tensor* bias, const Tensor& y) {
+  cuda_detail::check_on_device("matmul", {{"x", &x}, {"w", &w}, {"y", &y}});
+  if (bias) cuda_detail::check_on_device("matmul", {{"bias", bias}});
+  // check_matmul_args checks shapes, types and strides of host tensors: give it host-labelled
+  // descriptors of the same views (it reads no data).
+  Tensor hx = x, hw = w, hy = y, hb;
+  hx.device = hw.device = hy.device = Device::Host;
+  if (bias) {
+    hb = *bias;
+    hb.device = Device::Host;
+  }
+  check_matmul_args(hx, hw, bias ? &hb : nullptr, hy);
+  check(x.stride[0] % 4 == 0 && y.stride[0] % 4 == 0 && reinterpret_cast<uintptr_t>(x.data) % 4 == 0 &&
+            reinterpret_cast<uintptr_t>(y.data) % 4 == 0,
+        "matmul: x " + x.describe() + " and y " + y.describe() + " rows must be 4-byte aligned");
+}
+
+void keep_pool_memory(int device) {
+  static std::once_flag once[64];
+  if (device < 0 || device >= 64) return;
+  std::call_once(once[device], [device] {
+    cudaMemPool_t pool;
+    check_cuda(cudaDeviceGetDefaultMemPool(&pool, device), "matmul", "cudaDeviceGetDefaultMemPool");
+    uint64_t keep = UINT64_MAX;
+    check_cuda(cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &keep), "matmul",
+               "cudaMemPoolSetAttribute");
+  });
+}
+
+void matmul(const Tensor& x, const Tensor& w, const Tensor* bias, const Tensor& y, cudaStream_t stream,
+            cublasHandle_t cublas) {
+  const int64_t T = x.shape[0];
+  if (T == 0 || w.shape[0] == 0) return;
+  if (T <= kGemvMaxTokens && w.shape[1] > 0 && gemv(x, w, bias, y, stream)) return;
+  gemm(x, w, bias, y, stream, cublas);
+}
+
+}  // namespace cuda_ops
+
+void CudaBackend::matmul(const Tensor& x, const Tensor& w, const Tensor* bias, const Tensor& y) {
+  cuda_ops::check_matmul_device_args(x, w, bias, y);
+  cuda_ops::keep_pool_memory(device());
+  cuda_ops::matmul(x, w, bias, y, stream(), cublas());
+}
+
+}  // namespace llmr

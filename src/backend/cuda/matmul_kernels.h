@@ -1,0 +1,45 @@
+#pragma once
+// The CUDA matmul and attention, as functions of device tensors and a stream, so CudaBackend's
+// methods stay thin: they validate (matmul_checks.h / op_checks.h) and call these.
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+
+#include <cstdint>
+#include <span>
+
+#include "ops/backend.h"
+#include "tensor/tensor.h"
+
+namespace llmr::cuda_ops {
+
+// Largest T that takes the matrix-vector kernels (weights read once for all T rows); larger T
+// goes to the tensor-core GEMM path.
+constexpr int64_t kGemvMaxTokens = 8;
+
+// Validates like every backend (check_matmul_args) and that all tensors are on the device.
+void check_matmul_device_args(const Tensor& x, const Tensor& w, const Tensor* bias, const Tensor& y);
+
+// y = x w^T (+ bias) on `stream`; arguments already checked. `cublas` is used for T > kGemvMaxTokens.
+void matmul(const Tensor& x, const Tensor& w, const Tensor* bias, const Tensor& y, cudaStream_t stream,
+            cublasHandle_t cublas);
+
+// The matrix-vector path (T <= kGemvMaxTokens). Returns false when the tensors' alignment does not
+// allow it (16-byte vectors of plain types); the caller then takes the GEMM path.
+bool gemv(const Tensor& x, const Tensor& w, const Tensor* bias, const Tensor& y, cudaStream_t stream);
+
+// The tensor-core path: any T.
+void gemm(const Tensor& x, const Tensor& w, const Tensor* bias, const Tensor& y, cudaStream_t stream,
+          cublasHandle_t cublas);
+
+// Causal attention over the cache (see Backend::attention); arguments already checked, positions on
+// the host. device_positions: the same array on the device, or null when positions are consecutive
+// (positions[t] = positions[0] + t). Throws Error for head_dim > kMaxAttentionHeadDim.
+constexpr int kMaxAttentionHeadDim = 256;
+void attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, std::span<const int32_t> positions,
+               const AttentionSpec& spec, const Tensor& out, cudaStream_t stream, const int32_t* device_positions);
+
+// Keeps memory freed by cudaFreeAsync in the device's pool between calls (the scratch buffers of
+// these ops), instead of returning it to the driver at every synchronization.
+void keep_pool_memory(int device);
+
+}  // namespace llmr::cuda_ops

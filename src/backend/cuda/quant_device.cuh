@@ -1,0 +1,329 @@
+#pragma once
+// Device-side decoding of the weight types, one "unit" at a time: 32 elements (one q4_0/q4_1/q8_0
+// block, or one 32-element sub-block of a k-quant super-block) or one 16-byte vector of a plain
+// type. Layouts as in tensor/quant_blocks.h; values as dequantize_row computes them.
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#include <cstdint>
+
+#include "tensor/dtype.h"
+
+namespace llmr::cuda_ops {
+
+// Activations of the integer path: 32 values rounded to qs * d with d = amax / 127, plus the sums
+// of qs over each half (the offsets of q4_0/q4_1/q4_k/q5_k/q6_k need them). 48 bytes, 16-aligned.
+struct alignas(16) XBlock {
+  int8_t qs[32];
+  float d;
+  int s0, s1;  // sum of qs[0..16) and qs[16..32)
+  int pad;
+};
+static_assert(sizeof(XBlock) == 48);
+
+__device__ __forceinline__ float half_bits_to_f32(uint16_t h) { return __half2float(__ushort_as_half(h)); }
+__device__ __forceinline__ uint32_t ld_u16(const uint8_t* p) { return __ldg(reinterpret_cast<const uint16_t*>(p)); }
+__device__ __forceinline__ uint32_t ld_u32(const uint8_t* p) { return __ldg(reinterpret_cast<const uint32_t*>(p)); }
+// Four bytes from a 2-byte aligned address.
+__device__ __forceinline__ int ld_i32_a2(const uint8_t* p) { return int(ld_u16(p) | (ld_u16(p + 2) << 16)); }
+
+__device__ __forceinline__ void load_x_ints(const XBlock* xb, int v[8]) {
+  const int4 a = __ldg(reinterpret_cast<const int4*>(xb->qs));
+  const int4 b = __ldg(reinterpret_cast<const int4*>(xb->qs + 16));
+  v[0] = a.x; v[1] = a.y; v[2] = a.z; v[3] = a.w; v[4] = b.x; v[5] = b.y; v[6] = b.z; v[7] = b.w;
+}
+
+// Byte i of a packed int, as an unsigned value.
+__device__ __forceinline__ int byte_of(int v, int i) { return (v >> (8 * i)) & 0xFF; }
+
+template <DType W>
+struct Unit;
+
+// ---- integer-path types: load() reads one 32-element unit, dot() takes it against an XBlock,
+// ---- to_floats() gives the 32 values (for the dequantizing GEMM path).
+
+template <>
+struct Unit<DType::Q8_0> {
+  static constexpr int kElems = 32;
+  struct Regs { float d; int q[8]; };
+  static __device__ __forceinline__ Regs load(const uint8_t* row, int64_t u) {
+    const uint8_t* b = row + u * 34;
+    Regs r;
+    r.d = half_bits_to_f32(uint16_t(ld_u16(b)));
+#pragma unroll
+    for (int i = 0; i < 8; ++i) r.q[i] = ld_i32_a2(b + 2 + 4 * i);
+    return r;
+  }
+  static __device__ __forceinline__ float dot(const Regs& r, const XBlock* xb) {
+    int x[8];
+    load_x_ints(xb, x);
+    int s = 0;
+#pragma unroll
+    for (int i = 0; i < 8; ++i) s = __dp4a(r.q[i], x[i], s);
+    return r.d * __ldg(&xb->d) * float(s);
+  }
+  static __device__ __forceinline__ void to_floats(const Regs& r, float out[32]) {
+#pragma unroll
+    for (int i = 0; i < 32; ++i) out[i] = float(int8_t(byte_of(r.q[i / 4], i % 4))) * r.d;
+  }
+};
+
+template <>
+struct Unit<DType::Q4_0> {
+  static constexpr int kElems = 32;
+  struct Regs { float d; int q[4]; };  // q[i]: qs[4i..4i+4)
+  static __device__ __forceinline__ Regs load(const uint8_t* row, int64_t u) {
+    const uint8_t* b = row + u * 18;
+    Regs r;
+    r.d = half_bits_to_f32(uint16_t(ld_u16(b)));
+#pragma unroll
+    for (int i = 0; i < 4; ++i) r.q[i] = ld_i32_a2(b + 2 + 4 * i);
+    return r;
+  }
+  // low nibbles are elements 0..15, high nibbles 16..31; value = (q - 8) d
+  static __device__ __forceinline__ float dot(const Regs& r, const XBlock* xb) {
+    int x[8];
+    load_x_ints(xb, x);
+    int s = 0;
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      s = __dp4a(r.q[i] & 0x0F0F0F0F, x[i], s);
+      s = __dp4a((r.q[i] >> 4) & 0x0F0F0F0F, x[4 + i], s);
+    }
+    return r.d * __ldg(&xb->d) * float(s - 8 * (__ldg(&xb->s0) + __ldg(&xb->s1)));
+  }
+  static __device__ __forceinline__ void to_floats(const Regs& r, float out[32]) {
+#pragma unroll
+    for (int j = 0; j < 16; ++j) {
+      const int q = byte_of(r.q[j / 4], j % 4);
+      out[j] = float((q & 0xF) - 8) * r.d;
+      out[j + 16] = float((q >> 4) - 8) * r.d;
+    }
+  }
+};
+
+template <>
+struct Unit<DType::Q4_1> {
+  static constexpr int kElems = 32;
+  struct Regs { float d, m; int q[4]; };
+  static __device__ __forceinline__ Regs load(const uint8_t* row, int64_t u) {
+    const uint8_t* b = row + u * 20;
+    Regs r;
+    const uint32_t dm = ld_u32(b);
+    r.d = half_bits_to_f32(uint16_t(dm & 0xFFFF));
+    r.m = half_bits_to_f32(uint16_t(dm >> 16));
+#pragma unroll
+    for (int i = 0; i < 4; ++i) r.q[i] = int(ld_u32(b + 4 + 4 * i));
+    return r;
+  }
+  // value = q d + m: sum = d dx sum(q xq) + m dx sum(xq)
+  static __device__ __forceinline__ float dot(const Regs& r, const XBlock* xb) {
+    int x[8];
+    load_x_ints(xb, x);
+    int s = 0;
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      s = __dp4a(r.q[i] & 0x0F0F0F0F, x[i], s);
+      s = __dp4a((r.q[i] >> 4) & 0x0F0F0F0F, x[4 + i], s);
+    }
+    const float dx = __ldg(&xb->d);
+    return r.d * dx * float(s) + r.m * dx * float(__ldg(&xb->s0) + __ldg(&xb->s1));
+  }
+  static __device__ __forceinline__ void to_floats(const Regs& r, float out[32]) {
+#pragma unroll
+    for (int j = 0; j < 16; ++j) {
+      const int q = byte_of(r.q[j / 4], j % 4);
+      out[j] = float(q & 0xF) * r.d + r.m;
+      out[j + 16] = float(q >> 4) * r.d + r.m;
+    }
+  }
+};
+
+// Sub-block j's 6-bit scale and min from the 12 packed scale bytes (as scale_min_k4).
+__device__ __forceinline__ void scale_min_k4_dev(int j, const uint8_t s[12], int& sc, int& m) {
+  if (j < 4) {
+    sc = s[j] & 63;
+    m = s[j + 4] & 63;
+  } else {
+    sc = (s[j + 4] & 0xF) | ((s[j - 4] >> 6) << 4);
+    m = (s[j + 4] >> 4) | ((s[j] >> 6) << 4);
+  }
+}
+
+// d, dmin and sub-block j's scale and min of a q4_k / q5_k super-block (4-byte aligned).
+__device__ __forceinline__ void k4_scales(const uint8_t* b, int j, float& dsc, float& dm) {
+  const uint32_t dd = ld_u32(b);
+  uint8_t s[12];
+#pragma unroll
+  for (int i = 0; i < 3; ++i) {
+    const uint32_t w = ld_u32(b + 4 + 4 * i);
+#pragma unroll
+    for (int k = 0; k < 4; ++k) s[4 * i + k] = uint8_t(w >> (8 * k));
+  }
+  int sc, m;
+  scale_min_k4_dev(j, s, sc, m);
+  dsc = half_bits_to_f32(uint16_t(dd & 0xFFFF)) * float(sc);
+  dm = half_bits_to_f32(uint16_t(dd >> 16)) * float(m);
+}
+
+template <>
+struct Unit<DType::Q4_K> {
+  static constexpr int kElems = 32;
+  struct Regs { float dsc, dm; int q[8]; };  // q: 32 values 0..15, one per byte
+  // unit u = sub-block u % 8 of super-block u / 8: qs[32c + l] (c = j/2), low nibble for even j
+  static __device__ __forceinline__ Regs load(const uint8_t* row, int64_t u) {
+    const uint8_t* b = row + (u >> 3) * 144;
+    const int j = int(u & 7), shift = 4 * (j & 1);
+    Regs r;
+    k4_scales(b, j, r.dsc, r.dm);
+    const uint8_t* qs = b + 16 + 32 * (j >> 1);
+#pragma unroll
+    for (int i = 0; i < 8; ++i) r.q[i] = int((ld_u32(qs + 4 * i) >> shift) & 0x0F0F0F0Fu);
+    return r;
+  }
+  // value = d sc q - dmin m
+  static __device__ __forceinline__ float dot(const Regs& r, const XBlock* xb) {
+    int x[8];
+    load_x_ints(xb, x);
+    int s = 0;
+#pragma unroll
+    for (int i = 0; i < 8; ++i) s = __dp4a(r.q[i], x[i], s);
+    const float dx = __ldg(&xb->d);
+    return r.dsc * dx * float(s) - r.dm * dx * float(__ldg(&xb->s0) + __ldg(&xb->s1));
+  }
+  static __device__ __forceinline__ void to_floats(const Regs& r, float out[32]) {
+#pragma unroll
+    for (int i = 0; i < 32; ++i) out[i] = r.dsc * float(byte_of(r.q[i / 4], i % 4)) - r.dm;
+  }
+};
+
+template <>
+struct Unit<DType::Q5_K> {
+  static constexpr int kElems = 32;
+  struct Regs { float dsc, dm; int q[8]; };  // q: 32 values 0..31
+  // as q4_k, plus bit j of qh[l] as the fifth bit
+  static __device__ __forceinline__ Regs load(const uint8_t* row, int64_t u) {
+    const uint8_t* b = row + (u >> 3) * 176;
+    const int j = int(u & 7), shift = 4 * (j & 1);
+    Regs r;
+    k4_scales(b, j, r.dsc, r.dm);
+    const uint8_t* qh = b + 16;
+    const uint8_t* qs = b + 48 + 32 * (j >> 1);
+#pragma unroll
+    for (int i = 0; i < 8; ++i) {
+      const uint32_t lo = (ld_u32(qs + 4 * i) >> shift) & 0x0F0F0F0Fu;
+      const uint32_t hi = ((ld_u32(qh + 4 * i) >> j) & 0x01010101u) << 4;
+      r.q[i] = int(lo | hi);
+    }
+    return r;
+  }
+  static __device__ __forceinline__ float dot(const Regs& r, const XBlock* xb) {
+    return Unit<DType::Q4_K>::dot(reinterpret_cast<const Unit<DType::Q4_K>::Regs&>(r), xb);
+  }
+  static __device__ __forceinline__ void to_floats(const Regs& r, float out[32]) {
+#pragma unroll
+    for (int i = 0; i < 32; ++i) out[i] = r.dsc * float(byte_of(r.q[i / 4], i % 4)) - r.dm;
+  }
+};
+
+template <>
+struct Unit<DType::Q6_K> {
+  static constexpr int kElems = 32;
+  struct Regs { float d0, d1; int q[8]; };  // q: 32 values 0..63 (stored q + 32); d0/d1: d * scale
+  // unit u: k' = u % 8 -> half h = k'/4, quarter k = k'%4; element 128h + 32k + l takes
+  // ql[64h + l + 32(k&1)] (high nibble for k >= 2), bits 2k..2k+1 of qh[32h + l], scale
+  // sc[8h + 2k + l/16]
+  static __device__ __forceinline__ Regs load(const uint8_t* row, int64_t u) {
+    const uint8_t* b = row + (u >> 3) * 210;
+    const int kk = int(u & 7), h = kk >> 2, k = kk & 3;
+    const uint8_t* ql = b + 64 * h + 32 * (k & 1);
+    const uint8_t* qh = b + 128 + 32 * h;
+    const int lshift = 4 * (k >> 1), hshift = 2 * k;
+    Regs r;
+    const float d = half_bits_to_f32(uint16_t(ld_u16(b + 208)));
+    const uint32_t sc = ld_u16(b + 192 + 8 * h + 2 * k);
+    r.d0 = d * float(int8_t(sc & 0xFF));
+    r.d1 = d * float(int8_t(sc >> 8));
+#pragma unroll
+    for (int i = 0; i < 8; ++i) {
+      const uint32_t lo = (uint32_t(ld_i32_a2(ql + 4 * i)) >> lshift) & 0x0F0F0F0Fu;
+      const uint32_t hi = ((uint32_t(ld_i32_a2(qh + 4 * i)) >> hshift) & 0x03030303u) << 4;
+      r.q[i] = int(lo | hi);
+    }
+    return r;
+  }
+  // value = d sc (q - 32), scales per 16 elements
+  static __device__ __forceinline__ float dot(const Regs& r, const XBlock* xb) {
+    int x[8];
+    load_x_ints(xb, x);
+    int s0 = 0, s1 = 0;
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      s0 = __dp4a(r.q[i], x[i], s0);
+      s1 = __dp4a(r.q[4 + i], x[4 + i], s1);
+    }
+    const float dx = __ldg(&xb->d);
+    return dx * (r.d0 * float(s0 - 32 * __ldg(&xb->s0)) + r.d1 * float(s1 - 32 * __ldg(&xb->s1)));
+  }
+  static __device__ __forceinline__ void to_floats(const Regs& r, float out[32]) {
+#pragma unroll
+    for (int i = 0; i < 32; ++i) out[i] = (i < 16 ? r.d0 : r.d1) * float(byte_of(r.q[i / 4], i % 4) - 32);
+  }
+};
+
+// ---- plain types: one 16-byte vector per unit, dotted against f32 activations.
+
+template <>
+struct Unit<DType::F16> {
+  static constexpr int kElems = 8;
+  struct Regs { uint4 v; };
+  static __device__ __forceinline__ Regs load(const uint8_t* row, int64_t u) {
+    return {__ldg(reinterpret_cast<const uint4*>(row) + u)};
+  }
+  static __device__ __forceinline__ void to_floats(const Regs& r, float out[8]) {
+    const __half2* h = reinterpret_cast<const __half2*>(&r.v);
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      const float2 f = __half22float2(h[i]);
+      out[2 * i] = f.x;
+      out[2 * i + 1] = f.y;
+    }
+  }
+};
+
+template <>
+struct Unit<DType::BF16> {
+  static constexpr int kElems = 8;
+  struct Regs { uint4 v; };
+  static __device__ __forceinline__ Regs load(const uint8_t* row, int64_t u) {
+    return {__ldg(reinterpret_cast<const uint4*>(row) + u)};
+  }
+  static __device__ __forceinline__ void to_floats(const Regs& r, float out[8]) {
+    const uint32_t w[4] = {r.v.x, r.v.y, r.v.z, r.v.w};
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      out[2 * i] = __uint_as_float(w[i] << 16);
+      out[2 * i + 1] = __uint_as_float(w[i] & 0xFFFF0000u);
+    }
+  }
+};
+
+template <>
+struct Unit<DType::F32> {
+  static constexpr int kElems = 4;
+  struct Regs { float4 v; };
+  static __device__ __forceinline__ Regs load(const uint8_t* row, int64_t u) {
+    return {__ldg(reinterpret_cast<const float4*>(row) + u)};
+  }
+  static __device__ __forceinline__ void to_floats(const Regs& r, float out[4]) {
+    out[0] = r.v.x; out[1] = r.v.y; out[2] = r.v.z; out[3] = r.v.w;
+  }
+};
+
+// True for the types whose matrix-vector kernel takes int8 activations (XBlock).
+constexpr bool uses_xblocks(DType t) {
+  return t == DType::Q8_0 || t == DType::Q4_0 || t == DType::Q4_1 || t == DType::Q4_K ||
+         t == DType::Q5_K || t == DType::Q6_K;
+}
+
+}  // namespace llmr::cuda_ops
