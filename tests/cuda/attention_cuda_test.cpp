@@ -1,0 +1,114 @@
+// GPU attention paths against ReferenceBackend on fresh random inputs: the one-split prefill kernel
+// (many (token, head) blocks), the split-K decoding kernel plus its merge (few blocks, long caches up
+// to 4096 rows), GQA ratios 4 and 8 and MQA, f16 and f32 caches, consecutive positions (passed as a
+// kernel parameter) and scattered ones (staged on the device).
+// Tolerance: the kernels compute in f32 (dots, online softmax with rescaling, merges) against a
+// double reference: |got - want| <= 2e-5 + 1e-4 |want|, as the CPU battery asks; f32 rounding over
+// 4096 keys stays near 1e-6 relative.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "backend/cuda/cuda_backend.h"
+#include "ops/reference/reference_backend.h"
+#include "test_util.h"
+
+namespace llmr {
+namespace {
+
+Backend& gpu() {
+  static std::unique_ptr<Backend> b = make_cuda_backend();
+  return *b;
+}
+
+struct Case {
+  int64_t T, n_ctx;
+  int n_head, n_kv_head, head_dim;
+  int32_t first_pos;  // -1: scattered positions
+};
+
+HostBuffer random_tensor(DType type, int64_t rows, int64_t cols, float lo, float hi) {
+  HostBuffer b(type, {rows, cols});
+  const auto v = testing::random_floats(size_t(rows * cols), lo, hi);
+  testing::fill(b.tensor(), [&](int64_t i) { return v[size_t(i)]; });
+  return b;
+}
+
+void run_case(const Case& c, DType kv_type) {
+  const std::string what = "T " + std::to_string(c.T) + " ctx " + std::to_string(c.n_ctx) + " heads " +
+                           std::to_string(c.n_head) + "/" + std::to_string(c.n_kv_head) + " hd " +
+                           std::to_string(c.head_dim) + " " + name(kv_type) +
+                           (c.first_pos < 0 ? " scattered" : " from " + std::to_string(c.first_pos));
+  SCOPED_TRACE(what);
+  const AttentionSpec spec{c.n_head, c.n_kv_head, c.head_dim, 1.f / std::sqrt(float(c.head_dim))};
+  const int64_t qc = int64_t(c.n_head) * c.head_dim, kvc = int64_t(c.n_kv_head) * c.head_dim;
+  HostBuffer q = random_tensor(DType::F32, c.T, qc, -3.f, 3.f);  // sharp softmax, far from uniform
+  HostBuffer k = random_tensor(kv_type, c.n_ctx, kvc, -1.f, 1.f);
+  HostBuffer v = random_tensor(kv_type, c.n_ctx, kvc, -2.f, 2.f);
+  HostBuffer want(DType::F32, {c.T, qc});
+  std::vector<int32_t> pos(size_t(c.T));
+  std::uniform_int_distribution<int32_t> any(0, int32_t(c.n_ctx - 1));
+  for (int64_t t = 0; t < c.T; ++t) pos[size_t(t)] = c.first_pos < 0 ? any(testing::rng()) : c.first_pos + int32_t(t);
+  ReferenceBackend().attention(q.tensor(), k.tensor(), v.tensor(), pos, spec, want.tensor());
+
+  Backend& be = gpu();
+  std::vector<float> poison(size_t(c.T * qc), std::nanf(""));
+  HostBuffer out_init(DType::F32, {c.T, qc});
+  std::memcpy(out_init.data(), poison.data(), poison.size() * 4);
+  auto dq = be.upload(q.tensor()), dk = be.upload(k.tensor()), dv = be.upload(v.tensor());
+  auto dout = be.upload(out_init.tensor());
+  be.attention(dq->tensor(), dk->tensor(), dv->tensor(), pos, spec, dout->tensor());
+  std::vector<float> got(size_t(c.T * qc));
+  be.download(dout->tensor(), got.data());
+  be.synchronize();
+  for (int64_t t = 0; t < c.T; ++t)
+    for (int64_t i = 0; i < qc; ++i) {
+      const double e = want.tensor().row<float>(t)[i], g = got[size_t(t * qc + i)];
+      ASSERT_TRUE(std::fabs(g - e) <= 2e-5 + 1e-4 * std::fabs(e))
+          << "out[" << t << "][" << i << "] = " << g << ", want " << e;
+    }
+}
+
+TEST(CudaAttention, DecodeOverLongCachesSplitsKeys) {
+  for (DType kv : {DType::F16, DType::F32}) {
+    run_case({1, 4096, 32, 8, 128, 4095}, kv);  // Llama-3-8B: GQA 4, full cache
+    run_case({1, 4096, 32, 4, 128, 2999}, kv);  // GQA 8: two head groups of 4 per KV head
+    run_case({1, 4096, 16, 1, 64, 4000}, kv);   // MQA
+    run_case({1, 512, 32, 8, 128, 511}, kv);
+    run_case({2, 1500, 8, 2, 80, 700}, kv);      // two tokens, head_dim not a multiple of 32
+    if (::testing::Test::HasFatalFailure()) return;
+  }
+}
+
+TEST(CudaAttention, PrefillOneSplitPerBlock) {
+  run_case({512, 512, 8, 2, 128, 0}, DType::F16);   // a whole 512-token prompt, GQA 4
+  run_case({256, 1024, 16, 2, 64, 600}, DType::F16); // continuing a prompt, GQA 8
+  run_case({64, 300, 8, 1, 96, 200}, DType::F32);   // MQA
+  run_case({40, 2048, 4, 4, 256, 2000}, DType::F16); // largest head_dim
+  run_case({33, 100, 6, 3, 17, 60}, DType::F32);    // odd head_dim
+}
+
+TEST(CudaAttention, ScatteredPositionsAreStaged) {
+  run_case({7, 4096, 32, 8, 128, -1}, DType::F16);
+  run_case({3, 64, 4, 1, 32, -1}, DType::F32);
+}
+
+TEST(CudaAttention, HeadDimOverLimitIsAnError) {
+  const AttentionSpec spec{1, 1, 512, 0.04f};
+  auto q = gpu().alloc(DType::F32, {1, 512}), k = gpu().alloc(DType::F16, {4, 512});
+  auto v = gpu().alloc(DType::F16, {4, 512}), out = gpu().alloc(DType::F32, {1, 512});
+  const std::vector<int32_t> pos = {3};
+  try {
+    gpu().attention(q->tensor(), k->tensor(), v->tensor(), pos, spec, out->tensor());
+    ADD_FAILURE() << "no Error for head_dim 512";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("head_dim 512"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace llmr

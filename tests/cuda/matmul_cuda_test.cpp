@@ -1,0 +1,201 @@
+// GPU-specific matmul paths against a double oracle on fresh random inputs: the matrix-vector
+// kernels (T <= 8: int8 activations + dp4a for quantized types, f32 for plain types) and the
+// tensor-core GEMM (T > 8), every weight type, Llama-3-8B sized matrices and T in {1, 2, 7, 64, 512}.
+//
+// Tolerances, per output element, with abs_sum = sum_k |x_k w_k| and w the stored (dequantized) weights:
+// - plain types (f32, f16, bf16), both paths: 4e-5 abs_sum + 1e-5. The GEMV sums in f32; the GEMM is
+//   f32 (pedantic, no TF32) or two half-precision GEMMs on x = hi + lo with x - hi - lo < 2^-18 |x|.
+// - quantized types, T <= 8: x is rounded to d q with d = amax/127 per 32 values, so each x_k moves by
+//   at most amax/254: the result moves by at most act_err = sum_blocks amax/254 sum|w| (as the CPU's
+//   battery), plus the f32 slack above.
+// - quantized types, T > 8: x and the dequantized w are each rounded to f16 (relative 2^-11 each) and
+//   the products are summed in f32 by the tensor cores: at most ~2^-10 abs_sum; we allow 1.5e-3 abs_sum.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "backend/cuda/cuda_backend.h"
+#include "ops/reference/reference_backend.h"
+#include "tensor/quant.h"
+#include "test_util.h"
+
+namespace llmr {
+namespace {
+
+using testing::random_floats;
+
+const DType kWeightTypes[] = {DType::F32,  DType::F16,  DType::BF16, DType::Q8_0, DType::Q4_0,
+                              DType::Q4_1, DType::Q4_K, DType::Q5_K, DType::Q6_K};
+
+Backend& gpu() {
+  static std::unique_ptr<Backend> b = make_cuda_backend();
+  return *b;
+}
+
+bool quantized(DType t) { return info(t).quantized; }
+
+// A weight matrix [out, in] whose rows cycle through `distinct` freshly quantized random rows (so
+// 14336 x 4096 matrices are quick to build), with their dequantized values.
+struct Weights {
+  HostBuffer q;
+  std::vector<float> values;  // [distinct, in]
+  int64_t distinct;
+  const float* row(int64_t r) const { return values.data() + (r % distinct) * q.tensor().shape[1]; }
+};
+
+Weights make_weights(DType type, int64_t out, int64_t in, int64_t distinct) {
+  distinct = std::min(out, distinct);
+  Weights w{HostBuffer(type, {out, in}), std::vector<float>(size_t(distinct * in)), distinct};
+  const size_t rb = row_bytes(type, in);
+  for (int64_t r = 0; r < distinct; ++r) {
+    auto v = random_floats(size_t(in), -1.f, 1.f);
+    quantize_row(type, v.data(), w.q.tensor().row(r), in);
+    dequantize_row(type, w.q.tensor().row(r), w.values.data() + r * in, in);
+  }
+  for (int64_t r = distinct; r < out; ++r) std::memcpy(w.q.tensor().row(r), w.q.tensor().row(r % distinct), rb);
+  return w;
+}
+
+struct Bound {
+  double value, tol, abs_sum;
+};
+
+// The exact dot product of x and w (in double) and the tolerance of the path T selects (see top).
+Bound oracle(DType type, int64_t T, const float* xr, const float* wr, int64_t in) {
+  double want = 0, abs_sum = 0, act_err = 0;
+  for (int64_t k0 = 0; k0 < in; k0 += 32) {
+    double amax = 0, wabs = 0;
+    for (int64_t k = k0; k < std::min(in, k0 + 32); ++k) {
+      want += double(xr[k]) * wr[k];
+      abs_sum += std::fabs(double(xr[k]) * wr[k]);
+      amax = std::max(amax, std::fabs(double(xr[k])));
+      wabs += std::fabs(double(wr[k]));
+    }
+    act_err += amax / 254.0 * wabs;
+  }
+  double tol = 4e-5 * abs_sum + 1e-5;
+  if (quantized(type) && T <= 8) tol += 1.01 * act_err;
+  if (quantized(type) && T > 8) tol += 1.5e-3 * abs_sum;
+  return {want, tol, abs_sum};
+}
+
+// Runs the GPU matmul and checks output rows `rows` (all tokens) against the double oracle.
+void check_gpu_matmul(DType type, int64_t T, int64_t in, int64_t out, int64_t distinct, bool with_bias,
+                      const std::vector<int64_t>& rows) {
+  SCOPED_TRACE(std::string(name(type)) + " T=" + std::to_string(T) + " in=" + std::to_string(in) +
+               " out=" + std::to_string(out) + (with_bias ? " +bias" : ""));
+  Weights w = make_weights(type, out, in, distinct);
+  HostBuffer x(DType::F32, {T, in}), y(DType::F32, {T, out}), bias(DType::F32, {out});
+  auto xv = random_floats(size_t(T * in), -2.f, 2.f);
+  std::memcpy(x.data(), xv.data(), xv.size() * 4);
+  auto bv = random_floats(size_t(out));
+  std::memcpy(bias.data(), bv.data(), bv.size() * 4);
+  std::vector<float> poison(size_t(T * out), std::nanf(""));
+  std::memcpy(y.data(), poison.data(), poison.size() * 4);
+
+  Backend& be = gpu();
+  auto dw = be.upload(w.q.tensor()), dx = be.upload(x.tensor()), dy = be.upload(y.tensor()), db = be.upload(bias.tensor());
+  Tensor dbt = db->tensor();
+  be.matmul(dx->tensor(), dw->tensor(), with_bias ? &dbt : nullptr, dy->tensor());
+  std::vector<float> got(size_t(T * out));
+  be.download(dy->tensor(), got.data());
+  be.synchronize();
+
+  for (int64_t o : rows) {
+    const float* wr = w.row(o);
+    for (int64_t t = 0; t < T; ++t) {
+      const float* xr = xv.data() + t * in;
+      const Bound b = oracle(type, T, xr, wr, in);
+      const double want = b.value + (with_bias ? bv[size_t(o)] : 0.0), tol = b.tol, abs_sum = b.abs_sum;
+      const float g = got[size_t(t * out + o)];
+      ASSERT_TRUE(std::fabs(g - want) <= tol) << "y[" << t << "][" << o << "] = " << g << ", want " << want
+                                              << " +- " << tol << " (sum |x||w| = " << abs_sum << ")";
+    }
+  }
+}
+
+std::vector<int64_t> sample_rows(int64_t out, int n) {
+  std::vector<int64_t> rows = {0, out - 1};
+  std::uniform_int_distribution<int64_t> any(0, out - 1);
+  while (int(rows.size()) < n) rows.push_back(any(testing::rng()));
+  return rows;
+}
+
+std::vector<int64_t> all_rows(int64_t out) {
+  std::vector<int64_t> rows(static_cast<size_t>(out));
+  for (int64_t i = 0; i < out; ++i) rows[size_t(i)] = i;
+  return rows;
+}
+
+class CudaMatmul : public ::testing::TestWithParam<DType> {};
+
+// Every row checked, rows all distinct: both paths at every T of interest, with and without bias.
+TEST_P(CudaMatmul, EveryRowMatchesOracle) {
+  const DType type = GetParam();
+  for (int64_t T : {1, 2, 3, 7, 8, 9, 64, 512}) {
+    const int64_t out = T >= 64 ? 96 : 259;  // odd counts leave a partial block of rows
+    check_gpu_matmul(type, T, 4096, out, out, T % 2 == 1, all_rows(out));
+    if (HasFatalFailure()) return;
+  }
+  check_gpu_matmul(type, 5, 512, 67, 67, true, all_rows(67));  // short rows: fewer units than lanes
+}
+
+// Llama-3-8B projection shapes (q/o: 4096x4096, gate/up: 14336x4096, down: 4096x14336), sampled rows.
+TEST_P(CudaMatmul, LlamaShapesSampledRows) {
+  const DType type = GetParam();
+  const int64_t shapes[][2] = {{4096, 4096}, {14336, 4096}, {4096, 14336}};  // {out, in}
+  for (const auto& s : shapes)
+    for (int64_t T : {1, 7, 512}) {
+      check_gpu_matmul(type, T, s[1], s[0], 61, T == 7, sample_rows(s[0], T == 512 ? 8 : 24));
+      if (HasFatalFailure()) return;
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(AllTypes, CudaMatmul, ::testing::ValuesIn(kWeightTypes),
+                         [](const auto& p) { return std::string(name(p.param)); });
+
+// The whole-matrix comparison with the oracle backend itself, on a shape small enough for it.
+TEST(CudaMatmulVsReference, SmallShapesEveryType) {
+  ReferenceBackend ref;
+  for (DType type : kWeightTypes)
+    for (int64_t T : {1, 4, 33}) {
+      SCOPED_TRACE(std::string(name(type)) + " T=" + std::to_string(T));
+      const int64_t in = 256, out = 40;
+      Weights w = make_weights(type, out, in, out);
+      HostBuffer x(DType::F32, {T, in}), want(DType::F32, {T, out});
+      auto xv = random_floats(size_t(T * in), -1.f, 1.f);
+      std::memcpy(x.data(), xv.data(), xv.size() * 4);
+      ref.matmul(x.tensor(), w.q.tensor(), nullptr, want.tensor());
+      Backend& be = gpu();
+      auto dw = be.upload(w.q.tensor()), dx = be.upload(x.tensor());
+      auto dy = be.alloc(DType::F32, {T, out});
+      be.matmul(dx->tensor(), dw->tensor(), nullptr, dy->tensor());
+      std::vector<float> got(size_t(T * out));
+      be.download(dy->tensor(), got.data());
+      be.synchronize();
+      // the reference's own rounding (double sums cast once) is far inside these bounds
+      for (int64_t t = 0; t < T; ++t)
+        for (int64_t o = 0; o < out; ++o) {
+          const double tol = oracle(type, T, xv.data() + t * in, w.row(o), in).tol;
+          ASSERT_NEAR(got[size_t(t * out + o)], want.tensor().row<float>(t)[o], tol) << "y[" << t << "][" << o << "]";
+        }
+    }
+}
+
+// Errors name the op: host tensors are refused.
+TEST(CudaMatmulErrors, HostTensorsAreRefused) {
+  HostBuffer x(DType::F32, {1, 32}), w(DType::Q8_0, {2, 32}), y(DType::F32, {1, 2});
+  try {
+    gpu().matmul(x.tensor(), w.tensor(), nullptr, y.tensor());
+    ADD_FAILURE() << "no Error for host tensors";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("matmul"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace llmr
