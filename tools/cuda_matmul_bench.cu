@@ -1,0 +1,176 @@
+// GPU microbenchmark of the matmul and attention kernels on Llama-3-8B shapes (CUDA events, warm-up,
+// median of repeated batches, weights rotated over copies that together exceed the L2 cache).
+// Prints, per weight type and shape: GEMV (T=1) time and GB/s of weights read against the 4.28 TB/s
+// device copy rate, and GEMM (T=512) TFLOP/s; then attention decode (S=512, 4096) in GB/s of K/V read
+// and prefill (T=512) time. Usage: cuda_matmul_bench [--quick]
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "backend/cuda/kernel_status.h"
+#include "backend/cuda/matmul_kernels.h"
+#include "tensor/dtype.h"
+#include "tensor/half.h"
+#include "tensor/quant.h"
+#include "tensor/tensor.h"
+
+using namespace llmr;
+
+namespace {
+
+constexpr double kCopyRate = 4.28e12;  // bytes/s, H200 device-to-device copy (issue 4)
+const char* kOp = "bench";
+
+struct DeviceMem {
+  void* p = nullptr;
+  explicit DeviceMem(size_t bytes) { cuda_ops::check_cuda(cudaMalloc(&p, bytes), kOp, "cudaMalloc"); }
+  ~DeviceMem() { cudaFree(p); }
+};
+
+std::mt19937 gen(12345);
+
+std::vector<float> random_floats(size_t n, float lo, float hi) {
+  std::uniform_real_distribution<float> d(lo, hi);
+  std::vector<float> v(n);
+  for (auto& x : v) x = d(gen);
+  return v;
+}
+
+// Host bytes of a [rows, cols] matrix of `type` whose rows cycle through 61 random quantized rows.
+std::vector<unsigned char> random_matrix(DType type, int64_t rows, int64_t cols) {
+  const size_t rb = row_bytes(type, cols);
+  std::vector<unsigned char> bytes(rb * size_t(rows));
+  const int64_t distinct = std::min<int64_t>(rows, 61);
+  for (int64_t r = 0; r < distinct; ++r) {
+    auto v = random_floats(size_t(cols), -0.05f, 0.05f);
+    quantize_row(type, v.data(), bytes.data() + rb * size_t(r), cols);
+  }
+  for (int64_t r = distinct; r < rows; ++r) std::memcpy(&bytes[rb * size_t(r)], &bytes[rb * size_t(r % distinct)], rb);
+  return bytes;
+}
+
+Tensor device_view(void* p, DType type, int64_t rows, int64_t cols) {
+  return Tensor::view(p, type, {rows, cols}, Device::Cuda);
+}
+
+// Median over `batches` of the mean time (seconds) of `per_batch` calls of fn(i).
+template <typename F>
+double median_time(cudaStream_t s, int batches, int per_batch, F&& fn) {
+  for (int i = 0; i < 3; ++i) fn(i);  // warm-up: module load, cuBLAS heuristics, pool growth
+  cudaEvent_t a, b;
+  cuda_ops::check_cuda(cudaEventCreate(&a), kOp, "cudaEventCreate");
+  cuda_ops::check_cuda(cudaEventCreate(&b), kOp, "cudaEventCreate");
+  std::vector<double> times;
+  int call = 0;
+  for (int k = 0; k < batches; ++k) {
+    cuda_ops::check_cuda(cudaEventRecord(a, s), kOp, "cudaEventRecord");
+    for (int i = 0; i < per_batch; ++i) fn(call++);
+    cuda_ops::check_cuda(cudaEventRecord(b, s), kOp, "cudaEventRecord");
+    cuda_ops::check_cuda(cudaEventSynchronize(b), kOp, "cudaEventSynchronize");
+    float ms = 0;
+    cuda_ops::check_cuda(cudaEventElapsedTime(&ms, a, b), kOp, "cudaEventElapsedTime");
+    times.push_back(ms * 1e-3 / per_batch);
+  }
+  cudaEventDestroy(a);
+  cudaEventDestroy(b);
+  std::sort(times.begin(), times.end());
+  return times[times.size() / 2];
+}
+
+void bench_matmul(cudaStream_t s, cublasHandle_t cublas, bool quick) {
+  const DType types[] = {DType::Q4_0, DType::Q4_K, DType::Q6_K, DType::Q8_0, DType::F16};
+  const int64_t shapes[][2] = {{4096, 4096}, {1024, 4096}, {14336, 4096}, {4096, 14336}, {128256, 4096}};  // {out, in}
+  std::printf("%-6s %-14s %10s %9s %7s %11s %9s\n", "type", "out x in", "gemv_us", "GB/s", "%copy", "gemm512_us",
+              "TFLOP/s");
+  for (DType type : types)
+    for (const auto& sh : shapes) {
+      const int64_t out = sh[0], in = sh[1], T = 512;
+      const size_t wbytes = row_bytes(type, in) * size_t(out);
+      const int copies = int(std::clamp<size_t>((size_t(256) << 20) / wbytes + 1, 1, 8));
+      const auto host = random_matrix(type, out, in);
+      std::vector<std::unique_ptr<DeviceMem>> w;
+      for (int c = 0; c < copies; ++c) {
+        w.push_back(std::make_unique<DeviceMem>(wbytes));
+        cuda_ops::check_cuda(cudaMemcpy(w.back()->p, host.data(), wbytes, cudaMemcpyHostToDevice), kOp, "cudaMemcpy");
+      }
+      const auto xv = random_floats(size_t(T * in), -1.f, 1.f);
+      DeviceMem x(xv.size() * 4), y(size_t(T * out) * 4);
+      cuda_ops::check_cuda(cudaMemcpy(x.p, xv.data(), xv.size() * 4, cudaMemcpyHostToDevice), kOp, "cudaMemcpy");
+      auto run = [&](int64_t t_rows, int i) {
+        cuda_ops::matmul(device_view(x.p, DType::F32, t_rows, in), device_view(w[size_t(i % copies)]->p, type, out, in),
+                         nullptr, device_view(y.p, DType::F32, t_rows, out), s, cublas);
+      };
+      const double t1 = median_time(s, quick ? 5 : 21, 20, [&](int i) { run(1, i); });
+      const double tg = median_time(s, quick ? 3 : 7, 3, [&](int i) { run(T, i); });
+      const std::string shape = std::to_string(out) + "x" + std::to_string(in);
+      std::printf("%-6s %-14s %10.2f %9.0f %6.1f%% %11.1f %9.1f\n", name(type), shape.c_str(), t1 * 1e6,
+                  double(wbytes) / t1 / 1e9, 100.0 * double(wbytes) / t1 / kCopyRate, tg * 1e6,
+                  2.0 * double(T) * double(in) * double(out) / tg / 1e12);
+      std::fflush(stdout);
+    }
+}
+
+void bench_attention(cudaStream_t s, bool quick) {
+  const int n_head = 32, n_kv = 8, hd = 128;
+  const AttentionSpec spec{n_head, n_kv, hd, 1.f / std::sqrt(float(hd))};
+  std::printf("\n%-28s %10s %9s %7s\n", "attention (32/8 heads, hd 128, f16 KV)", "us", "GB/s", "%copy");
+  for (int64_t S : {512, 4096}) {
+    const int64_t kv_cols = n_kv * hd;
+    const auto kv = random_floats(size_t(S * kv_cols), -1.f, 1.f);
+    std::vector<uint16_t> kvh(kv.size());
+    for (size_t i = 0; i < kv.size(); ++i) kvh[i] = f32_to_f16(kv[i]);
+    DeviceMem k(kvh.size() * 2), v(kvh.size() * 2), q(size_t(512 * n_head * hd) * 4), o(size_t(512 * n_head * hd) * 4);
+    cuda_ops::check_cuda(cudaMemcpy(k.p, kvh.data(), kvh.size() * 2, cudaMemcpyHostToDevice), kOp, "cudaMemcpy");
+    cuda_ops::check_cuda(cudaMemcpy(v.p, kvh.data(), kvh.size() * 2, cudaMemcpyHostToDevice), kOp, "cudaMemcpy");
+    const auto qv = random_floats(size_t(512 * n_head * hd), -1.f, 1.f);
+    cuda_ops::check_cuda(cudaMemcpy(q.p, qv.data(), qv.size() * 4, cudaMemcpyHostToDevice), kOp, "cudaMemcpy");
+    const Tensor kt = device_view(k.p, DType::F16, S, kv_cols), vt = device_view(v.p, DType::F16, S, kv_cols);
+    const int32_t last = int32_t(S - 1);
+    const double t = median_time(s, quick ? 5 : 21, 20, [&](int) {
+      cuda_ops::attention(device_view(q.p, DType::F32, 1, n_head * hd), kt, vt, std::span<const int32_t>(&last, 1), spec,
+                          device_view(o.p, DType::F32, 1, n_head * hd), s, nullptr);
+    });
+    const double bytes = double(S) * double(kv_cols) * 2 * 2;
+    std::printf("decode S=%-19lld %10.2f %9.0f %6.1f%%\n", (long long)S, t * 1e6, bytes / t / 1e9,
+                100.0 * bytes / t / kCopyRate);
+    if (S == 512) {
+      std::vector<int32_t> pos(512);
+      for (int i = 0; i < 512; ++i) pos[size_t(i)] = i;
+      const double tp = median_time(s, quick ? 3 : 11, 5, [&](int) {
+        cuda_ops::attention(device_view(q.p, DType::F32, 512, n_head * hd), kt, vt, pos, spec,
+                            device_view(o.p, DType::F32, 512, n_head * hd), s, nullptr);
+      });
+      const double flops = 4.0 * hd * n_head * (512.0 * 513.0 / 2);  // QK and PV over the causal keys
+      std::printf("prefill T=512 %-14s %10.2f %9s %7s  (%.1f TFLOP/s)\n", "", tp * 1e6, "-", "-", flops / tp / 1e12);
+    }
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
+  try {
+    cudaStream_t s;
+    cuda_ops::check_cuda(cudaStreamCreate(&s), kOp, "cudaStreamCreate");
+    cublasHandle_t cublas;
+    cuda_ops::check_cublas(cublasCreate(&cublas), kOp, "cublasCreate");
+    cuda_ops::check_cublas(cublasSetStream(cublas, s), kOp, "cublasSetStream");
+    cuda_ops::keep_pool_memory(0);
+    bench_matmul(s, cublas, quick);
+    bench_attention(s, quick);
+    cublasDestroy(cublas);
+    cudaStreamDestroy(s);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "cuda_matmul_bench: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}
