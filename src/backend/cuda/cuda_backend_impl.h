@@ -1,0 +1,94 @@
+#pragma once
+// CudaBackend: every op of ops/backend.h on one CUDA stream of one device. Op methods are defined one
+// family per .cu file (rms_norm.cu, rope.cu, ... and the matmul / attention files); construction,
+// memory and errors in cuda_backend.cu. Private to backend/cuda, the GPU tests and the GPU benchmarks.
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "backend/cuda/cuda_backend.h"
+#include "ops/backend.h"
+
+namespace llmr {
+
+// Why no CUDA device can be used ("" when one can): the driver's own words, for skip messages.
+std::string cuda_unavailable_reason();
+
+// Plain device memory (cudaMalloc), freed on destruction.
+class DeviceBytes {
+ public:
+  DeviceBytes() = default;
+  explicit DeviceBytes(size_t bytes);
+  ~DeviceBytes();
+  DeviceBytes(DeviceBytes&& o) noexcept : ptr_(o.ptr_), bytes_(o.bytes_) { o.ptr_ = nullptr, o.bytes_ = 0; }
+  DeviceBytes& operator=(DeviceBytes&& o) noexcept;
+  DeviceBytes(const DeviceBytes&) = delete;
+  DeviceBytes& operator=(const DeviceBytes&) = delete;
+  void* get() const { return ptr_; }
+  size_t size() const { return bytes_; }
+
+ private:
+  void* ptr_ = nullptr;
+  size_t bytes_ = 0;
+};
+
+class CudaBackend final : public Backend {
+ public:
+  explicit CudaBackend(int device);
+  ~CudaBackend() override;
+  std::string name() const override { return "cuda"; }
+
+  std::unique_ptr<Buffer> alloc(DType type, const std::vector<int64_t>& shape) override;
+  std::unique_ptr<Buffer> upload(const Tensor& host) override;
+  void download(const Tensor& src, void* host) override;
+  void synchronize() override;
+
+  void rms_norm(const Tensor& x, const Tensor& w, float eps, const Tensor& y) override;
+  void rms_norm_residual(const Tensor& x, const Tensor& residual, const Tensor& w, float eps,
+                         const Tensor& sum, const Tensor& y) override;
+  void embedding(const Tensor& table, std::span<const int32_t> ids, const Tensor& out) override;
+  void matmul(const Tensor& x, const Tensor& w, const Tensor* bias, const Tensor& y) override;
+  void rope(const Tensor& x, int n_heads, std::span<const int32_t> positions, const RopeSpec& spec) override;
+  void attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, std::span<const int32_t> positions,
+                 const AttentionSpec& spec, const Tensor& out) override;
+  void swiglu(const Tensor& gate, const Tensor& up, const Tensor& out) override;
+  void add(const Tensor& a, const Tensor& b, const Tensor& out) override;
+  void softmax(const Tensor& x) override;
+  void copy(const Tensor& src, const Tensor& dst) override;
+
+  // For the kernels of every op family.
+  int device() const { return device_; }
+  cudaStream_t stream() const { return stream_; }
+  cublasHandle_t cublas() const { return cublas_; }
+  const cudaDeviceProp& properties() const { return props_; }
+
+  // Copies `bytes` of host memory to device memory at `device_dst`, ordered on the stream; returns
+  // when the host memory may be reused.
+  void copy_to_device(void* device_dst, const void* host_src, size_t bytes, const char* op);
+  // Copies device memory to the host after all queued work; returns when the host copy is complete.
+  void copy_to_host(void* host_dst, const void* device_src, size_t bytes, const char* op);
+  // A device copy of a small host array (positions, ids), ordered on the stream: valid for the kernels
+  // queued next, until `scratch_bytes` more bytes have been staged. Synchronises with the host (the
+  // copy is from pageable memory); hot paths pass such arrays as kernel parameters instead.
+  const void* stage(const void* host, size_t bytes, const char* op);
+  // The device copy of rope's inv_freq, uploaded only when its values change.
+  const float* rope_inv_freq(const float* host, int count);
+
+ private:
+  int device_ = 0;
+  cudaStream_t stream_ = nullptr;
+  cublasHandle_t cublas_ = nullptr;
+  cudaDeviceProp props_{};
+  DeviceBytes scratch_;
+  size_t scratch_used_ = 0;
+  DeviceBytes inv_freq_;
+  std::vector<float> inv_freq_host_;
+};
+
+}  // namespace llmr

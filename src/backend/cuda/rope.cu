@@ -1,0 +1,68 @@
+// CudaBackend::rope: in place, one block per token row. The row's position travels in the kernel
+// parameters (no host-to-device copy, nothing to synchronise, capturable in a graph); inv_freq is
+// uploaded once and reused while its values stay the same. Angles are formed in f32 as on the host,
+// cos/sin by the accurate sincosf.
+#include "backend/cuda/cuda_backend_impl.h"
+#include "backend/cuda/cuda_check.h"
+#include "backend/cuda/device_tensors.h"
+#include "ops/op_checks.h"
+
+namespace llmr {
+namespace cuda_detail {
+namespace {
+
+constexpr int kRopeRowsPerLaunch = 768;  // keeps the parameters under 4 KB
+
+struct RopeArgs {
+  char* x;
+  int64_t stride;
+  const float* inv_freq;
+  int n_heads, head_dim, half;
+  bool neox;
+  int32_t pos[kRopeRowsPerLaunch];
+};
+
+__global__ void __launch_bounds__(256) rope_rows(const __grid_constant__ RopeArgs a) {
+  float* row = reinterpret_cast<float*>(a.x + int64_t(blockIdx.x) * a.stride);
+  const float p = float(a.pos[blockIdx.x]);
+  const int pairs = a.n_heads * a.half;
+  for (int idx = threadIdx.x; idx < pairs; idx += blockDim.x) {
+    const int h = idx / a.half, i = idx - h * a.half;
+    float s, c;
+    sincosf(p * a.inv_freq[i], &s, &c);
+    float* head = row + int64_t(h) * a.head_dim;
+    const int ia = a.neox ? i : 2 * i, ib = a.neox ? i + a.half : 2 * i + 1;
+    const float x0 = head[ia], x1 = head[ib];
+    head[ia] = x0 * c - x1 * s;
+    head[ib] = x0 * s + x1 * c;
+  }
+}
+
+}  // namespace
+}  // namespace cuda_detail
+
+void CudaBackend::rope(const Tensor& x, int n_heads, std::span<const int32_t> positions, const RopeSpec& spec) {
+  using namespace cuda_detail;
+  op_checks::rope(x, n_heads, positions, spec);
+  check_on_device("rope", {{"x", &x}});
+  const int64_t rows = x.rows();
+  if (rows == 0) return;
+  const int half = spec.rot_dims / 2;
+  RopeArgs a{};
+  a.stride = x.row_stride();
+  a.inv_freq = rope_inv_freq(spec.inv_freq, half);
+  a.n_heads = n_heads;
+  a.head_dim = spec.head_dim;
+  a.half = half;
+  a.neox = spec.layout == RopeLayout::NeoX;
+  const int threads = int(std::min<int64_t>(256, round_up(int64_t(n_heads) * half, 32)));
+  for (int64_t begin = 0; begin < rows; begin += kRopeRowsPerLaunch) {
+    const int64_t count = std::min<int64_t>(kRopeRowsPerLaunch, rows - begin);
+    a.x = static_cast<char*>(x.data) + begin * a.stride;
+    for (int64_t t = 0; t < count; ++t) a.pos[t] = positions[size_t(begin + t)];
+    rope_rows<<<unsigned(count), threads, 0, stream()>>>(a);
+    check_launch("rope", "rope_rows");
+  }
+}
+
+}  // namespace llmr
