@@ -155,11 +155,12 @@ uint32_t GgufWriter::alignment() const {
   return uint32_t(*u);
 }
 
-void GgufWriter::add_tensor(const std::string& name, DType type, const std::vector<int64_t>& shape,
-                            const void* data, size_t nbytes) {
+size_t GgufWriter::checked_size(const std::string& name, DType type, const std::vector<int64_t>& shape) const {
   const std::string who = "gguf writer: tensor '" + name + "'";
   check(!shape.empty() && shape.size() <= 4, who + " must have 1 to 4 dimensions");
   for (const auto& t : tensors_) check(t.name != name, "gguf writer: duplicate tensor name '" + name + "'");
+  check(shape.back() >= 0 && shape.back() % info(type).block_elems == 0,
+        who + ": rows of " + std::to_string(shape.back()) + " elements are not whole " + info(type).name + " blocks");
   size_t expected = row_bytes(type, shape.back());
   for (size_t i = 0; i + 1 < shape.size(); ++i) {
     check(shape[i] >= 0, who + " has a negative dimension");
@@ -167,10 +168,24 @@ void GgufWriter::add_tensor(const std::string& name, DType type, const std::vect
           who + " byte size overflows");
     expected *= size_t(shape[i]);
   }
+  return expected;
+}
+
+void GgufWriter::add_tensor(const std::string& name, DType type, const std::vector<int64_t>& shape,
+                            const void* data, size_t nbytes) {
+  const std::string who = "gguf writer: tensor '" + name + "'";
+  const size_t expected = checked_size(name, type, shape);
   check(nbytes == expected, who + " has " + std::to_string(nbytes) + " bytes of data, its shape needs " +
                                 std::to_string(expected));
   check(data != nullptr || nbytes == 0, who + " has no data");
-  tensors_.push_back({name, type, shape, data, nbytes});
+  tensors_.push_back({name, type, shape, data, nbytes, nullptr});
+}
+
+void GgufWriter::add_tensor(const std::string& name, DType type, const std::vector<int64_t>& shape,
+                            TensorFill fill) {
+  check(bool(fill), "gguf writer: tensor '" + name + "' has no fill function");
+  const size_t nbytes = checked_size(name, type, shape);
+  tensors_.push_back({name, type, shape, nullptr, nbytes, std::move(fill)});
 }
 
 void GgufWriter::write(const std::filesystem::path& path) const {
@@ -198,8 +213,15 @@ void GgufWriter::write(const std::filesystem::path& path) const {
       offset += padded(t.nbytes, align);
     }
     out.pad(align);
+    std::vector<unsigned char> produced;  // reused by every tensor made at write time
     for (const auto& t : tensors_) {
-      out.bytes(t.data, t.nbytes);
+      if (t.fill) {
+        produced.resize(t.nbytes);
+        t.fill(produced.data());
+        out.bytes(produced.data(), t.nbytes);
+      } else {
+        out.bytes(t.data, t.nbytes);
+      }
       out.pad(align);
     }
     out.close();

@@ -3,6 +3,7 @@
 // the caller's pointers, so no second copy of the weights is held in memory.
 #include <cstddef>
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -23,6 +24,12 @@ class GgufWriter {
   void add_tensor(const std::string& name, DType type, const std::vector<int64_t>& shape,
                   const void* data, size_t nbytes);
 
+  // Fills dst with the tensor's bytes (its full size by shape and type).
+  using TensorFill = std::function<void(void* dst)>;
+  // A tensor produced at write time: fill runs once, in order, into a buffer reused across
+  // tensors, so generated or re-encoded weights never all sit in memory at once.
+  void add_tensor(const std::string& name, DType type, const std::vector<int64_t>& shape, TensorFill fill);
+
   // Writes path (via a temporary file renamed into place); throws Error naming the problem.
   void write(const std::filesystem::path& path) const;
 
@@ -33,8 +40,11 @@ class GgufWriter {
     std::vector<int64_t> shape;
     const void* data;
     size_t nbytes;
+    TensorFill fill;  // set for tensors produced at write time (data is then null)
   };
   uint32_t alignment() const;
+  // The byte size of a tensor of this shape and type; throws Error naming the tensor if invalid.
+  size_t checked_size(const std::string& name, DType type, const std::vector<int64_t>& shape) const;
 
   Metadata metadata_;
   std::vector<PendingTensor> tensors_;
