@@ -1,0 +1,147 @@
+// llmr bench: prompt processing and generation speed, printed as llama-bench's markdown table.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <functional>
+#include <map>
+#include <random>
+
+#include "backend/cpu/cpu_backend.h"
+#include "cli/args.h"
+#include "cli/command.h"
+#include "cli/model_path.h"
+#include "runtime/engine.h"
+
+namespace llmr::cli {
+namespace {
+
+struct Stats {
+  double mean = 0, stddev = 0, median = 0;
+};
+
+Stats summarize(std::vector<double> v) {
+  Stats s;
+  for (double x : v) s.mean += x / double(v.size());
+  if (v.size() > 1) {
+    double ss = 0;
+    for (double x : v) ss += (x - s.mean) * (x - s.mean);
+    s.stddev = std::sqrt(ss / double(v.size() - 1));  // sample standard deviation, as llama-bench
+  }
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  s.median = n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+  return s;
+}
+
+std::string upper(std::string s) {
+  for (auto& c : s) c = char(std::toupper(static_cast<unsigned char>(c)));
+  return s;
+}
+
+// "llama 1.5B Q4_0": architecture, parameter count and the type holding most matrix weights.
+std::string model_label(const LoadedModel& m, int64_t params) {
+  std::map<DType, int64_t> by_type;
+  for (const auto& e : m.file.tensors)
+    if (e.tensor.ndim >= 2) by_type[e.tensor.type] += e.tensor.rows() * e.tensor.cols();
+  DType main = DType::F32;
+  int64_t most = -1;
+  for (const auto& [t, n] : by_type)
+    if (n > most) most = n, main = t;
+  char size[32];
+  if (params >= 1'000'000'000) std::snprintf(size, sizeof size, "%.1fB", double(params) / 1e9);
+  else std::snprintf(size, sizeof size, "%.0fM", double(params) / 1e6);
+  return std::string(architecture_name(m.config.arch)) + " " + size + " " + upper(name(main));
+}
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+int bench(const std::vector<std::string>& argv) {
+  Args args(argv, {"-m", "-p", "-n", "-r", "--device", "-t", "-b", "--kv-type", "--seed"}, {});
+  const int64_t n_prompt = args.get_int("-p", 512, 0, 1 << 20);
+  const int64_t n_gen = args.get_int("-n", 128, 0, 1 << 20);
+  const int reps = int(args.get_int("-r", 5, 1, 10000));
+  const int64_t batch = args.get_int("-b", 512, 1, 1 << 20);
+  check(n_prompt > 0 || n_gen > 0, "bench: -p and -n are both 0; nothing to measure");
+  EngineOptions options;
+  options.model_path = model_path(args);
+  options.device = args.get_or("--device", "cpu");
+  options.threads = int(args.get_int("-t", 0, 0, 1024));
+  options.n_ctx = std::max<int64_t>({n_prompt, n_gen, 1});
+  options.kv_type = parse_dtype(args.get_or("--kv-type", "f16"));
+  Engine engine(options);
+  Transformer& model = engine.transformer();
+  Backend& backend = engine.backend();
+
+  int64_t params = 0;
+  uint64_t bytes = 0;
+  for (const auto& e : engine.model().file.tensors) {
+    int64_t n = 1;
+    for (int d = 0; d < e.tensor.ndim; ++d) n *= e.tensor.shape[d];
+    params += n;
+    bytes += e.nbytes;
+  }
+  int threads = options.threads;
+  if (auto* cpu = dynamic_cast<CpuBackend*>(&backend)) threads = cpu->pool().size();
+
+  // Random token ids, so models without a vocabulary (synth) work too.
+  std::mt19937_64 rng(uint64_t(args.get_int("--seed", 1234, 0, INT64_MAX)));
+  std::uniform_int_distribution<int32_t> token(0, int32_t(engine.config().n_vocab - 1));
+  auto cache = engine.new_cache();
+  auto prompt_processing = [&] {
+    std::vector<int32_t> ids(static_cast<size_t>(n_prompt));
+    for (auto& id : ids) id = token(rng);
+    backend.synchronize();
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int64_t i = 0; i < n_prompt; i += batch) {
+      const int64_t len = std::min(batch, n_prompt - i);
+      model.forward(std::span<const int32_t>(ids).subspan(size_t(i), size_t(len)), i, *cache);
+    }
+    backend.synchronize();
+    return double(n_prompt) / seconds_since(t0);
+  };
+  auto generation = [&](int64_t n) {
+    backend.synchronize();
+    const auto t0 = std::chrono::steady_clock::now();
+    int32_t id = token(rng);
+    for (int64_t i = 0; i < n; ++i) {
+      model.forward(std::span<const int32_t>(&id, 1), i, *cache);
+      id = token(rng);  // the next id is not sampled: the logits are read back all the same
+    }
+    backend.synchronize();
+    return double(n) / seconds_since(t0);
+  };
+
+  // Warm-up as llama-bench: one full prompt and one generated token (page in weights, size scratch).
+  if (n_prompt > 0) prompt_processing();
+  if (n_gen > 0) generation(1);
+
+  const std::string label = model_label(engine.model(), params);
+  char size[32], nparams[32];
+  std::snprintf(size, sizeof size, "%.2f GiB", double(bytes) / double(1ull << 30));
+  if (bytes < (1ull << 30)) std::snprintf(size, sizeof size, "%.2f MiB", double(bytes) / double(1ull << 20));
+  std::snprintf(nparams, sizeof nparams, "%.2f %s", params >= 1'000'000'000 ? double(params) / 1e9 : double(params) / 1e6,
+                params >= 1'000'000'000 ? "B" : "M");
+  std::printf("| model | size | params | backend | threads | test | t/s | median t/s |\n");
+  std::printf("| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: |\n");
+  std::fflush(stdout);
+  auto row = [&](const std::string& test, const std::function<double()>& once) {
+    std::vector<double> rates;
+    for (int r = 0; r < reps; ++r) rates.push_back(once());
+    const Stats s = summarize(rates);
+    std::printf("| %s | %s | %s | %s | %d | %s | %.2f ± %.2f | %.2f |\n", label.c_str(), size, nparams,
+                upper(backend.name()).c_str(), threads, test.c_str(), s.mean, s.stddev, s.median);
+    std::fflush(stdout);
+  };
+  if (n_prompt > 0) row("pp" + std::to_string(n_prompt), prompt_processing);
+  if (n_gen > 0) row("tg" + std::to_string(n_gen), [&] { return generation(n_gen); });
+  return 0;
+}
+
+RegisterCommand reg({"bench", "prompt and generation speed as llama-bench's table (-m MODEL -p 512 -n 128 -r 5)",
+                     &bench});
+
+}  // namespace
+}  // namespace llmr::cli
