@@ -59,7 +59,10 @@ gemv_int8_kernel(const uint8_t* __restrict__ w, int64_t w_stride, int64_t n_out,
   float acc[TMAX];
 #pragma unroll
   for (int t = 0; t < TMAX; ++t) acc[t] = 0.f;
-#pragma unroll 4
+  // q6_k: its unit already issues 34 independent loads (66 bytes); unrolled it took 128-255
+  // registers (spilling at T=2), not unrolled 32 at T=1
+  constexpr int kUnroll = W == DType::Q6_K ? 1 : 4;
+#pragma unroll kUnroll
   for (int64_t u = lane; u < units; u += 32) {
     const auto r = Unit<W>::load(wr, u);
 #pragma unroll
