@@ -7,6 +7,9 @@
 
 #include "backend/cpu/cpu_backend.h"
 #include "ops/reference/reference_backend.h"
+#ifdef LLMR_TEST_CUDA_BACKEND
+#include "cuda/host_mirror_backend.h"
+#endif
 
 namespace llmr::testing {
 
@@ -15,6 +18,15 @@ inline ReferenceBackend& reference() {
   return r;
 }
 
+#ifdef LLMR_TEST_CUDA_BACKEND
+// test_cuda compiles these batteries again with "cuda" as the only backend under test.
+inline std::vector<std::string> backend_names() { return {"cuda"}; }
+
+inline Backend& backend_named(const std::string& name) {
+  if (name == "cuda") return cuda_mirror();
+  return reference();
+}
+#else
 inline std::vector<std::string> backend_names() { return {"reference", "cpu"}; }
 
 inline Backend& backend_named(const std::string& name) {
@@ -22,5 +34,6 @@ inline Backend& backend_named(const std::string& name) {
   if (name == "cpu") return cpu;
   return reference();
 }
+#endif
 
 }  // namespace llmr::testing

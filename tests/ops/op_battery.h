@@ -54,8 +54,10 @@ class CpuAtLevel final : public Backend {
 // backend_names() plus "cpu-scalar", "cpu-avx2" ... for each level below the one "cpu" runs.
 inline std::vector<std::string> op_impl_names() {
   std::vector<std::string> names = backend_names();
+#ifndef LLMR_TEST_CUDA_BACKEND  // test_cuda: the GPU only
   for (cpu::SimdLevel level : cpu::available_levels())
     if (level != cpu::active_level()) names.push_back(std::string("cpu-") + cpu::level_name(level));
+#endif
   return names;
 }
 
