@@ -4,6 +4,9 @@
 
 #include "backend/cpu/cpu_backend.h"
 #include "ops/reference/reference_backend.h"
+#ifdef LLMR_HAVE_CUDA
+#include "backend/cuda/cuda_backend.h"
+#endif
 
 namespace llmr {
 
@@ -11,7 +14,13 @@ Engine::Engine(const EngineOptions& options) : options_(options) {
   const auto t0 = std::chrono::steady_clock::now();
   if (options.device == "cpu") backend_ = std::make_unique<CpuBackend>(options.threads);
   else if (options.device == "reference") backend_ = std::make_unique<ReferenceBackend>();
+#ifdef LLMR_HAVE_CUDA
+  else if (options.device == "cuda") backend_ = make_cuda_backend();
+  else throw Error("unknown device '" + options.device + "' (this build has: cpu, cuda, reference)");
+#else
+  else if (options.device == "cuda") throw Error("this build of llmr has no CUDA backend (configure with -DLLMR_CUDA=ON)");
   else throw Error("unknown device '" + options.device + "' (this build has: cpu, reference)");
+#endif
 
   model_ = load_model(options.model_path);
   if (model_->file.format == FileFormat::Gguf) {

@@ -13,7 +13,7 @@ namespace llmr {
 
 struct EngineOptions {
   std::filesystem::path model_path;
-  std::string device = "cpu";  // cpu | reference
+  std::string device = "cpu";  // cpu | cuda | reference
   int threads = 0;             // 0 = physical cores
   int64_t n_ctx = 0;           // 0 = the model's training context, capped at 4096
   DType kv_type = DType::F16;
