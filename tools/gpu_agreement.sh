@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# On a machine with a GPU: `llmr run --device cuda` and `--device cpu` give the same greedy tokens on
+# every golden fixture (and on the default model), and the CUDA tokens match transformers'.
+# Usage: tools/gpu_agreement.sh path/to/llmr
+set -uo pipefail
+llmr=${1:?usage: tools/gpu_agreement.sh path/to/llmr}
+failures=0
+passes=0
+ids_of() { python3 -c "import json,sys; print(','.join(map(str, json.load(open(sys.argv[1]))[sys.argv[2]])))" "$@"; }
+for dir in tests/fixtures/*/; do
+  fx=$(basename "$dir")
+  prompt=$(ids_of "$dir/expected.json" prompt_ids)
+  want="[$(ids_of "$dir/expected.json" greedy_continuation)]"
+  for kv in f32 f16; do
+    cpu=$("$llmr" run -m "$dir" --prompt-ids "$prompt" -n 32 --temp 0 --kv-type $kv --output-ids --device cpu 2>/dev/null)
+    gpu=$("$llmr" run -m "$dir" --prompt-ids "$prompt" -n 32 --temp 0 --kv-type $kv --output-ids --device cuda 2>/tmp/gpu_err)
+    if [ "$cpu" = "$gpu" ] && [ "$gpu" = "$want" ]; then
+      passes=$((passes + 1)); echo "ok: $fx kv $kv: cuda = cpu = transformers"
+    else
+      failures=$((failures + 1)); echo "FAIL: $fx kv $kv: cuda $gpu cpu $cpu transformers $want $(head -c 300 /tmp/gpu_err)"
+    fi
+  done
+done
+for prompt in "And God said" "In the beginning"; do
+  cpu=$("$llmr" run -p "$prompt" -n 48 --temp 0 --output-ids --device cpu 2>/dev/null)
+  gpu=$("$llmr" run -p "$prompt" -n 48 --temp 0 --output-ids --device cuda 2>/dev/null)
+  [ -n "$gpu" ] && [ "$cpu" = "$gpu" ] && { passes=$((passes + 1)); echo "ok: default model '$prompt'"; } ||
+    { failures=$((failures + 1)); echo "FAIL: default model '$prompt': cuda $gpu cpu $cpu"; }
+done
+echo "$passes passed, $failures failed"
+[ $failures -eq 0 ]
