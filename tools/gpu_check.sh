@@ -15,4 +15,15 @@ if [ -x "$build/cuda_matmul_bench" ]; then
 else
   echo "gpu_check: $build/cuda_matmul_bench not built" >&2; status=1
 fi
+# --- CUDA core and elementwise ops: the shared op batteries on the GPU, then the ops microbenchmark ---
+if [ -x "$build/test_cuda" ]; then
+  "$build/test_cuda" --gtest_filter='Impls/*:AllBackends/*:AllImpls/*' || status=1
+else
+  echo "gpu_check: $build/test_cuda not built" >&2; status=1
+fi
+if [ -x "$build/cuda_ops_bench" ]; then
+  "$build/cuda_ops_bench" || status=1
+else
+  echo "gpu_check: $build/cuda_ops_bench not built" >&2; status=1
+fi
 exit $status
