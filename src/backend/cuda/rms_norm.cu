@@ -44,16 +44,29 @@ __device__ __forceinline__ float rescaled_inverse(float ss_scaled, float scale, 
   return float(1.0 / sqrt(inner));
 }
 
+// w[i*VEC .. i*VEC+VEC) as 16-byte loads when VEC is a multiple of 4 (w 16-byte aligned), else singly.
+template <int VEC>
+__device__ __forceinline__ void load_weights(const float* w, int i, float (&out)[VEC]) {
+  if constexpr (VEC % 4 == 0) {
+#pragma unroll
+    for (int q = 0; q < VEC / 4; ++q) {
+      const float4 f = reinterpret_cast<const float4*>(w)[i * (VEC / 4) + q];
+      out[4 * q] = f.x, out[4 * q + 1] = f.y, out[4 * q + 2] = f.z, out[4 * q + 3] = f.w;
+    }
+  } else {
+#pragma unroll
+    for (int j = 0; j < VEC; ++j) out[j] = w[i * VEC + j];
+  }
+}
+
 template <typename T, int VEC, int MAXV, bool RES>
 __global__ void __launch_bounds__(1024) rms_norm_in_registers(RmsArgs a) {
   using P = Pack<T, VEC>;
-  using W = Pack<F32, VEC>;
   const int64_t row = blockIdx.x;
   const P* xr = reinterpret_cast<const P*>(a.x + row * a.x_stride);
   const P* rr = RES ? reinterpret_cast<const P*>(a.r + row * a.r_stride) : nullptr;
   P* sr = RES ? reinterpret_cast<P*>(a.sum + row * a.sum_stride) : nullptr;
   P* yr = reinterpret_cast<P*>(a.y + row * a.y_stride);
-  const W* wr = reinterpret_cast<const W*>(a.w);
   const int nv = a.n / VEC;
 
   // All loads issued before any use, so MAXV accesses per thread are in flight at once.
@@ -119,10 +132,11 @@ __global__ void __launch_bounds__(1024) rms_norm_in_registers(RmsArgs a) {
   for (int k = 0; k < MAXV; ++k) {
     const int i = threadIdx.x + k * blockDim.x;
     if (i < nv) {
-      const W pw = wr[i];
+      float w[VEC];
+      load_weights<VEC>(a.w, i, w);
       P py;
 #pragma unroll
-      for (int j = 0; j < VEC; ++j) py.v[j] = T::store(v[k][j] * scale * inv * pw.v[j]);
+      for (int j = 0; j < VEC; ++j) py.v[j] = T::store(v[k][j] * scale * inv * w[j]);
       yr[i] = py;
     }
   }
