@@ -1,7 +1,7 @@
-// CudaBackend::rope: in place, one block per token row. The row's position travels in the kernel
-// parameters (no host-to-device copy, nothing to synchronise, capturable in a graph); inv_freq is
-// uploaded once and reused while its values stay the same. Angles are formed in f32 as on the host,
-// cos/sin by the accurate sincosf.
+// CudaBackend::rope: in place, a grid over (token row, chunk of (head, pair)s). The rows' positions
+// travel in the kernel parameters (no host-to-device copy, nothing to synchronise, capturable in a
+// graph); inv_freq is uploaded once and reused while its values stay the same. Angles are formed in
+// f32 as on the host, cos/sin by the accurate sincosf.
 #include "backend/cuda/cuda_backend_impl.h"
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/device_tensors.h"
@@ -26,7 +26,7 @@ __global__ void __launch_bounds__(256) rope_rows(const __grid_constant__ RopeArg
   float* row = reinterpret_cast<float*>(a.x + int64_t(blockIdx.x) * a.stride);
   const float p = float(a.pos[blockIdx.x]);
   const int pairs = a.n_heads * a.half;
-  for (int idx = threadIdx.x; idx < pairs; idx += blockDim.x) {
+  for (int idx = blockIdx.y * blockDim.x + threadIdx.x; idx < pairs; idx += gridDim.y * blockDim.x) {
     const int h = idx / a.half, i = idx - h * a.half;
     float s, c;
     sincosf(p * a.inv_freq[i], &s, &c);
@@ -55,12 +55,15 @@ void CudaBackend::rope(const Tensor& x, int n_heads, std::span<const int32_t> po
   a.head_dim = spec.head_dim;
   a.half = half;
   a.neox = spec.layout == RopeLayout::NeoX;
-  const int threads = int(std::min<int64_t>(256, round_up(int64_t(n_heads) * half, 32)));
+  // One (head, pair) per thread: a single decode row still spreads over several multiprocessors.
+  const int64_t pairs = int64_t(n_heads) * half;
+  const int threads = int(std::min<int64_t>(256, round_up(pairs, 32)));
+  const unsigned chunks = unsigned(std::min<int64_t>((pairs + threads - 1) / threads, kMaxGridY));
   for (int64_t begin = 0; begin < rows; begin += kRopeRowsPerLaunch) {
     const int64_t count = std::min<int64_t>(kRopeRowsPerLaunch, rows - begin);
     a.x = static_cast<char*>(x.data) + begin * a.stride;
     for (int64_t t = 0; t < count; ++t) a.pos[t] = positions[size_t(begin + t)];
-    rope_rows<<<unsigned(count), threads, 0, stream()>>>(a);
+    rope_rows<<<dim3(unsigned(count), chunks), threads, 0, stream()>>>(a);
     check_launch("rope", "rope_rows");
   }
 }
