@@ -168,6 +168,7 @@ SyntheticModelInfo write_synthetic_model(const ModelConfig& c, DType type, uint6
   const auto t0 = std::chrono::steady_clock::now();
   c.validate();
   check(c.arch != Architecture::Qwen3, "synth: qwen3 shapes are not supported (no q/k norm weights made)");
+  check(type != DType::I32, "synth: i32 is not a weight type (use f32, f16, bf16, q8_0, q4_0, q4_1, q4_k, q5_k, q6_k)");
   check(!c.tied_embeddings, "synth: shapes are written with an untied output matrix");
   GgufWriter writer;
   Metadata md;

@@ -69,20 +69,25 @@ Tensor ChatSession::prefill(const std::vector<int32_t>& tokens) {
 
 std::string ChatSession::send(const std::string& user, int64_t max_tokens,
                               const std::function<bool(const std::string&)>& on_text) {
-  stats_ = ChatTurnStats{};
   const nlohmann::ordered_json before = messages_;
   messages_.push_back({{"role", "user"}, {"content", user}});
-  std::vector<int32_t> tokens;
   try {
-    tokens = render_tokens();
-    check(!tokens.empty(), "chat: the rendered conversation is empty");
-    check(int64_t(tokens.size()) < cache_.n_ctx(),
-          "chat: the conversation has " + std::to_string(tokens.size()) + " tokens; the context holds " +
-              std::to_string(cache_.n_ctx()) + " (/reset to start over, or a larger -c)");
+    std::string reply = respond(max_tokens, on_text);
+    messages_.push_back({{"role", "assistant"}, {"content", reply}});
+    return reply;
   } catch (...) {
-    messages_ = before;
+    messages_ = before;  // cached_ stays truthful on its own (see prefill)
     throw;
   }
+}
+
+std::string ChatSession::respond(int64_t max_tokens, const std::function<bool(const std::string&)>& on_text) {
+  stats_ = ChatTurnStats{};
+  const std::vector<int32_t> tokens = render_tokens();
+  check(!tokens.empty(), "chat: the rendered conversation is empty");
+  check(int64_t(tokens.size()) < cache_.n_ctx(),
+        "chat: the conversation has " + std::to_string(tokens.size()) + " tokens; the context holds " +
+            std::to_string(cache_.n_ctx()) + " (/reset to start over, or a larger -c)");
   stats_.prompt_tokens = int64_t(tokens.size());
 
   auto t0 = std::chrono::steady_clock::now();
@@ -114,7 +119,6 @@ std::string ChatSession::send(const std::string& user, int64_t max_tokens,
   reply += rest;
   if (on_text && !rest.empty()) on_text(rest);
   stats_.generation_seconds = seconds_since(t0);
-  messages_.push_back({{"role", "assistant"}, {"content", reply}});
   return reply;
 }
 

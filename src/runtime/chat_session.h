@@ -44,6 +44,7 @@ class ChatSession {
 
  private:
   Tensor prefill(const std::vector<int32_t>& tokens);
+  std::string respond(int64_t max_tokens, const std::function<bool(const std::string&)>& on_text);
 
   Transformer& model_;
   KvCache& cache_;
