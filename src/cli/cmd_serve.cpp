@@ -40,7 +40,7 @@ int serve(const std::vector<std::string>& argv) {
   sched.prefill_chunk = args.get_int("--prefill-chunk", 64, 1, 1 << 20);
   sched.step_tokens = std::max<int64_t>(256, sched.max_batch);
   sched.kv_type = options.kv_type;
-  Scheduler scheduler(engine.config(), engine.model().weights, engine.backend(), sched, engine.tokenizer());
+  Scheduler scheduler(engine.transformer(), sched, engine.tokenizer());
 
   ModelChatTemplate tmpl = load_model_chat_template(options.model_path);
   std::string source = tmpl.source;

@@ -2,9 +2,7 @@
 
 namespace llmr {
 
-
 KvCache::KvCache(const ModelConfig& c, int64_t n_ctx, DType type, Backend* backend) : n_ctx_(n_ctx), type_(type) {
-
   check(n_ctx > 0 && n_ctx <= (int64_t(1) << 24), "context size " + std::to_string(n_ctx) + " is out of range");
   check(type == DType::F32 || type == DType::F16, "KV cache type must be f32 or f16");
   const int64_t kv_dim = c.n_head_kv * c.head_dim;
@@ -12,6 +10,17 @@ KvCache::KvCache(const ModelConfig& c, int64_t n_ctx, DType type, Backend* backe
     k_.push_back(backend ? backend->alloc(type, {n_ctx, kv_dim}) : alloc_host(type, {n_ctx, kv_dim}));
     v_.push_back(backend ? backend->alloc(type, {n_ctx, kv_dim}) : alloc_host(type, {n_ctx, kv_dim}));
   }
+}
+
+void KvCache::store(Backend& ops, int64_t layer, size_t seq, int64_t pos0, const Tensor& k, const Tensor& v) {
+  check(seq == 0, "a KvCache holds one sequence");
+  ops.copy(k, this->k(layer).slice_rows(pos0, k.rows()));
+  ops.copy(v, this->v(layer).slice_rows(pos0, v.rows()));
+}
+
+std::pair<Tensor, Tensor> KvCache::view(Backend&, int64_t layer, size_t seq, int64_t rows) {
+  check(seq == 0, "a KvCache holds one sequence");
+  return {k(layer).slice_rows(0, rows), v(layer).slice_rows(0, rows)};
 }
 
 size_t KvCache::bytes() const {

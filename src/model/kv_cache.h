@@ -3,12 +3,13 @@
 #include <memory>
 #include <vector>
 
+#include "model/kv_store.h"
 #include "model/model_config.h"
 #include "ops/backend.h"
 
 namespace llmr {
 
-class KvCache {
+class KvCache final : public KvStore {
  public:
   // Allocated in the backend's memory; the default backend's is host memory.
   KvCache(const ModelConfig& config, int64_t n_ctx, DType type = DType::F16, Backend* backend = nullptr);
@@ -18,6 +19,10 @@ class KvCache {
   Tensor k(int64_t layer) const { return k_[size_t(layer)]->tensor(); }
   Tensor v(int64_t layer) const { return v_[size_t(layer)]->tensor(); }
   size_t bytes() const;
+
+  void store(Backend& ops, int64_t layer, size_t seq, int64_t pos0, const Tensor& k, const Tensor& v) override;
+  std::pair<Tensor, Tensor> view(Backend& ops, int64_t layer, size_t seq, int64_t rows) override;
+  int64_t capacity(size_t) const override { return n_ctx_; }
 
  private:
   int64_t n_ctx_;

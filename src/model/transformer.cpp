@@ -1,11 +1,12 @@
 #include "model/transformer.h"
 
+#include <algorithm>
 #include <cmath>
 
 namespace llmr {
 
 struct Transformer::Scratch {
-  std::unique_ptr<Buffer> x, h, q, k, v, attn, o, gate, up, act, logits;
+  std::unique_ptr<Buffer> x, h, q, k, v, attn, o, gate, up, act, selected, logits;
   HostBuffer logits_host;  // where logits land when the backend's memory is not the host's
 };
 
@@ -36,34 +37,52 @@ Transformer::~Transformer() = default;
 
 void Transformer::reserve(int64_t n) {
   if (n <= capacity_) return;
+  n = std::max(n, 2 * capacity_);  // grow geometrically: batches change size every step
   const auto& c = config_;
   const int64_t q_dim = c.n_head * c.head_dim, kv_dim = c.n_head_kv * c.head_dim;
   auto buf = [&](int64_t cols) { return backend_.alloc(DType::F32, {n, cols}); };
   scratch_ = std::make_unique<Scratch>(Scratch{buf(c.n_embd), buf(c.n_embd), buf(q_dim), buf(kv_dim),
                                                buf(kv_dim), buf(q_dim), buf(c.n_embd), buf(c.n_ff),
-                                               buf(c.n_ff), buf(c.n_ff), buf(c.n_vocab),
+                                               buf(c.n_ff), buf(c.n_ff), buf(c.n_embd), buf(c.n_vocab),
                                                HostBuffer(DType::F32, {n, c.n_vocab})});
   capacity_ = n;
 }
 
 Tensor Transformer::forward(std::span<const int32_t> tokens, int64_t pos0, KvCache& cache, bool all_logits) {
+  const SequenceChunk chunk{tokens, pos0, 0, all_logits ? LogitRows::All : LogitRows::Last};
+  return forward({&chunk, 1}, cache);
+}
+
+Tensor Transformer::forward(std::span<const SequenceChunk> chunks, KvStore& kv) {
   const auto& c = config_;
+  // Every row of the batch: its token, its position, and which rows' logits come back.
+  std::vector<int32_t> tokens, positions;
+  std::vector<int64_t> first_row, out_rows;
+  for (const SequenceChunk& ch : chunks) {
+    const auto n = int64_t(ch.tokens.size());
+    check(n > 0, "forward: a sequence with no tokens");
+    check(ch.pos0 >= 0 && ch.pos0 + n <= kv.capacity(ch.seq),
+          "context is full: " + std::to_string(ch.pos0 + n) + " tokens do not fit in a context of " +
+              std::to_string(kv.capacity(ch.seq)));
+    first_row.push_back(int64_t(tokens.size()));
+    for (int64_t t = 0; t < n; ++t) {
+      const int32_t id = ch.tokens[size_t(t)];
+      check(id >= 0 && id < c.n_vocab, "token id " + std::to_string(id) + " is outside the vocabulary of " +
+                                           std::to_string(c.n_vocab));
+      if (ch.logits == LogitRows::All || (ch.logits == LogitRows::Last && t == n - 1))
+        out_rows.push_back(int64_t(tokens.size()));
+      tokens.push_back(id);
+      positions.push_back(int32_t(ch.pos0 + t));
+    }
+  }
   const auto T = int64_t(tokens.size());
   check(T > 0, "forward: no tokens");
-  check(pos0 >= 0 && pos0 + T <= cache.n_ctx(),
-        "context is full: " + std::to_string(pos0 + T) + " tokens do not fit in a context of " +
-            std::to_string(cache.n_ctx()));
-  for (int32_t id : tokens)
-    check(id >= 0 && id < c.n_vocab, "token id " + std::to_string(id) + " is outside the vocabulary of " +
-                                         std::to_string(c.n_vocab));
   reserve(T);
   Backend& ops = backend_;
+  Scratch& s = *scratch_;
   auto rows = [T](const std::unique_ptr<Buffer>& b) { return b->tensor().slice_rows(0, T); };
-  Tensor x = rows(scratch_->x), h = rows(scratch_->h), q = rows(scratch_->q), k = rows(scratch_->k),
-         v = rows(scratch_->v), attn = rows(scratch_->attn), o = rows(scratch_->o),
-         gate = rows(scratch_->gate), up = rows(scratch_->up), act = rows(scratch_->act);
-  std::vector<int32_t> positions(static_cast<size_t>(T));
-  for (int64_t t = 0; t < T; ++t) positions[size_t(t)] = int32_t(pos0 + t);
+  Tensor x = rows(s.x), h = rows(s.h), q = rows(s.q), k = rows(s.k), v = rows(s.v), attn = rows(s.attn),
+         o = rows(s.o), gate = rows(s.gate), up = rows(s.up), act = rows(s.act);
   const RopeSpec rope{int(c.head_dim), int(c.rope_dims), c.rope_layout, inv_freq_.data()};
   const AttentionSpec attention{int(c.n_head), int(c.n_head_kv), int(c.head_dim),
                                 float(1.0 / std::sqrt(double(c.head_dim)))};
@@ -87,9 +106,14 @@ Tensor Transformer::forward(std::span<const int32_t> tokens, int64_t pos0, KvCac
     }
     ops.rope(q, int(c.n_head), positions, rope);
     ops.rope(k, int(c.n_head_kv), positions, rope);
-    ops.copy(k, cache.k(l).slice_rows(pos0, T));
-    ops.copy(v, cache.v(l).slice_rows(pos0, T));
-    ops.attention(q, cache.k(l), cache.v(l), positions, attention, attn);
+    for (size_t i = 0; i < chunks.size(); ++i) {
+      const auto n = int64_t(chunks[i].tokens.size());
+      const int64_t r = first_row[i];
+      kv.store(ops, l, chunks[i].seq, chunks[i].pos0, k.slice_rows(r, n), v.slice_rows(r, n));
+      const auto [keys, values] = kv.view(ops, l, chunks[i].seq, chunks[i].pos0 + n);
+      ops.attention(q.slice_rows(r, n), keys, values, std::span(positions).subspan(size_t(r), size_t(n)),
+                    attention, attn.slice_rows(r, n));
+    }
     ops.matmul(attn, w.wo, nullptr, o);
     // Feed-forward block: x += o; h = norm(x); x += W_down · (silu(W_gate h) * W_up h)
     ops.rms_norm_residual(o, x, w.ffn_norm, eps, x, h);
@@ -99,14 +123,20 @@ Tensor Transformer::forward(std::span<const int32_t> tokens, int64_t pos0, KvCac
     ops.matmul(act, w.w_down, nullptr, o);
     ops.add(x, o, x);
   }
-  // Output head: logits = W_out · norm(x), for the last token unless all are wanted.
-  const Tensor last = all_logits ? x : x.slice_rows(T - 1, 1);
-  const Tensor normed = all_logits ? h : h.slice_rows(0, 1);
+  const auto n_out = int64_t(out_rows.size());
+  if (n_out == 0) return s.logits_host.tensor().slice_rows(0, 0);
+  // Output head: logits = W_out · norm(x) over the rows asked for (a view when they are adjacent).
+  Tensor last = x.slice_rows(out_rows[0], n_out);
+  if (out_rows.back() - out_rows.front() + 1 != n_out) {
+    last = s.selected->tensor().slice_rows(0, n_out);
+    for (int64_t j = 0; j < n_out; ++j) ops.copy(x.slice_rows(out_rows[size_t(j)], 1), last.slice_rows(j, 1));
+  }
+  const Tensor normed = h.slice_rows(0, n_out);
   ops.rms_norm(last, weights_.output_norm, eps, normed);
-  Tensor logits = scratch_->logits->tensor().slice_rows(0, normed.rows());
+  Tensor logits = s.logits->tensor().slice_rows(0, n_out);
   ops.matmul(normed, weights_.output, nullptr, logits);
   if (logits.device == Device::Host) return logits;
-  Tensor host = scratch_->logits_host.tensor().slice_rows(0, logits.rows());
+  Tensor host = s.logits_host.tensor().slice_rows(0, n_out);
   ops.download(logits, host.data);
   return host;
 }

@@ -8,9 +8,8 @@ double seconds(Sequence::Clock::duration d) { return std::chrono::duration<doubl
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 }  // namespace
 
-Scheduler::Scheduler(const ModelConfig& config, const ModelWeights& weights, Backend& backend,
-                     SchedulerOptions options, const Tokenizer* tokenizer)
-    : options_(options), tokenizer_(tokenizer), backend_(backend) {
+Scheduler::Scheduler(Transformer& model, SchedulerOptions options, const Tokenizer* tokenizer)
+    : options_(options), tokenizer_(tokenizer), backend_(model.backend()) {
   check(options_.n_ctx > 1, "scheduler: the context must hold at least 2 tokens");
   check(options_.max_batch >= 1 && options_.max_batch <= 4096, "--parallel must be in [1, 4096]");
   check(options_.max_queue >= 0, "--queue must not be negative");
@@ -20,8 +19,9 @@ Scheduler::Scheduler(const ModelConfig& config, const ModelWeights& weights, Bac
   if (options_.n_blocks == 0) options_.n_blocks = per_seq * options_.max_batch;
   check(options_.n_blocks >= per_seq, "--kv-blocks " + std::to_string(options_.n_blocks) +
                                           " cannot hold one full context (" + std::to_string(per_seq) + " blocks)");
-  model_ = std::make_unique<BatchedForward>(config, weights, backend);
-  cache_ = std::make_unique<PagedKvCache>(config, options_.n_blocks, options_.block_size, options_.kv_type, backend);
+  model_ = std::make_unique<BatchedForward>(model);
+  cache_ = std::make_unique<PagedKvCache>(model.config(), options_.n_blocks, options_.block_size, options_.kv_type,
+                                          backend_);
   stats_.kv = cache_->stats();
   thread_ = std::thread([this] { loop(); });
 }

@@ -30,7 +30,7 @@ struct SchedulerOptions {
 class Scheduler {
  public:
   // is_end: end-of-generation tokens; may be null.
-  Scheduler(const ModelConfig& config, const ModelWeights& weights, Backend& backend, SchedulerOptions options,
+  Scheduler(Transformer& model, SchedulerOptions options,
             const Tokenizer* tokenizer);
   ~Scheduler();
 

@@ -66,7 +66,7 @@ Scheduler make_scheduler(int64_t n_blocks = 0, int64_t prefill_chunk = 64) {
   o.max_batch = 8;
   o.prefill_chunk = prefill_chunk;
   o.n_blocks = n_blocks;
-  return Scheduler(engine().config(), engine().model().weights, engine().backend(), o, engine().tokenizer());
+  return Scheduler(engine().transformer(), o, engine().tokenizer());
 }
 
 TEST(Batching, BatchedLogitsMatchTheTransformer) {
@@ -74,7 +74,7 @@ TEST(Batching, BatchedLogitsMatchTheTransformer) {
   // Transformer::forward on each alone: same ops, so the logits agree to float rounding.
   const auto& c = engine().config();
   PagedKvCache cache(c, 64, 16, DType::F16, engine().backend());
-  BatchedForward model(c, engine().model().weights, engine().backend());
+  BatchedForward model(engine().transformer());
   std::vector<std::vector<int32_t>> prompts{random_prompt(7), random_prompt(33), random_prompt(20)};
   std::vector<std::vector<int32_t>> tables{cache.allocate(1), {}, cache.allocate(2)};
   for (int32_t b : cache.allocate(6))  // every other block: a table that is not contiguous
@@ -145,7 +145,7 @@ TEST(Batching, CancelFreesBlocksAndQueueBoundRefuses) {
   o.n_ctx = engine().n_ctx();
   o.max_batch = 1;
   o.max_queue = 2;
-  Scheduler sched(engine().config(), engine().model().weights, engine().backend(), o, engine().tokenizer());
+  Scheduler sched(engine().transformer(), o, engine().tokenizer());
   auto running = sched.submit({greedy_params(random_prompt(10), 200)});
   ASSERT_EQ(running.size(), 1u);
   ASSERT_TRUE(running[0]->next(std::chrono::seconds(30)).has_value());  // it is generating
