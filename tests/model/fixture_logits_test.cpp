@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdio>
 
 #include "backend/cpu/cpu_backend.h"
 #include "fixture_util.h"
@@ -80,17 +81,22 @@ TEST_P(FixtureLogits, PromptAndDecodeMatchTransformers) {
 
   Tensor got = tf.forward(prompt, 0, cache, /*all_logits=*/true);
   ASSERT_EQ(got.rows(), int64_t(prompt.size()));
+  double worst_prompt = 0, worst_decode = 0;
   for (int64_t t = 0; t < got.rows(); ++t) {
     RowDiff d = compare_row(got.row<float>(t), want_prompt.row<float>(t), V);
     EXPECT_LE(d.max_abs, tol) << "prompt position " << t;
     EXPECT_TRUE(d.argmax_same) << "prompt position " << t;
+    worst_prompt = std::max(worst_prompt, d.max_abs);
   }
   for (size_t s = 0; s < decode.size(); ++s) {
     Tensor step = tf.forward({&decode[s], 1}, int64_t(prompt.size() + s), cache);
     RowDiff d = compare_row(step.row<float>(0), want_decode.row<float>(int64_t(s)), V);
     EXPECT_LE(d.max_abs, tol) << "decode step " << s;
     EXPECT_TRUE(d.argmax_same) << "decode step " << s;
+    worst_decode = std::max(worst_decode, d.max_abs);
   }
+  std::printf("[ report ] %s %s kv %s: max abs logit error prompt %.2e, decode %.2e (largest logit %.1f)\n",
+              c.fixture.c_str(), c.backend.c_str(), name(c.kv_type), worst_prompt, worst_decode, scale);
 }
 
 TEST_P(FixtureLogits, GreedyContinuationMatchesTransformers) {
