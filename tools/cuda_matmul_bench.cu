@@ -1,13 +1,15 @@
 // GPU microbenchmark of the matmul and attention kernels on Llama-3-8B shapes (CUDA events, warm-up,
 // median of repeated batches, weights rotated over copies that together exceed the L2 cache).
 // Prints, per weight type and shape: GEMV (T=1) time and GB/s of weights read against the 4.28 TB/s
-// device copy rate, and GEMM (T=512) TFLOP/s; then attention decode (S=512, 4096) in GB/s of K/V read
-// and prefill (T=512) time. Usage: cuda_matmul_bench [--quick]
+// device copy rate, the same with LLMR_CUDA_OLD_KERNELS=1 (old_us), and GEMM (T=512) TFLOP/s; then
+// attention decode (T=1 and 4, S=512 and 4096, new kernel and old) in GB/s of K/V read, and prefill
+// (T=512) time. Usage: cuda_matmul_bench [--quick]
 #include <cuda_runtime.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <random>
@@ -87,8 +89,8 @@ double median_time(cudaStream_t s, int batches, int per_batch, F&& fn) {
 void bench_matmul(cudaStream_t s, cublasHandle_t cublas, bool quick) {
   const DType types[] = {DType::Q4_0, DType::Q4_K, DType::Q6_K, DType::Q8_0, DType::F16};
   const int64_t shapes[][2] = {{4096, 4096}, {1024, 4096}, {14336, 4096}, {4096, 14336}, {128256, 4096}};  // {out, in}
-  std::printf("%-6s %-14s %10s %9s %7s %11s %9s\n", "type", "out x in", "gemv_us", "GB/s", "%copy", "gemm512_us",
-              "TFLOP/s");
+  std::printf("%-6s %-14s %10s %9s %7s %9s %11s %9s\n", "type", "out x in", "gemv_us", "GB/s", "%copy", "old_us",
+              "gemm512_us", "TFLOP/s");
   for (DType type : types)
     for (const auto& sh : shapes) {
       const int64_t out = sh[0], in = sh[1], T = 512;
@@ -108,10 +110,13 @@ void bench_matmul(cudaStream_t s, cublasHandle_t cublas, bool quick) {
                          nullptr, device_view(y.p, DType::F32, t_rows, out), s, cublas);
       };
       const double t1 = median_time(s, quick ? 5 : 21, 20, [&](int i) { run(1, i); });
+      ::setenv("LLMR_CUDA_OLD_KERNELS", "1", 1);  // the previous GEMV kernels, for comparison
+      const double t1_old = median_time(s, quick ? 5 : 21, 20, [&](int i) { run(1, i); });
+      ::unsetenv("LLMR_CUDA_OLD_KERNELS");
       const double tg = median_time(s, quick ? 3 : 7, 3, [&](int i) { run(T, i); });
       const std::string shape = std::to_string(out) + "x" + std::to_string(in);
-      std::printf("%-6s %-14s %10.2f %9.0f %6.1f%% %11.1f %9.1f\n", name(type), shape.c_str(), t1 * 1e6,
-                  double(wbytes) / t1 / 1e9, 100.0 * double(wbytes) / t1 / kCopyRate, tg * 1e6,
+      std::printf("%-6s %-14s %10.2f %9.0f %6.1f%% %9.2f %11.1f %9.1f\n", name(type), shape.c_str(), t1 * 1e6,
+                  double(wbytes) / t1 / 1e9, 100.0 * double(wbytes) / t1 / kCopyRate, t1_old * 1e6, tg * 1e6,
                   2.0 * double(T) * double(in) * double(out) / tg / 1e12);
       std::fflush(stdout);
     }
@@ -132,14 +137,21 @@ void bench_attention(cudaStream_t s, bool quick) {
     const auto qv = random_floats(size_t(512 * n_head * hd), -1.f, 1.f);
     cuda_ops::check_cuda(cudaMemcpy(q.p, qv.data(), qv.size() * 4, cudaMemcpyHostToDevice), kOp, "cudaMemcpy");
     const Tensor kt = device_view(k.p, DType::F16, S, kv_cols), vt = device_view(v.p, DType::F16, S, kv_cols);
-    const int32_t last = int32_t(S - 1);
-    const double t = median_time(s, quick ? 5 : 21, 20, [&](int) {
-      cuda_ops::attention(device_view(q.p, DType::F32, 1, n_head * hd), kt, vt, std::span<const int32_t>(&last, 1), spec,
-                          device_view(o.p, DType::F32, 1, n_head * hd), s, nullptr);
-    });
-    const double bytes = double(S) * double(kv_cols) * 2 * 2;
-    std::printf("decode S=%-19lld %10.2f %9.0f %6.1f%%\n", (long long)S, t * 1e6, bytes / t / 1e9,
-                100.0 * bytes / t / kCopyRate);
+    for (int T : {1, 4}) {
+      for (bool old_path : {false, true}) {  // the new flash-decoding kernel, then the previous one
+        if (old_path) ::setenv("LLMR_CUDA_OLD_KERNELS", "1", 1);
+        std::vector<int32_t> pos(static_cast<size_t>(T));
+        for (int i = 0; i < T; ++i) pos[size_t(i)] = int32_t(S - T + i);
+        const double t = median_time(s, quick ? 5 : 21, 20, [&](int) {
+          cuda_ops::attention(device_view(q.p, DType::F32, T, n_head * hd), kt, vt, pos, spec,
+                              device_view(o.p, DType::F32, T, n_head * hd), s, nullptr);
+        });
+        ::unsetenv("LLMR_CUDA_OLD_KERNELS");
+        const double bytes = double(S) * double(kv_cols) * 2 * 2;
+        const std::string label = "decode T=" + std::to_string(T) + " S=" + std::to_string(S) + (old_path ? " (old)" : "");
+        std::printf("%-28s %10.2f %9.0f %6.1f%%\n", label.c_str(), t * 1e6, bytes / t / 1e9, 100.0 * bytes / t / kCopyRate);
+      }
+    }
     if (S == 512) {
       std::vector<int32_t> pos(512);
       for (int i = 0; i < 512; ++i) pos[size_t(i)] = i;

@@ -1,6 +1,6 @@
 // GPU attention paths against ReferenceBackend on fresh random inputs: the one-split prefill kernel
-// (many (token, head) blocks), the split-K decoding kernel plus its merge (few blocks, long caches up
-// to 4096 rows), GQA ratios 4 and 8 and MQA, f16 and f32 caches, consecutive positions (passed as a
+// (many (token, head) blocks), the flash-decoding kernel for T <= 8 plus its merge (every lane
+// layout, caches of 1 to 4096 rows), the previous split-K kernel (LLMR_CUDA_OLD_KERNELS=1), GQA ratios 4 and 8 and MQA, f16 and f32 caches, consecutive positions (passed as a
 // kernel parameter) and scattered ones (staged on the device).
 // Tolerance: the kernels compute in f32 (dots, online softmax with rescaling, merges) against a
 // double reference: |got - want| <= 2e-5 + 1e-4 |want|, as the CPU battery asks; f32 rounding over
@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -82,6 +83,36 @@ TEST(CudaAttention, DecodeOverLongCachesSplitsKeys) {
     run_case({2, 1500, 8, 2, 80, 700}, kv);      // two tokens, head_dim not a multiple of 32
     if (::testing::Test::HasFatalFailure()) return;
   }
+}
+
+// The flash-decoding kernel (T <= 8) over every layout it picks: f16 rows in 16-byte vectors
+// (lane groups of 4..32 lanes for head_dim 32..256), f32 rows in float4s (one or two chunks per
+// lane), the scalar layout (odd head_dim); one head per warp (MHA) or four (GQA 2/4/8, MQA);
+// caches of 1, 17, 512 and 4096 rows (one split up to 64 splits plus the merge).
+TEST(CudaAttention, DecodeKernelShapes) {
+  for (DType kv : {DType::F16, DType::F32}) {
+    for (int64_t T : {1, 2, 8}) {
+      run_case({T, T, 8, 2, 128, 0}, kv);           // the first T tokens: caches of 1..8 rows
+      run_case({T, 17 + T, 8, 8, 64, 17}, kv);      // MHA, 17 keys before
+      run_case({T, 512, 32, 8, 128, int32_t(512 - T)}, kv);
+      run_case({T, 4096, 32, 4, 128, int32_t(4096 - T)}, kv);  // GQA 8
+      run_case({T, 600, 8, 1, 256, 300}, kv);       // MQA, largest head_dim
+      run_case({T, 300, 6, 2, 33, 250}, kv);        // odd head_dim: scalar layout, GQA 3
+      run_case({T, 200, 4, 4, 96, 150}, kv);        // f16: 12 of 16 lanes; f32: 24 of 32
+      run_case({T, 100, 4, 2, 32, 80}, kv);         // smallest lane groups
+      if (::testing::Test::HasFatalFailure()) return;
+    }
+  }
+  run_case({1, 1, 4, 1, 128, 0}, DType::F16);  // a single key
+}
+
+// LLMR_CUDA_OLD_KERNELS=1 keeps the previous decode path reachable for comparison runs: it must
+// still agree with the reference.
+TEST(CudaAttention, OldKernelsStillAgree) {
+  ::setenv("LLMR_CUDA_OLD_KERNELS", "1", 1);
+  run_case({1, 4096, 32, 8, 128, 4095}, DType::F16);
+  run_case({2, 700, 8, 2, 80, 500}, DType::F32);
+  ::unsetenv("LLMR_CUDA_OLD_KERNELS");
 }
 
 TEST(CudaAttention, PrefillOneSplitPerBlock) {

@@ -1,5 +1,6 @@
 // GPU-specific matmul paths against a double oracle on fresh random inputs: the matrix-vector
-// kernels (T <= 8: int8 activations + dp4a for quantized types, f32 for plain types) and the
+// kernels (T <= 8: int8 activations + dp4a for quantized types, quantized inside the kernel or by a
+// kernel before it, and the LLMR_CUDA_OLD_KERNELS=1 path; f32 for plain types) and the
 // tensor-core GEMM (T > 8), every weight type, Llama-3-8B sized matrices and T in {1, 2, 7, 64, 512}.
 //
 // Tolerances, per output element, with abs_sum = sum_k |x_k w_k| and w the stored (dequantized) weights:
@@ -13,6 +14,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -153,6 +155,21 @@ TEST_P(CudaMatmul, LlamaShapesSampledRows) {
       check_gpu_matmul(type, T, s[1], s[0], 61, T == 7, sample_rows(s[0], T == 512 ? 8 : 24));
       if (HasFatalFailure()) return;
     }
+}
+
+// The fused matrix-vector kernel's two-rows-per-warp layout (>= 8448 rows, T <= 4) with a partial
+// last block (8461 rows), its one-row layout at T = 8, the quantize-first fallback (activations too
+// large for shared memory: T = 8 x 8192), and the previous kernels (LLMR_CUDA_OLD_KERNELS=1).
+TEST(CudaMatmulGemv, FusedLayoutsFallbackAndOldPath) {
+  for (DType type : {DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q4_K, DType::Q5_K, DType::Q6_K}) {
+    check_gpu_matmul(type, 1, 4096, 8461, 61, true, all_rows(8461));
+    check_gpu_matmul(type, 4, 2048, 8461, 61, false, sample_rows(8461, 200));
+    check_gpu_matmul(type, 8, 8192, 300, 61, true, all_rows(300));
+    ::setenv("LLMR_CUDA_OLD_KERNELS", "1", 1);
+    check_gpu_matmul(type, 2, 4096, 259, 259, true, all_rows(259));
+    ::unsetenv("LLMR_CUDA_OLD_KERNELS");
+    if (::testing::Test::HasFatalFailure()) return;
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(AllTypes, CudaMatmul, ::testing::ValuesIn(kWeightTypes),

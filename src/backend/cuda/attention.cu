@@ -207,6 +207,9 @@ void attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, st
             v_cache.row_stride() % int64_t(info(v_cache.type).block_bytes) == 0,
         "attention: row strides must be whole elements");
   check(T * std::max(1, spec.n_head) <= INT32_MAX, "attention: too many query rows");
+  if (!old_kernels_requested() &&
+      attention_decode(q, k_cache, v_cache, positions, spec, out, stream, device_positions))
+    return;
   AttnParams p{};
   p.q = static_cast<const float*>(q.data);
   p.q_stride = q.row_stride() / 4;

@@ -1,6 +1,8 @@
 // Matrix-vector products for generation (T <= 8): one warp per weight row, lanes striding over
 // 32-element units so the warp reads consecutive blocks; weights decoded once and applied to every
-// token's activations; quantized types take int8 activations with dp4a.
+// token's activations; quantized types take int8 activations with dp4a, quantized inside the
+// kernel (gemv_int8_fused_kernel) when they fit in shared memory, else by quantize_x_kernel first
+// (also the path LLMR_CUDA_OLD_KERNELS=1 keeps).
 #include <cstdint>
 
 #include "backend/cuda/kernel_status.h"
@@ -19,15 +21,8 @@ __device__ __forceinline__ float warp_sum(float v) {
   return v;
 }
 
-// x [T, n] f32 (row stride x_stride floats) -> XBlocks [T, n/32]: one warp per block, a lane per value.
-__global__ void quantize_x_kernel(const float* __restrict__ x, int64_t x_stride, int64_t n, int64_t T,
-                                  XBlock* __restrict__ out) {
-  const int64_t blocks_per_row = n / 32;
-  const int64_t blk = (int64_t(blockIdx.x) * blockDim.x + threadIdx.x) / 32;
-  const int lane = threadIdx.x & 31;
-  if (blk >= blocks_per_row * T) return;
-  const int64_t t = blk / blocks_per_row, b = blk % blocks_per_row;
-  const float v = x[t * x_stride + b * 32 + lane];
+// One warp turns 32 activations (lane = value) into an XBlock: d = amax / 127, qs rounded, half sums.
+__device__ __forceinline__ void quantize_block(float v, int lane, XBlock& xb) {
   float amax = fabsf(v);
 #pragma unroll
   for (int o = 16; o > 0; o >>= 1) amax = fmaxf(amax, __shfl_xor_sync(0xFFFFFFFFu, amax, o));
@@ -36,7 +31,6 @@ __global__ void quantize_x_kernel(const float* __restrict__ x, int64_t x_stride,
   int s = q;  // half sums: lanes 0..15 and 16..31 reduce separately
 #pragma unroll
   for (int o = 8; o > 0; o >>= 1) s += __shfl_xor_sync(0xFFFFFFFFu, s, o);
-  XBlock& xb = out[blk];
   xb.qs[lane] = int8_t(q);
   if (lane == 0) {
     xb.d = d;
@@ -44,6 +38,17 @@ __global__ void quantize_x_kernel(const float* __restrict__ x, int64_t x_stride,
     xb.pad = 0;
   }
   if (lane == 16) xb.s1 = s;
+}
+
+// x [T, n] f32 (row stride x_stride floats) -> XBlocks [T, n/32]: one warp per block, a lane per value.
+__global__ void quantize_x_kernel(const float* __restrict__ x, int64_t x_stride, int64_t n, int64_t T,
+                                  XBlock* __restrict__ out) {
+  const int64_t blocks_per_row = n / 32;
+  const int64_t blk = (int64_t(blockIdx.x) * blockDim.x + threadIdx.x) / 32;
+  const int lane = threadIdx.x & 31;
+  if (blk >= blocks_per_row * T) return;
+  const int64_t t = blk / blocks_per_row, b = blk % blocks_per_row;
+  quantize_block(x[t * x_stride + b * 32 + lane], lane, out[blk]);
 }
 
 // Integer path: y[t][row] = sum_u dot(unit u of row, xblock u of token t).
@@ -74,6 +79,77 @@ gemv_int8_kernel(const uint8_t* __restrict__ w, int64_t w_stride, int64_t n_out,
     if (t >= T) break;
     const float s = warp_sum(acc[t]);
     if (lane == 0) y[t * y_stride + row] = s + (bias ? bias[row] : 0.f);
+  }
+}
+
+// Fused integer path (one launch, no scratch): each block quantizes the activations into shared
+// memory itself (the same XBlocks as quantize_x_kernel), its warps' weight rows already on their
+// way to L2 (prefetch), then each warp takes RPW rows, their units loaded side by side.
+constexpr int kFusedWarps = 8;
+constexpr int kFusedThreads = 32 * kFusedWarps;
+constexpr size_t kFusedMaxShared = 48 * 1024;  // the default dynamic shared memory limit
+
+template <DType W, int TMAX, int RPW>
+__global__ void __launch_bounds__(kFusedThreads)
+gemv_int8_fused_kernel(const uint8_t* __restrict__ w, int64_t w_stride, int64_t w_row_bytes, int64_t n_out,
+                       int units, const float* __restrict__ x, int64_t x_stride, int T,
+                       const float* __restrict__ bias, float* __restrict__ y, int64_t y_stride) {
+  extern __shared__ XBlock xs[];  // [T][units]
+  const int warp = threadIdx.x / 32, lane = threadIdx.x & 31;
+  const int64_t row0 = (int64_t(blockIdx.x) * kFusedWarps + warp) * RPW;
+#pragma unroll
+  for (int r = 0; r < RPW; ++r)
+    if (row0 + r < n_out) {
+      const uint8_t* wr = w + (row0 + r) * w_stride;
+      for (int64_t off = int64_t(lane) * 128; off < w_row_bytes; off += 32 * 128)
+        asm volatile("prefetch.global.L2 [%0];" ::"l"(wr + off));
+    }
+  const int nb = T * units;
+  for (int b0 = warp; b0 < nb; b0 += 4 * kFusedWarps) {  // four blocks' loads in flight per warp
+    float v[4];
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      const int b = b0 + i * kFusedWarps;
+      v[i] = b < nb ? x[int64_t(b / units) * x_stride + int64_t(b % units) * 32 + lane] : 0.f;
+    }
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      const int b = b0 + i * kFusedWarps;  // warp-uniform
+      if (b < nb) quantize_block(v[i], lane, xs[b]);
+    }
+  }
+  __syncthreads();
+  if (row0 >= n_out) return;
+
+  const uint8_t* wr[RPW];
+#pragma unroll
+  for (int r = 0; r < RPW; ++r) wr[r] = w + min(row0 + r, n_out - 1) * w_stride;  // past the end: row n_out-1 again, not written
+  float acc[RPW][TMAX];
+#pragma unroll
+  for (int r = 0; r < RPW; ++r)
+#pragma unroll
+    for (int t = 0; t < TMAX; ++t) acc[r][t] = 0.f;
+  constexpr int kUnroll = W == DType::Q6_K ? 1 : 4;  // as in gemv_int8_kernel: q6_k's unit is 34 loads
+#pragma unroll kUnroll
+  for (int u = lane; u < units; u += 32) {
+    typename Unit<W>::Regs regs[RPW];
+#pragma unroll
+    for (int r = 0; r < RPW; ++r) regs[r] = Unit<W>::load(wr[r], u);
+#pragma unroll
+    for (int r = 0; r < RPW; ++r)
+#pragma unroll
+      for (int t = 0; t < TMAX; ++t)
+        if (t < T) acc[r][t] += Unit<W>::dot(regs[r], xs + t * units + u);
+  }
+#pragma unroll
+  for (int r = 0; r < RPW; ++r) {
+    const int64_t row = row0 + r;
+#pragma unroll
+    for (int t = 0; t < TMAX; ++t) {
+      if (t >= T) break;
+      const float s = warp_sum(acc[r][t]);
+      if (lane == 0 && row < n_out) y[t * y_stride + row] = s + (bias ? bias[row] : 0.f);
+    }
   }
 }
 
@@ -124,6 +200,7 @@ struct GemvArgs {
   float* y;
   int64_t y_stride;
   cudaStream_t stream;
+  int64_t w_row_bytes;
 };
 
 template <DType W, int TMAX>
@@ -132,6 +209,35 @@ void launch_int8(const GemvArgs& a, const XBlock* xq) {
   gemv_int8_kernel<W, TMAX><<<grid, kGemvThreads, 0, a.stream>>>(a.w, a.w_stride, a.n_out, a.n_in / 32, xq, a.T,
                                                                 a.bias, a.y, a.y_stride);
   check_launch("matmul", "gemv_int8_kernel");
+}
+
+template <DType W, int TMAX>
+void launch_fused(const GemvArgs& a) {
+  const int units = int(a.n_in / 32);
+  const size_t shared = size_t(a.T) * size_t(units) * sizeof(XBlock);
+  // two rows per warp once there are rows enough for four blocks per multiprocessor anyway (q6_k:
+  // one, its unit's registers; and T <= 4 only: eight tokens' accumulators for two rows spill)
+  constexpr bool kTwoAllowed = W != DType::Q6_K && TMAX <= 4;
+  const bool two = kTwoAllowed && a.n_out >= int64_t(2 * kFusedWarps) * 132 * 4;
+  const int rows_per_block = kFusedWarps * (two ? 2 : 1);
+  const unsigned grid = unsigned((a.n_out + rows_per_block - 1) / rows_per_block);
+  if constexpr (kTwoAllowed)
+    if (two) {
+      gemv_int8_fused_kernel<W, TMAX, 2><<<grid, kFusedThreads, shared, a.stream>>>(
+          a.w, a.w_stride, a.w_row_bytes, a.n_out, units, a.x, a.x_stride, a.T, a.bias, a.y, a.y_stride);
+      return check_launch("matmul", "gemv_int8_fused_kernel");
+    }
+  gemv_int8_fused_kernel<W, TMAX, 1><<<grid, kFusedThreads, shared, a.stream>>>(
+      a.w, a.w_stride, a.w_row_bytes, a.n_out, units, a.x, a.x_stride, a.T, a.bias, a.y, a.y_stride);
+  check_launch("matmul", "gemv_int8_fused_kernel");
+}
+
+template <DType W>
+void dispatch_fused(const GemvArgs& a) {
+  if (a.T == 1) return launch_fused<W, 1>(a);
+  if (a.T == 2) return launch_fused<W, 2>(a);
+  if (a.T <= 4) return launch_fused<W, 4>(a);
+  return launch_fused<W, 8>(a);
 }
 
 template <DType W, int TMAX>
@@ -171,13 +277,24 @@ bool gemv(const Tensor& x, const Tensor& w, const Tensor* bias, const Tensor& y,
   GemvArgs a{static_cast<const uint8_t*>(w.data), w.stride[0], w.shape[0], w.shape[1],
              static_cast<const float*>(x.data), x.stride[0] / 4, int(T),
              bias ? static_cast<const float*>(bias->data) : nullptr, static_cast<float*>(y.data),
-             y.stride[0] / 4, stream};
+             y.stride[0] / 4, stream, int64_t(row_bytes(w.type, w.shape[1]))};
   if (a.n_out == 0) return true;
   if (uses_xblocks(w.type)) {
     // the 4-byte loads of q4_1 / q4_k / q5_k and 2-byte loads of the rest need aligned rows
     const int64_t need = (w.type == DType::Q4_1 || w.type == DType::Q4_K || w.type == DType::Q5_K) ? 4 : 2;
     if (reinterpret_cast<uintptr_t>(w.data) % need || w.stride[0] % need) return false;
     const int64_t n_blocks = T * (a.n_in / 32);
+    if (!old_kernels_requested() && size_t(n_blocks) * sizeof(XBlock) <= kFusedMaxShared && a.n_in / 32 <= INT32_MAX) {
+      switch (w.type) {
+        case DType::Q8_0: dispatch_fused<DType::Q8_0>(a); return true;
+        case DType::Q4_0: dispatch_fused<DType::Q4_0>(a); return true;
+        case DType::Q4_1: dispatch_fused<DType::Q4_1>(a); return true;
+        case DType::Q4_K: dispatch_fused<DType::Q4_K>(a); return true;
+        case DType::Q5_K: dispatch_fused<DType::Q5_K>(a); return true;
+        case DType::Q6_K: dispatch_fused<DType::Q6_K>(a); return true;
+        default: break;
+      }
+    }
     StreamScratch xq(size_t(n_blocks) * sizeof(XBlock), stream, "matmul");
     const unsigned grid = unsigned((n_blocks * 32 + 255) / 256);
     quantize_x_kernel<<<grid, 256, 0, stream>>>(a.x, a.x_stride, a.n_in, T, xq.as<XBlock>());

@@ -27,9 +27,11 @@ __device__ __forceinline__ uint32_t ld_u32(const uint8_t* p) { return __ldg(rein
 // Four bytes from a 2-byte aligned address.
 __device__ __forceinline__ int ld_i32_a2(const uint8_t* p) { return int(ld_u16(p) | (ld_u16(p + 2) << 16)); }
 
+// XBlocks are read with generic loads: they live in global memory (quantize_x_kernel) or in the
+// fused kernel's shared memory.
 __device__ __forceinline__ void load_x_ints(const XBlock* xb, int v[8]) {
-  const int4 a = __ldg(reinterpret_cast<const int4*>(xb->qs));
-  const int4 b = __ldg(reinterpret_cast<const int4*>(xb->qs + 16));
+  const int4 a = *reinterpret_cast<const int4*>(xb->qs);
+  const int4 b = *reinterpret_cast<const int4*>(xb->qs + 16);
   v[0] = a.x; v[1] = a.y; v[2] = a.z; v[3] = a.w; v[4] = b.x; v[5] = b.y; v[6] = b.z; v[7] = b.w;
 }
 
@@ -60,7 +62,7 @@ struct Unit<DType::Q8_0> {
     int s = 0;
 #pragma unroll
     for (int i = 0; i < 8; ++i) s = __dp4a(r.q[i], x[i], s);
-    return r.d * __ldg(&xb->d) * float(s);
+    return r.d * xb->d * float(s);
   }
   static __device__ __forceinline__ void to_floats(const Regs& r, float out[32]) {
 #pragma unroll
@@ -90,7 +92,7 @@ struct Unit<DType::Q4_0> {
       s = __dp4a(r.q[i] & 0x0F0F0F0F, x[i], s);
       s = __dp4a((r.q[i] >> 4) & 0x0F0F0F0F, x[4 + i], s);
     }
-    return r.d * __ldg(&xb->d) * float(s - 8 * (__ldg(&xb->s0) + __ldg(&xb->s1)));
+    return r.d * xb->d * float(s - 8 * (xb->s0 + xb->s1));
   }
   static __device__ __forceinline__ void to_floats(const Regs& r, float out[32]) {
 #pragma unroll
@@ -126,8 +128,8 @@ struct Unit<DType::Q4_1> {
       s = __dp4a(r.q[i] & 0x0F0F0F0F, x[i], s);
       s = __dp4a((r.q[i] >> 4) & 0x0F0F0F0F, x[4 + i], s);
     }
-    const float dx = __ldg(&xb->d);
-    return r.d * dx * float(s) + r.m * dx * float(__ldg(&xb->s0) + __ldg(&xb->s1));
+    const float dx = xb->d;
+    return r.d * dx * float(s) + r.m * dx * float(xb->s0 + xb->s1);
   }
   static __device__ __forceinline__ void to_floats(const Regs& r, float out[32]) {
 #pragma unroll
@@ -188,8 +190,8 @@ struct Unit<DType::Q4_K> {
     int s = 0;
 #pragma unroll
     for (int i = 0; i < 8; ++i) s = __dp4a(r.q[i], x[i], s);
-    const float dx = __ldg(&xb->d);
-    return r.dsc * dx * float(s) - r.dm * dx * float(__ldg(&xb->s0) + __ldg(&xb->s1));
+    const float dx = xb->d;
+    return r.dsc * dx * float(s) - r.dm * dx * float(xb->s0 + xb->s1);
   }
   static __device__ __forceinline__ void to_floats(const Regs& r, float out[32]) {
 #pragma unroll
@@ -262,8 +264,8 @@ struct Unit<DType::Q6_K> {
       s0 = __dp4a(r.q[i], x[i], s0);
       s1 = __dp4a(r.q[4 + i], x[4 + i], s1);
     }
-    const float dx = __ldg(&xb->d);
-    return dx * (r.d0 * float(s0 - 32 * __ldg(&xb->s0)) + r.d1 * float(s1 - 32 * __ldg(&xb->s1)));
+    const float dx = xb->d;
+    return dx * (r.d0 * float(s0 - 32 * xb->s0) + r.d1 * float(s1 - 32 * xb->s1));
   }
   static __device__ __forceinline__ void to_floats(const Regs& r, float out[32]) {
 #pragma unroll

@@ -1,0 +1,369 @@
+// Attention for generation steps (T <= kDecodeMaxTokens), flash-decoding style, in f32.
+// Grid: (key split, KV head x head group, token). A block's 4 warps take interleaved batches of
+// keys; inside a warp, groups of LPK lanes each own one key at a time and hold VEC-element slices
+// of its K/V rows (16-byte loads for aligned f16/f32 caches), so each load instruction reads whole
+// rows and R keys per lane group are in flight before any is used. The group's query heads (up to
+// NH of one KV head) sit in registers, pre-scaled; each lane group keeps its own online-softmax
+// state (running max, sum, accumulator) with no cross-lane traffic in the loop but the LPK-lane
+// dot reduction. At the end the lane groups, then the warps, are merged by their statistics; one
+// split writes the output, several write partials that attention_decode_merge_kernel combines.
+#include <cuda_fp16.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+
+#include "backend/cuda/kernel_status.h"
+#include "backend/cuda/matmul_kernels.h"
+
+namespace llmr::cuda_ops {
+namespace {
+
+constexpr int kWarps = 4;
+constexpr int kThreads = 32 * kWarps;
+constexpr int kMaxSplits = 256;      // merge kernel's shared weights
+constexpr int kMinKeysPerSplit = 32;
+
+struct DecodeParams {
+  const float* q;
+  int64_t q_stride;  // floats
+  const void* k;
+  int64_t k_stride;  // elements
+  const void* v;
+  int64_t v_stride;
+  float* out;
+  int64_t out_stride;
+  const int32_t* positions;  // device array, or null: positions[t] = first_pos + t
+  int32_t first_pos;
+  int n_head, head_dim, group, head_groups;
+  float scale;
+  int n_split, keys_per_split;
+  float* part_o;    // [T, n_head, n_split, head_dim]: accumulators relative to the split's max
+  float2* part_ml;  // [T, n_head, n_split]: (max, sum); max = -inf for a split with no keys
+};
+
+// VEC cache elements loaded as one vector (float or raw f16 bits).
+template <typename T, int VEC>
+struct alignas(sizeof(T) * VEC) Pack {
+  T v[VEC];
+};
+
+__device__ __forceinline__ float to_f(float x) { return x; }
+__device__ __forceinline__ float to_f(uint16_t x) { return __half2float(__ushort_as_half(x)); }
+
+template <typename KT, typename VT, int VEC, int LPK, int NCH, int NH, int R>
+__global__ void __launch_bounds__(kThreads) attention_decode_kernel(DecodeParams p) {
+  constexpr int E = VEC * NCH;         // elements of a row per lane
+  constexpr int GROUPS = 32 / LPK;     // keys a warp handles side by side
+  constexpr int KEYS = GROUPS * R;     // keys per warp per iteration
+  constexpr int CAP = LPK * E;         // head_dim capacity of the lane layout
+  static_assert(LPK >= 1 && LPK <= 32 && (32 % LPK) == 0);
+  __shared__ float s_ml[kWarps][NH][2];
+  __shared__ float s_o[kWarps][NH][CAP];
+
+  const int split = blockIdx.x, t = blockIdx.z;
+  const int kvh = blockIdx.y / p.head_groups, hg = blockIdx.y % p.head_groups;
+  const int h0 = kvh * p.group + hg * NH;
+  const int nh = min(NH, p.group - hg * NH);
+  const int warp = threadIdx.x / 32, lane = threadIdx.x & 31;
+  const int j = lane % LPK, grp = lane / LPK;
+  const int D = p.head_dim;
+  const int n_keys = (p.positions ? p.positions[t] : p.first_pos + t) + 1;
+  const int k_begin = split * p.keys_per_split, k_end = min(n_keys, k_begin + p.keys_per_split);
+
+  // element (c, i) of this lane: d = (c * LPK + j) * VEC + i; a chunk is all in or all out (D % VEC == 0)
+  bool chunk_ok[NCH];
+#pragma unroll
+  for (int c = 0; c < NCH; ++c) chunk_ok[c] = (c * LPK + j) * VEC < D;
+
+  float q[NH][E], acc[NH][E], m[NH], l[NH];
+#pragma unroll
+  for (int h = 0; h < NH; ++h) {
+    m[h] = -INFINITY;
+    l[h] = 0.f;
+    const float* qh = p.q + int64_t(t) * p.q_stride + int64_t(h0 + h) * D;
+#pragma unroll
+    for (int c = 0; c < NCH; ++c)
+#pragma unroll
+      for (int i = 0; i < VEC; ++i) {
+        const int d = (c * LPK + j) * VEC + i;
+        q[h][c * VEC + i] = (h < nh && chunk_ok[c]) ? qh[d] * p.scale : 0.f;
+        acc[h][c * VEC + i] = 0.f;
+      }
+  }
+
+  const KT* kbase = static_cast<const KT*>(p.k) + int64_t(kvh) * D;
+  const VT* vbase = static_cast<const VT*>(p.v) + int64_t(kvh) * D;
+  for (int base = k_begin + warp * KEYS; base < k_end; base += kWarps * KEYS) {  // warp-uniform
+    Pack<KT, VEC> kr[R][NCH];
+    Pack<VT, VEC> vr[R][NCH];
+#pragma unroll
+    for (int r = 0; r < R; ++r) {
+      const int key = base + r * GROUPS + grp;
+#pragma unroll
+      for (int c = 0; c < NCH; ++c) {
+        const int d0 = (c * LPK + j) * VEC;
+        if (key < k_end && chunk_ok[c]) {
+          kr[r][c] = *reinterpret_cast<const Pack<KT, VEC>*>(kbase + int64_t(key) * p.k_stride + d0);
+          vr[r][c] = *reinterpret_cast<const Pack<VT, VEC>*>(vbase + int64_t(key) * p.v_stride + d0);
+        } else {
+#pragma unroll
+          for (int i = 0; i < VEC; ++i) {
+            kr[r][c].v[i] = KT(0);
+            vr[r][c].v[i] = VT(0);
+          }
+        }
+      }
+    }
+    float s[R][NH];
+#pragma unroll
+    for (int r = 0; r < R; ++r)
+#pragma unroll
+      for (int h = 0; h < NH; ++h) {
+        float dot = 0.f;
+#pragma unroll
+        for (int c = 0; c < NCH; ++c)
+#pragma unroll
+          for (int i = 0; i < VEC; ++i) dot = fmaf(q[h][c * VEC + i], to_f(kr[r][c].v[i]), dot);
+#pragma unroll
+        for (int o = LPK / 2; o > 0; o >>= 1) dot += __shfl_xor_sync(0xFFFFFFFFu, dot, o);
+        s[r][h] = dot;
+      }
+#pragma unroll
+    for (int h = 0; h < NH; ++h) {
+      float mx = m[h];
+#pragma unroll
+      for (int r = 0; r < R; ++r)
+        if (base + r * GROUPS + grp < k_end) mx = fmaxf(mx, s[r][h]);
+      if (mx == -INFINITY) continue;  // this lane group has no key in the batch (no shuffles below)
+      const float corr = expf(m[h] - mx);  // 0 while m = -inf
+      l[h] *= corr;
+#pragma unroll
+      for (int e = 0; e < E; ++e) acc[h][e] *= corr;
+#pragma unroll
+      for (int r = 0; r < R; ++r) {
+        if (base + r * GROUPS + grp >= k_end) continue;
+        const float pr = expf(s[r][h] - mx);
+        l[h] += pr;
+#pragma unroll
+        for (int c = 0; c < NCH; ++c)
+#pragma unroll
+          for (int i = 0; i < VEC; ++i) acc[h][c * VEC + i] = fmaf(pr, to_f(vr[r][c].v[i]), acc[h][c * VEC + i]);
+      }
+      m[h] = mx;
+    }
+  }
+
+  // Merge the warp's lane groups (lanes j, j + LPK, ... hold the same elements of different keys).
+#pragma unroll
+  for (int h = 0; h < NH; ++h) {
+    float M = m[h];
+#pragma unroll
+    for (int o = LPK; o < 32; o <<= 1) M = fmaxf(M, __shfl_xor_sync(0xFFFFFFFFu, M, o));
+    const float w = m[h] == -INFINITY ? 0.f : expf(m[h] - M);
+    float L = l[h] * w;
+#pragma unroll
+    for (int o = LPK; o < 32; o <<= 1) L += __shfl_xor_sync(0xFFFFFFFFu, L, o);
+#pragma unroll
+    for (int e = 0; e < E; ++e) {
+      float a = acc[h][e] * w;
+#pragma unroll
+      for (int o = LPK; o < 32; o <<= 1) a += __shfl_xor_sync(0xFFFFFFFFu, a, o);
+      acc[h][e] = a;
+    }
+    m[h] = M;
+    l[h] = L;
+  }
+  if (grp == 0) {
+#pragma unroll
+    for (int h = 0; h < NH; ++h) {
+#pragma unroll
+      for (int c = 0; c < NCH; ++c)
+        if (chunk_ok[c])
+#pragma unroll
+          for (int i = 0; i < VEC; ++i) s_o[warp][h][(c * LPK + j) * VEC + i] = acc[h][c * VEC + i];
+      if (j == 0) {
+        s_ml[warp][h][0] = m[h];
+        s_ml[warp][h][1] = l[h];
+      }
+    }
+  }
+  __syncthreads();
+
+  // Merge the warps; write the output (one split) or this split's partials.
+  for (int idx = threadIdx.x; idx < nh * D; idx += kThreads) {
+    const int h = idx / D, d = idx % D;
+    float M = -INFINITY;
+#pragma unroll
+    for (int w = 0; w < kWarps; ++w) M = fmaxf(M, s_ml[w][h][0]);
+    float L = 0.f, o = 0.f;
+#pragma unroll
+    for (int w = 0; w < kWarps; ++w) {
+      const float mw = s_ml[w][h][0];
+      if (mw == -INFINITY) continue;
+      const float wt = expf(mw - M);
+      L += wt * s_ml[w][h][1];
+      o += wt * s_o[w][h][d];
+    }
+    const int head = h0 + h;
+    if (p.n_split == 1) {
+      p.out[int64_t(t) * p.out_stride + int64_t(head) * D + d] = o / L;
+    } else {
+      const int64_t slot = (int64_t(t) * p.n_head + head) * p.n_split + split;
+      p.part_o[slot * D + d] = o;
+      if (d == 0) p.part_ml[slot] = make_float2(M, L);
+    }
+  }
+}
+
+// out[t, h] = sum_s e^(m_s - M) o_s / sum_s e^(m_s - M) l_s over the splits that saw keys.
+__global__ void __launch_bounds__(128) attention_decode_merge_kernel(DecodeParams p) {
+  __shared__ float wts[kMaxSplits];
+  __shared__ float inv_l;
+  const int th = blockIdx.x, D = p.head_dim, t = th / p.n_head, h = th % p.n_head;
+  const float2* ml = p.part_ml + int64_t(th) * p.n_split;
+  float M = -INFINITY;
+  for (int s = 0; s < p.n_split; ++s) M = fmaxf(M, ml[s].x);  // finite: split 0 holds key 0
+  for (int s = threadIdx.x; s < p.n_split; s += blockDim.x) wts[s] = ml[s].x == -INFINITY ? 0.f : expf(ml[s].x - M);
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    float L = 0.f;
+    for (int s = 0; s < p.n_split; ++s) L += wts[s] * ml[s].y;
+    inv_l = 1.f / L;
+  }
+  __syncthreads();
+  const float* po = p.part_o + int64_t(th) * p.n_split * D;
+  for (int d = threadIdx.x; d < D; d += blockDim.x) {
+    float o = 0.f;
+#pragma unroll 8
+    for (int s = 0; s < p.n_split; ++s) o = fmaf(wts[s], po[int64_t(s) * D + d], o);
+    p.out[int64_t(t) * p.out_stride + int64_t(h) * D + d] = o * inv_l;
+  }
+}
+
+int multiprocessors() {
+  static const int count = [] {
+    int dev = 0, n = 0;
+    check_cuda(cudaGetDevice(&dev), "attention", "cudaGetDevice");
+    check_cuda(cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev), "attention", "cudaDeviceGetAttribute");
+    return n;
+  }();
+  return count;
+}
+
+// Launch configuration chosen on the host from the cache types, head_dim and alignment.
+struct Config {
+  int vec, lpk, nch, nh, r;
+};
+
+template <typename KT, typename VT, int VEC, int LPK, int NCH, int NH, int R>
+void launch(const DecodeParams& p, dim3 grid, cudaStream_t stream) {
+  attention_decode_kernel<KT, VT, VEC, LPK, NCH, NH, R><<<grid, kThreads, 0, stream>>>(p);
+  check_launch("attention", "attention_decode_kernel");
+}
+
+template <typename KT, typename VT, int VEC, int LPK, int NCH, int R>
+void launch_nh(const Config& c, const DecodeParams& p, dim3 grid, cudaStream_t s) {
+  if (c.nh == 1) return launch<KT, VT, VEC, LPK, NCH, 1, R>(p, grid, s);
+  return launch<KT, VT, VEC, LPK, NCH, 4, R>(p, grid, s);
+}
+
+template <typename T, int VEC>
+void launch_fast(const Config& c, const DecodeParams& p, dim3 grid, cudaStream_t s) {
+  if constexpr (VEC == 4)
+    if (c.nch == 2) return launch_nh<T, T, VEC, 32, 2, 4>(c, p, grid, s);
+  switch (c.lpk) {
+    case 4: return launch_nh<T, T, VEC, 4, 1, 4>(c, p, grid, s);
+    case 8: return launch_nh<T, T, VEC, 8, 1, 4>(c, p, grid, s);
+    case 16: return launch_nh<T, T, VEC, 16, 1, 4>(c, p, grid, s);
+    default: return launch_nh<T, T, VEC, 32, 1, 4>(c, p, grid, s);
+  }
+}
+
+template <typename KT, typename VT>
+void launch_generic(const Config& c, const DecodeParams& p, dim3 grid, cudaStream_t s) {
+  launch_nh<KT, VT, 1, 32, 8, 2>(c, p, grid, s);
+}
+
+int pow2_at_least(int n) {
+  int v = 4;
+  while (v < n && v < 32) v <<= 1;
+  return v;
+}
+
+bool aligned16(const void* ptr, int64_t stride_bytes) {
+  return reinterpret_cast<uintptr_t>(ptr) % 16 == 0 && stride_bytes % 16 == 0;
+}
+
+}  // namespace
+
+bool old_kernels_requested() {
+  const char* v = std::getenv("LLMR_CUDA_OLD_KERNELS");
+  return v && *v && std::strcmp(v, "0") != 0;
+}
+
+bool attention_decode(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, std::span<const int32_t> positions,
+                      const AttentionSpec& spec, const Tensor& out, cudaStream_t stream,
+                      const int32_t* device_positions) {
+  const int64_t T = q.rows();
+  if (T < 1 || T > kDecodeMaxTokens || spec.head_dim > kMaxAttentionHeadDim) return false;
+  const int D = spec.head_dim;
+  const bool f16 = k_cache.type == DType::F16 && v_cache.type == DType::F16;
+  const bool f32 = k_cache.type == DType::F32 && v_cache.type == DType::F32;
+  const bool aligned = aligned16(k_cache.data, k_cache.row_stride()) && aligned16(v_cache.data, v_cache.row_stride());
+  const int group = spec.n_head / spec.n_kv_head;
+  Config c{1, 32, 8, group == 1 ? 1 : 4, 2};
+  if (f16 && aligned && D % 8 == 0) c = {8, pow2_at_least(D / 8), 1, c.nh, 4};
+  else if (f32 && aligned && D % 4 == 0) c = D <= 128 ? Config{4, pow2_at_least(D / 4), 1, c.nh, 4} : Config{4, 32, 2, c.nh, 4};
+
+  DecodeParams p{};
+  p.q = static_cast<const float*>(q.data);
+  p.q_stride = q.row_stride() / 4;
+  p.k = k_cache.data;
+  p.k_stride = k_cache.row_stride() / int64_t(info(k_cache.type).block_bytes);
+  p.v = v_cache.data;
+  p.v_stride = v_cache.row_stride() / int64_t(info(v_cache.type).block_bytes);
+  p.out = static_cast<float*>(out.data);
+  p.out_stride = out.row_stride() / 4;
+  p.positions = device_positions;
+  p.first_pos = positions[0];
+  p.n_head = spec.n_head;
+  p.head_dim = D;
+  p.group = group;
+  p.head_groups = (group + c.nh - 1) / c.nh;
+  p.scale = spec.scale;
+  int32_t max_pos = 0;
+  for (int32_t pos : positions) max_pos = std::max(max_pos, pos);
+  const int64_t max_keys = int64_t(max_pos) + 1;
+
+  // About four blocks per multiprocessor, each split at least kMinKeysPerSplit keys.
+  const int64_t base_blocks = T * int64_t(spec.n_kv_head) * p.head_groups;
+  int64_t n_split = (4 * int64_t(multiprocessors()) + base_blocks - 1) / base_blocks;
+  n_split = std::clamp<int64_t>(std::min(n_split, (max_keys + kMinKeysPerSplit - 1) / kMinKeysPerSplit), 1, kMaxSplits);
+  const int64_t per_split = (max_keys + n_split - 1) / n_split;
+  p.keys_per_split = int((per_split + 31) / 32 * 32);
+  p.n_split = int((max_keys + p.keys_per_split - 1) / p.keys_per_split);
+  if (int64_t(spec.n_kv_head) * p.head_groups > 65535) return false;
+
+  const size_t o_bytes = p.n_split > 1 ? size_t(T * spec.n_head * p.n_split * D) * 4 : 0;
+  const size_t ml_bytes = p.n_split > 1 ? size_t(T * spec.n_head * p.n_split) * sizeof(float2) : 0;
+  StreamScratch scratch(o_bytes + ml_bytes, stream, "attention");  // one allocation: partials, then (max, sum)
+  p.part_o = scratch.as<float>();
+  p.part_ml = p.n_split > 1 ? reinterpret_cast<float2*>(scratch.as<char>() + o_bytes) : nullptr;
+
+  const dim3 grid(unsigned(p.n_split), unsigned(spec.n_kv_head * p.head_groups), unsigned(T));
+  if (c.vec == 8) launch_fast<uint16_t, 8>(c, p, grid, stream);
+  else if (c.vec == 4) launch_fast<float, 4>(c, p, grid, stream);
+  else if (k_cache.type == DType::F16 && v_cache.type == DType::F16) launch_generic<uint16_t, uint16_t>(c, p, grid, stream);
+  else if (k_cache.type == DType::F16) launch_generic<uint16_t, float>(c, p, grid, stream);
+  else if (v_cache.type == DType::F16) launch_generic<float, uint16_t>(c, p, grid, stream);
+  else launch_generic<float, float>(c, p, grid, stream);
+  if (p.n_split > 1) {
+    attention_decode_merge_kernel<<<unsigned(T * spec.n_head), 128, 0, stream>>>(p);
+    check_launch("attention", "attention_decode_merge_kernel");
+  }
+  return true;
+}
+
+}  // namespace llmr::cuda_ops
