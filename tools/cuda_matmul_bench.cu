@@ -155,12 +155,17 @@ void bench_attention(cudaStream_t s, bool quick) {
     if (S == 512) {
       std::vector<int32_t> pos(512);
       for (int i = 0; i < 512; ++i) pos[size_t(i)] = i;
-      const double tp = median_time(s, quick ? 3 : 11, 5, [&](int) {
-        cuda_ops::attention(device_view(q.p, DType::F32, 512, n_head * hd), kt, vt, pos, spec,
-                            device_view(o.p, DType::F32, 512, n_head * hd), s, nullptr);
-      });
-      const double flops = 4.0 * hd * n_head * (512.0 * 513.0 / 2);  // QK and PV over the causal keys
-      std::printf("prefill T=512 %-14s %10.2f %9s %7s  (%.1f TFLOP/s)\n", "", tp * 1e6, "-", "-", flops / tp / 1e12);
+      for (bool old_path : {false, true}) {  // the flash-decoding kernel, then the previous one
+        if (old_path) ::setenv("LLMR_CUDA_OLD_KERNELS", "prefill", 1);
+        const double tp = median_time(s, quick ? 3 : 11, 5, [&](int) {
+          cuda_ops::attention(device_view(q.p, DType::F32, 512, n_head * hd), kt, vt, pos, spec,
+                              device_view(o.p, DType::F32, 512, n_head * hd), s, nullptr);
+        });
+        ::unsetenv("LLMR_CUDA_OLD_KERNELS");
+        const double flops = 4.0 * hd * n_head * (512.0 * 513.0 / 2);  // QK and PV over the causal keys
+        std::printf("prefill T=512%-15s %10.2f %9s %7s  (%.1f TFLOP/s)\n", old_path ? " (old)" : "", tp * 1e6, "-", "-",
+                    flops / tp / 1e12);
+      }
     }
   }
 }

@@ -1,6 +1,6 @@
-// GPU attention paths against ReferenceBackend on fresh random inputs: the one-split prefill kernel
-// (many (token, head) blocks), the flash-decoding kernel for T <= 8 plus its merge (every lane
-// layout, caches of 1 to 4096 rows), the previous split-K kernel (LLMR_CUDA_OLD_KERNELS=1), GQA ratios 4 and 8 and MQA, f16 and f32 caches, consecutive positions (passed as a
+// GPU attention paths against ReferenceBackend on fresh random inputs: the flash-decoding kernel
+// for T <= 8 plus its merge (every lane layout, caches of 1 to 4096 rows) and for prompts (many
+// (token, head) blocks), the previous split-K kernel (LLMR_CUDA_OLD_KERNELS=1 / =prefill), GQA ratios 4 and 8 and MQA, f16 and f32 caches, consecutive positions (passed as a
 // kernel parameter) and scattered ones (staged on the device).
 // Tolerance: the kernels compute in f32 (dots, online softmax with rescaling, merges) against a
 // double reference: |got - want| <= 2e-5 + 1e-4 |want|, as the CPU battery asks; f32 rounding over
@@ -106,12 +106,16 @@ TEST(CudaAttention, DecodeKernelShapes) {
   run_case({1, 1, 4, 1, 128, 0}, DType::F16);  // a single key
 }
 
-// LLMR_CUDA_OLD_KERNELS=1 keeps the previous decode path reachable for comparison runs: it must
-// still agree with the reference.
+// LLMR_CUDA_OLD_KERNELS=1 (or =prefill, for T > 8 only) keeps the previous kernel reachable for
+// comparison runs: it must still agree with the reference.
 TEST(CudaAttention, OldKernelsStillAgree) {
   ::setenv("LLMR_CUDA_OLD_KERNELS", "1", 1);
   run_case({1, 4096, 32, 8, 128, 4095}, DType::F16);
   run_case({2, 700, 8, 2, 80, 500}, DType::F32);
+  run_case({100, 300, 8, 2, 128, 150}, DType::F16);
+  ::setenv("LLMR_CUDA_OLD_KERNELS", "prefill", 1);  // the previous kernel for prompts only
+  run_case({100, 300, 8, 2, 128, 150}, DType::F16);
+  run_case({33, 100, 6, 3, 17, 60}, DType::F32);
   ::unsetenv("LLMR_CUDA_OLD_KERNELS");
 }
 

@@ -1,4 +1,6 @@
-// Causal attention over the KV cache, flash style, in f32 (the op batteries ask for ~1e-4).
+// The previous attention kernel, kept for LLMR_CUDA_OLD_KERNELS=1 (or =prefill) comparison runs and
+// for shapes attention_decode.cu declines. Causal attention over the KV cache, flash style, in f32
+// (the op batteries ask for ~1e-4).
 // One block = one query token x one KV head x up to 4 of that head's query heads x one split of
 // the keys. Keys go through shared memory 32 at a time (K and V converted to f32 once per tile and
 // shared by the group's query heads: GQA reads each K/V row once per token); per head, a running
@@ -207,7 +209,7 @@ void attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, st
             v_cache.row_stride() % int64_t(info(v_cache.type).block_bytes) == 0,
         "attention: row strides must be whole elements");
   check(T * std::max(1, spec.n_head) <= INT32_MAX, "attention: too many query rows");
-  if (!old_kernels_requested() &&
+  if (!old_kernels_requested() && !(T > kDecodeMaxTokens && old_prefill_attention_requested()) &&
       attention_decode(q, k_cache, v_cache, positions, spec, out, stream, device_positions))
     return;
   AttnParams p{};

@@ -1,4 +1,5 @@
-// Attention for generation steps (T <= kDecodeMaxTokens), flash-decoding style, in f32.
+// Attention, flash-decoding style, in f32: made for generation steps (T <= kDecodeMaxTokens) and
+// also taken by prompts (one block per (token, head group) then, rarely a split).
 // Grid: (key split, KV head x head group, token). A block's 4 warps take interleaved batches of
 // keys; inside a warp, groups of LPK lanes each own one key at a time and hold VEC-element slices
 // of its K/V rows (16-byte loads for aligned f16/f32 caches), so each load instruction reads whole
@@ -300,14 +301,19 @@ bool aligned16(const void* ptr, int64_t stride_bytes) {
 
 bool old_kernels_requested() {
   const char* v = std::getenv("LLMR_CUDA_OLD_KERNELS");
-  return v && *v && std::strcmp(v, "0") != 0;
+  return v && *v && std::strcmp(v, "0") != 0 && std::strcmp(v, "prefill") != 0;
+}
+
+bool old_prefill_attention_requested() {
+  const char* v = std::getenv("LLMR_CUDA_OLD_KERNELS");
+  return v && std::strcmp(v, "prefill") == 0;
 }
 
 bool attention_decode(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, std::span<const int32_t> positions,
                       const AttentionSpec& spec, const Tensor& out, cudaStream_t stream,
                       const int32_t* device_positions) {
   const int64_t T = q.rows();
-  if (T < 1 || T > kDecodeMaxTokens || spec.head_dim > kMaxAttentionHeadDim) return false;
+  if (T < 1 || T > 65535 || spec.head_dim > kMaxAttentionHeadDim) return false;  // grid.z = T
   const int D = spec.head_dim;
   const bool f16 = k_cache.type == DType::F16 && v_cache.type == DType::F16;
   const bool f32 = k_cache.type == DType::F32 && v_cache.type == DType::F32;

@@ -38,16 +38,18 @@ constexpr int kMaxAttentionHeadDim = 256;
 void attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, std::span<const int32_t> positions,
                const AttentionSpec& spec, const Tensor& out, cudaStream_t stream, const int32_t* device_positions);
 
-// Generation steps (T <= kDecodeMaxTokens): the flash-decoding kernel (attention_decode.cu), keys
-// split over enough blocks to fill the GPU. Returns false when it does not apply (the caller then
-// takes the general kernel).
+// The flash-decoding kernel (attention_decode.cu): keys split over enough blocks to fill the GPU
+// for generation steps (T <= kDecodeMaxTokens); prompts take it too, one block per token and head
+// group. Returns false when it does not apply (the caller then takes the older kernel).
 constexpr int64_t kDecodeMaxTokens = 8;
 bool attention_decode(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, std::span<const int32_t> positions,
                       const AttentionSpec& spec, const Tensor& out, cudaStream_t stream,
                       const int32_t* device_positions);
 
-// LLMR_CUDA_OLD_KERNELS=1 (read at every call) selects the previous kernels, for comparison runs.
+// LLMR_CUDA_OLD_KERNELS=1 (read at every call) selects the previous GEMV and attention kernels,
+// for comparison runs; LLMR_CUDA_OLD_KERNELS=prefill only the previous attention for T > 8.
 bool old_kernels_requested();
+bool old_prefill_attention_requested();
 
 // Keeps memory freed by cudaFreeAsync in the device's pool between calls (the scratch buffers of
 // these ops), instead of returning it to the driver at every synchronization.
