@@ -31,6 +31,10 @@ void send_error(HttpResponder& res, Api api, const ApiError& e) {
   else openai_error(res, e);
 }
 
+// The chat page itself is public (a browser cannot send a Bearer key when it navigates); it holds no
+// data, and every API call it makes carries the key typed into it.
+bool is_page_request(const HttpRequest& req) { return req.path == "/" && (req.method == "GET" || req.method == "HEAD"); }
+
 }  // namespace
 
 bool ApiRouter::authorized(const HttpRequest& req) const {
@@ -51,7 +55,7 @@ void ApiRouter::handle(const HttpRequest& req, HttpResponder& res) {
   try {
     if (req.method == "OPTIONS" && options_.cors) {
       res.send(204, "", "");
-    } else if (req.path != "/health" && !authorized(req)) {
+    } else if (req.path != "/health" && !is_page_request(req) && !authorized(req)) {
       throw ApiError(401, "missing or wrong API key (send Authorization: Bearer KEY)", "", "invalid_api_key");
     } else {
       dispatch(req, res);
@@ -78,7 +82,13 @@ void ApiRouter::dispatch(const HttpRequest& req, HttpResponder& res) {
     res.send(200, "text/plain; version=0.0.4", ctx_.metrics.render(ctx_.scheduler.stats()));
   } else if (p == "/") {
     want(get);
-    res.send(200, "text/html; charset=utf-8", web_ui_html());
+    // Everything the page needs is inline; the policy keeps it that way (no CDN, no third party).
+    res.send(200, "text/html; charset=utf-8", web_ui_html(),
+             {{"Content-Security-Policy",
+               "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; "
+               "img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"},
+              {"X-Content-Type-Options", "nosniff"},
+              {"Cache-Control", "no-cache"}});
   } else if (p == "/v1/models") {
     want(get);
     openai_models(ctx_, res);
