@@ -6,6 +6,8 @@ packages=(g++ cmake ninja-build ccache git libgtest-dev libbenchmark-dev nlohman
 # Node.js and npm run the test oracles; a machine may already have them from elsewhere than Debian.
 command -v node >/dev/null || packages+=(nodejs)
 command -v npm >/dev/null || packages+=(npm)
+# The web chat test drives Debian's Chromium (/usr/bin/chromium) through playwright-core.
+packages+=(chromium)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
