@@ -159,12 +159,16 @@ TEST_P(CudaMatmul, LlamaShapesSampledRows) {
 
 // The fused matrix-vector kernel's two-rows-per-warp layout (>= 8448 rows, T <= 4) with a partial
 // last block (8461 rows), its one-row layout at T = 8, the quantize-first fallback (activations too
-// large for shared memory: T = 8 x 8192), and the previous kernels (LLMR_CUDA_OLD_KERNELS=1).
+// large for shared memory: T = 8 x 8192), q4_0 / q8_0 rows of an even number of units (read as
+// aligned words) and of an odd number (127, 2-byte loads), and the previous kernels
+// (LLMR_CUDA_OLD_KERNELS=1).
 TEST(CudaMatmulGemv, FusedLayoutsFallbackAndOldPath) {
   for (DType type : {DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q4_K, DType::Q5_K, DType::Q6_K}) {
     check_gpu_matmul(type, 1, 4096, 8461, 61, true, all_rows(8461));
     check_gpu_matmul(type, 4, 2048, 8461, 61, false, sample_rows(8461, 200));
     check_gpu_matmul(type, 8, 8192, 300, 61, true, all_rows(300));
+    if (type != DType::Q4_K && type != DType::Q5_K && type != DType::Q6_K)  // 256-element super-blocks
+      check_gpu_matmul(type, 3, 4064, 300, 61, false, all_rows(300));       // 127 units: no q4_0/q8_0 word loads
     ::setenv("LLMR_CUDA_OLD_KERNELS", "1", 1);
     check_gpu_matmul(type, 2, 4096, 259, 259, true, all_rows(259));
     ::unsetenv("LLMR_CUDA_OLD_KERNELS");

@@ -89,7 +89,8 @@ constexpr int kFusedWarps = 8;
 constexpr int kFusedThreads = 32 * kFusedWarps;
 constexpr size_t kFusedMaxShared = 48 * 1024;  // the default dynamic shared memory limit
 
-template <DType W, int TMAX, int RPW>
+// WORDS: q4_0 / q8_0 units read as aligned 32-bit words (4-byte aligned rows of an even number of units).
+template <DType W, int TMAX, int RPW, bool WORDS>
 __global__ void __launch_bounds__(kFusedThreads)
 gemv_int8_fused_kernel(const uint8_t* __restrict__ w, int64_t w_stride, int64_t w_row_bytes, int64_t n_out,
                        int units, const float* __restrict__ x, int64_t x_stride, int T,
@@ -105,15 +106,15 @@ gemv_int8_fused_kernel(const uint8_t* __restrict__ w, int64_t w_stride, int64_t 
         asm volatile("prefetch.global.L2 [%0];" ::"l"(wr + off));
     }
   const int nb = T * units;
-  for (int b0 = warp; b0 < nb; b0 += 4 * kFusedWarps) {  // four blocks' loads in flight per warp
-    float v[4];
+  for (int b0 = warp; b0 < nb; b0 += 8 * kFusedWarps) {  // eight blocks' loads in flight per warp
+    float v[8];
 #pragma unroll
-    for (int i = 0; i < 4; ++i) {
+    for (int i = 0; i < 8; ++i) {
       const int b = b0 + i * kFusedWarps;
       v[i] = b < nb ? x[int64_t(b / units) * x_stride + int64_t(b % units) * 32 + lane] : 0.f;
     }
 #pragma unroll
-    for (int i = 0; i < 4; ++i) {
+    for (int i = 0; i < 8; ++i) {
       const int b = b0 + i * kFusedWarps;  // warp-uniform
       if (b < nb) quantize_block(v[i], lane, xs[b]);
     }
@@ -134,7 +135,10 @@ gemv_int8_fused_kernel(const uint8_t* __restrict__ w, int64_t w_stride, int64_t 
   for (int u = lane; u < units; u += 32) {
     typename Unit<W>::Regs regs[RPW];
 #pragma unroll
-    for (int r = 0; r < RPW; ++r) regs[r] = Unit<W>::load(wr[r], u);
+    for (int r = 0; r < RPW; ++r) {
+      if constexpr (WORDS) regs[r] = Unit<W>::load_words(wr[r], u);
+      else regs[r] = Unit<W>::load(wr[r], u);
+    }
 #pragma unroll
     for (int r = 0; r < RPW; ++r)
 #pragma unroll
@@ -211,6 +215,22 @@ void launch_int8(const GemvArgs& a, const XBlock* xq) {
   check_launch("matmul", "gemv_int8_kernel");
 }
 
+template <DType W, int TMAX, int RPW, bool WORDS>
+void launch_fused_kernel(const GemvArgs& a, unsigned grid, size_t shared, int units) {
+  gemv_int8_fused_kernel<W, TMAX, RPW, WORDS><<<grid, kFusedThreads, shared, a.stream>>>(
+      a.w, a.w_stride, a.w_row_bytes, a.n_out, units, a.x, a.x_stride, a.T, a.bias, a.y, a.y_stride);
+  check_launch("matmul", "gemv_int8_fused_kernel");
+}
+
+template <DType W, int TMAX, int RPW>
+void launch_fused_rows(const GemvArgs& a, unsigned grid, size_t shared, int units) {
+  constexpr bool kHasWords = W == DType::Q4_0 || W == DType::Q8_0;
+  const bool words = units % 2 == 0 && reinterpret_cast<uintptr_t>(a.w) % 4 == 0 && a.w_stride % 4 == 0;
+  if constexpr (kHasWords)
+    if (words) return launch_fused_kernel<W, TMAX, RPW, true>(a, grid, shared, units);
+  launch_fused_kernel<W, TMAX, RPW, false>(a, grid, shared, units);
+}
+
 template <DType W, int TMAX>
 void launch_fused(const GemvArgs& a) {
   const int units = int(a.n_in / 32);
@@ -222,14 +242,8 @@ void launch_fused(const GemvArgs& a) {
   const int rows_per_block = kFusedWarps * (two ? 2 : 1);
   const unsigned grid = unsigned((a.n_out + rows_per_block - 1) / rows_per_block);
   if constexpr (kTwoAllowed)
-    if (two) {
-      gemv_int8_fused_kernel<W, TMAX, 2><<<grid, kFusedThreads, shared, a.stream>>>(
-          a.w, a.w_stride, a.w_row_bytes, a.n_out, units, a.x, a.x_stride, a.T, a.bias, a.y, a.y_stride);
-      return check_launch("matmul", "gemv_int8_fused_kernel");
-    }
-  gemv_int8_fused_kernel<W, TMAX, 1><<<grid, kFusedThreads, shared, a.stream>>>(
-      a.w, a.w_stride, a.w_row_bytes, a.n_out, units, a.x, a.x_stride, a.T, a.bias, a.y, a.y_stride);
-  check_launch("matmul", "gemv_int8_fused_kernel");
+    if (two) return launch_fused_rows<W, TMAX, 2>(a, grid, shared, units);
+  launch_fused_rows<W, TMAX, 1>(a, grid, shared, units);
 }
 
 template <DType W>
