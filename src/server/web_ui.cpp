@@ -46,7 +46,7 @@ input,textarea{font:inherit;border:1px solid #c8ccd1;border-radius:6px;padding:4
 .msg .body>:first-child{margin-top:0}.msg .body>:last-child{margin-bottom:0}
 .msg .meta{font-size:12px;color:#57606a;margin-top:4px}
 .msg .meta .stopped{color:#b45309;font-weight:600}
-.msg.streaming .body:after{content:"\25CF";color:#2563eb;margin-left:3px;animation:blink 1s infinite}
+.msg.streaming .body>:last-child:after,.msg.streaming .body:empty:after{content:"\25CF";color:#2563eb;margin-left:3px;animation:blink 1s infinite}
 @keyframes blink{50%{opacity:.2}}
 .body p{margin:.4em 0}.body h1,.body h2,.body h3,.body h4{margin:.6em 0 .3em;line-height:1.25}
 .body ul,.body ol{margin:.3em 0;padding-left:1.6em}
@@ -165,13 +165,14 @@ function metaText(m) {
     if (m.stats.tps) parts.push(m.stats.tps.toFixed(1) + ' tok/s');
     if (m.stats.ttft != null) parts.push('first token ' + Math.round(m.stats.ttft) + ' ms');
     if (m.stats.finish) parts.push(m.stats.finish);
+    if (m.stats.left) parts.push(m.stats.left + ' earlier message' + (m.stats.left > 1 ? 's' : '') + ' left out to fit the context');
+    if (m.stats.lowered) parts.push('max tokens lowered to ' + m.stats.lowered + ' to fit the context');
   }
   return parts.map(esc).join(' · ') + (m.stopped ? ' · <span class="stopped">stopped</span>' : '') +
          (m.interrupted ? ' · <span class="stopped">interrupted</span>' : '');
 }
 function messageNode(m) {
   const d = document.createElement('div');
-  d.className = 'msg ' + (m.error ? 'error' : m.role) + (m.streaming ? ' streaming' : '');
   d.innerHTML = '<div class="role">' + esc(m.role) + '</div><div class="body"></div><div class="meta"></div>';
   fillMessage(d, m);
   return d;
@@ -179,8 +180,8 @@ function messageNode(m) {
 function fillMessage(d, m) {
   const body = d.querySelector('.body');
   if (m.role === 'assistant' && !m.error) body.innerHTML = markdown(m.content); else body.textContent = m.content;
-  d.querySelector('.meta').innerHTML = metaText(m);
-  d.classList.toggle('streaming', !!m.streaming);
+  d.querySelector('.meta').innerHTML = m.error ? '' : metaText(m);
+  d.className = 'msg ' + m.role + (m.error ? ' error' : '') + (m.streaming ? ' streaming' : '');
 }
 function nearBottom() { const l = $('log'); return l.scrollHeight - l.scrollTop - l.clientHeight < 60; }
 function renderList() {
@@ -250,6 +251,32 @@ function showStatus() {
   const tps = s.n > 1 ? (s.n - 1) / ((s.last - s.first) / 1000) : 0;
   $('status').textContent = s.first ? s.n + ' tokens · ' + tps.toFixed(1) + ' tok/s' : 'waiting for the first token… ' + ((now - s.t0) / 1000).toFixed(1) + ' s';
 }
+// Posts the chat request. When the conversation no longer fits the model's context, leaves out its
+// oldest turns (never the system prompt or the newest message), then lowers max_tokens.
+async function post(body, signal) {
+  let left = 0, lowered = 0;
+  for (;;) {
+    const r = await fetch('/v1/chat/completions', {method: 'POST', headers: headers(), body: JSON.stringify(body), signal});
+    if (r.ok) return {r, left, lowered};
+    let j = null;
+    try { j = await r.json(); } catch (e) {}
+    const message = j && j.error && j.error.message;
+    const why = message ? message + ' (' + r.status + ')' : r.status + ' ' + r.statusText;
+    const m = r.status === 400 && message && /maximum context length is (\d+) tokens; (?:the prompt has (\d+)|(\d+) in the prompt)/.exec(message);
+    if (!m) throw new Error(why);
+    const msgs = body.messages, first = msgs[0].role === 'system' ? 1 : 0;
+    if (msgs.length - first > 1) {  // the oldest turn: up to the next user message
+      let k = first + 1;
+      while (k < msgs.length - 1 && msgs[k].role !== 'user') k++;
+      msgs.splice(first, k - first);
+      left += k - first;
+      continue;
+    }
+    const room = +m[1] - +(m[2] || m[3]);
+    if (m[3] && room >= 1 && body.max_tokens > room) { body.max_tokens = lowered = room; continue; }
+    throw new Error(why);
+  }
+}
 async function send() {
   const text = $('input').value.trim();
   if (!text || streaming) return;
@@ -269,14 +296,10 @@ async function send() {
                 temperature: number('temperature', DEFAULTS.temperature), top_p: number('top_p', DEFAULTS.top_p),
                 max_tokens: Math.max(1, Math.round(number('max_tokens', DEFAULTS.max_tokens)))};
   if ($('seed').value !== '') body.seed = Math.round(number('seed', 0));
-  let usage = null, finish = null;
+  let usage = null, finish = null, fit = {left: 0, lowered: 0};
   try {
-    const r = await fetch('/v1/chat/completions', {method: 'POST', headers: headers(), body: JSON.stringify(body), signal: s.controller.signal});
-    if (!r.ok) {
-      let why = r.status + ' ' + r.statusText;
-      try { const j = await r.json(); if (j.error && j.error.message) why = j.error.message + ' (' + r.status + ')'; } catch (e) {}
-      throw new Error(why);
-    }
+    fit = await post(body, s.controller.signal);
+    const r = fit.r;
     const reader = r.body.getReader(), dec = new TextDecoder();
     let buf = '';
     for (;;) {
@@ -319,7 +342,7 @@ async function send() {
   const tokens = usage && !msg.stopped ? usage.completion_tokens : s.n;
   const seconds = s.n > 1 ? (s.last - s.first) / 1000 : 0;
   msg.stats = {tokens, tps: seconds > 0 ? (s.n - 1) / seconds : 0, ttft: s.first ? s.first - s.t0 : null,
-               finish: msg.stopped ? null : finish};
+               finish: msg.stopped ? null : finish, left: fit.left, lowered: fit.lowered};
   streaming = null;
   save();
   const node = nodes.get(msg);

@@ -203,6 +203,27 @@ try {
     assert.deepEqual(await page.locator('#log .msg').allTextContents(), firstTexts);
   });
 
+  await test('a conversation past the context leaves out its oldest turns', async () => {
+    // "And God said" holds the system prompt and one 48-token exchange; with max_tokens 160 the
+    // 256-token context cannot hold another turn on top.
+    const sent = [], seen = problems.length;
+    const record = (r) => { if (r.url().endsWith('/v1/chat/completions')) sent.push(r.postDataJSON()); };
+    page.on('request', record);
+    await page.fill('#input', 'Let there be light');
+    await page.click('#send');
+    await replyDone();
+    page.off('request', record);
+    // The first request's 400 is expected (the browser logs it too): take it out of the page's problems.
+    assert.deepEqual(problems.splice(seen).map((p) => p.replace(/http\S+/, 'URL')).sort(),
+                     ['400 from URL', 'console error: Failed to load resource: the server responded with a status of 400 (Bad Request)']);
+    assert.equal(await page.locator('#log .msg.error').count(), 0);
+    assert.deepEqual(sent.map((b) => b.messages.length), [4, 2]);
+    assert.deepEqual(sent[1].messages, [{ role: 'system', content: 'Answer in the words of the King James Bible.' },
+                                        { role: 'user', content: 'Let there be light' }]);
+    assert.match(await lastReply().locator('.meta').textContent(), /2 earlier messages left out to fit the context/);
+    assert.equal(await page.locator('#log .msg').count(), 4);  // the page still shows the whole conversation
+  });
+
   await test('markdown and code blocks render; model text cannot inject markup', async () => {
     const code = 'for (int i = 0; i < n; ++i)\n  s += "<b>" + x[i];';
     const content = ['## Psalms', '', 'Some **bold**, *italic* and `inline <code>` text.', '', '- first', '- second', '',
