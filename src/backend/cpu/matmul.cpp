@@ -15,6 +15,7 @@ namespace llmr::cpu {
 namespace {
 
 constexpr int64_t kTokenGroup = 64;  // tokens whose activations are reused across a chunk of rows
+constexpr int64_t kPanelMinTokens = 4;  // below this the panel decode costs more than it saves
 
 RowDotFn kernel_for(Level level, DType type) {
   RowDotFn fn = nullptr;
@@ -77,6 +78,25 @@ void matmul_at_level(Level level, const Tensor& x, const Tensor& w, const Tensor
   }
   const size_t unit = int8 ? sizeof(ActBlock) : sizeof(float);
   const float* b = bias ? static_cast<const float*>(bias->data) : nullptr;
+
+  // Many tokens at AVX-512: panels of 16 rows, each decoded once and dotted with every token.
+  const PanelFn panel = level == Level::Avx512 && T >= kPanelMinTokens ? panel_avx512(w.type) : nullptr;
+  if (panel) {
+    const int64_t panels = (n_out + kPanelRows - 1) / kPanelRows;
+    const auto* xb = static_cast<const ActBlock*>(act);
+    float* y0 = static_cast<float*>(y.data);
+    const int64_t y_stride = y.stride[0] / int64_t(sizeof(float));
+    check(y.stride[0] % int64_t(sizeof(float)) == 0 && y.stride[1] == int64_t(sizeof(float)),
+          "matmul: y " + y.describe() + " rows are not contiguous floats");
+    for_range(panels, 1, [&](int64_t p0, int64_t p1) {
+      for (int64_t p = p0; p < p1; ++p) {
+        const int64_t r0 = p * kPanelRows;
+        const int rows = int(std::min<int64_t>(kPanelRows, n_out - r0));
+        panel(w.row(r0), size_t(w.stride[0]), rows, xb, act_stride, T, n, y0 + r0, y_stride, b ? b + r0 : nullptr);
+      }
+    });
+    return;
+  }
 
   // Small chunks of rows keep all threads busy for T = 1; larger T has work enough per row.
   const int64_t grain = std::max<int64_t>(1, 16 / std::min<int64_t>(T, 16));

@@ -8,4 +8,5 @@
 
 namespace llmr::cpu {
 RowDotFn row_dot_avx512(DType type) { return avx512::row_dot(type); }
+PanelFn panel_avx512(DType type) { return avx512::panel(type); }
 }  // namespace llmr::cpu

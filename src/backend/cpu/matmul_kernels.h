@@ -28,6 +28,15 @@ constexpr int kTokenTile = 4;  // tokens that share one decode of each weight bl
 using RowDotFn = void (*)(const void* wrow, const void* act, int64_t act_stride, int nt, int64_t n,
                           float* out);
 
+// AVX-512 kernel for many tokens at once: y[t][r] = dot(row r, token t) + bias[r] for rows r < rows
+// (<= 16) starting at w, every token t < T; y points at token 0's row r = 0 (y_stride in floats),
+// bias at row 0's bias or null. Each row is decoded once for all T tokens.
+using PanelFn = void (*)(const void* w, size_t w_row_bytes, int rows, const ActBlock* act,
+                         int64_t act_stride, int64_t T, int64_t n, float* y, int64_t y_stride,
+                         const float* bias);
+constexpr int kPanelRows = 16;
+PanelFn panel_avx512(DType type);  // nullptr for types the row kernels serve
+
 enum class Level { Scalar, Avx2, Avx512 };
 const char* level_name(Level level);
 Level best_level();  // from cpu_features(), so LLMR_CPU_LEVEL caps it
