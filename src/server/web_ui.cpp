@@ -92,7 +92,7 @@ input,textarea{font:inherit;border:1px solid #c8ccd1;border-radius:6px;padding:4
 'use strict';
 const $ = id => document.getElementById(id);
 const STORE = 'llmr-chat-v1', SETTINGS = 'llmr-chat-settings-v1';
-const DEFAULTS = {temperature: 0.7, top_p: 0.95, max_tokens: 128, seed: '', api_key: ''};
+const DEFAULTS = {temperature: 0.7, top_p: 0.95, max_tokens: 128, seed: ''};
 
 function load(key, fallback) {
   try { const v = JSON.parse(localStorage.getItem(key)); return v && typeof v === 'object' ? v : fallback; }
@@ -226,7 +226,10 @@ function deleteConv(id) {
 }
 
 // --- Settings ---
-for (const k of ['temperature', 'top_p', 'max_tokens', 'seed', 'api_key']) {
+// The API key stays in this tab's session only, not with the conversations on disk.
+$('api_key').value = sessionStorage.getItem('llmr-chat-api-key') || '';
+$('api_key').addEventListener('input', () => sessionStorage.setItem('llmr-chat-api-key', $('api_key').value));
+for (const k of ['temperature', 'top_p', 'max_tokens', 'seed']) {
   $(k).value = settings[k];
   $(k).addEventListener('input', () => { settings[k] = $(k).value; saveSettings(); });
 }
@@ -241,7 +244,18 @@ function headers() {
   return h;
 }
 let MODEL = 'default';
-fetch('/v1/models', {headers: headers()}).then(r => r.json()).then(j => { MODEL = j.data[0].id; $('model').textContent = MODEL; }).catch(() => {});
+function loadModel() {
+  fetch('/v1/models', {headers: headers()}).then(r => r.ok ? r.json() : Promise.reject(r.status)).then(j => {
+    MODEL = j.data[0].id;
+    $('model').textContent = MODEL;
+    if (/API key/.test($('status').textContent)) $('status').textContent = '';
+  }, status => {
+    $('model').textContent = '';
+    if (status === 401) $('status').textContent = 'This server needs an API key: enter it under "System prompt and sampling".';
+  });
+}
+loadModel();
+$('api_key').addEventListener('change', loadModel);
 
 // --- Streaming a reply ---
 function showStatus() {

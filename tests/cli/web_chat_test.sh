@@ -8,25 +8,32 @@ llmr=$(realpath "$1")
 [ -f tests/oracle/node_modules/playwright-core/package.json ] ||
   { echo "FAIL: playwright-core is missing (npm ci --prefix tests/oracle)"; exit 1; }
 tmp=$(mktemp -d)
-pid=
-cleanup() { [ -n "$pid" ] && { kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; }; rm -rf "$tmp"; }
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done; rm -rf "$tmp"; }
 trap cleanup EXIT
 
-port=$(node -e "const s=require('net').createServer().listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})")
-"$llmr" serve --port "$port" -t 1 >"$tmp/serve.log" 2>&1 &
-pid=$!
-up=0
-for _ in $(seq 1 100); do
-  curl -sf --max-time 2 "http://127.0.0.1:$port/health" >/dev/null && { up=1; break; }
-  kill -0 "$pid" 2>/dev/null || break
-  sleep 0.1
-done
-[ $up -eq 1 ] || { echo "FAIL: the server did not start: $(cat "$tmp/serve.log")"; exit 1; }
+servers=()
+start() {  # start ARGS...: runs a server on a free port and waits for /health; sets $port
+  port=$(node -e "const s=require('net').createServer().listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})")
+  "$llmr" serve --port "$port" -t 1 "$@" >"$tmp/serve$port.log" 2>&1 &
+  pids+=($!)
+  for _ in $(seq 1 100); do
+    curl -sf --max-time 2 "http://127.0.0.1:$port/health" >/dev/null && return 0
+    kill -0 "${pids[-1]}" 2>/dev/null || break
+    sleep 0.1
+  done
+  echo "FAIL: the server did not start: $(cat "$tmp/serve$port.log")"
+  exit 1
+}
+start
+servers+=("http://127.0.0.1:$port")
+start --api-key secret
+servers+=("http://127.0.0.1:$port")
 
 # The browser gets its own HOME so that nothing it writes lands outside $tmp.
-HOME="$tmp" timeout -k 5 90 node tests/oracle/web_chat.mjs "http://127.0.0.1:$port"
+HOME="$tmp" timeout -k 5 60 node tests/oracle/web_chat.mjs "${servers[@]}"
 rc=$?
-[ $rc -eq 124 ] && echo "FAIL: the web chat test ran past 90 s"
-kill -0 "$pid" 2>/dev/null || { echo "FAIL: the server died: $(tail -5 "$tmp/serve.log")"; rc=1; }
+[ $rc -eq 124 ] && echo "FAIL: the web chat test ran past 60 s"
+for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null || { echo "FAIL: server $p died"; rc=1; }; done
 [ $rc -eq 0 ] && echo "web chat test passed" || echo "FAIL: web chat test (exit $rc)"
 exit $((rc != 0))

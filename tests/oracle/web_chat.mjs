@@ -2,14 +2,15 @@
 // playwright-core): the page is self-contained, a message gets a streamed reply that grows on screen
 // and matches the API's own greedy answer, the stop button cancels a reply on the server, the
 // conversation list works, markdown and code blocks render (and escape), and a reload keeps it all.
-// Usage: node web_chat.mjs http://127.0.0.1:PORT   (LLMR_WEB_CHAT_SCREENSHOT=file.png saves a picture)
+// Usage: node web_chat.mjs http://127.0.0.1:PORT http://127.0.0.1:PORT2
+// (the second server runs with --api-key secret; LLMR_WEB_CHAT_SCREENSHOT=file.png saves a picture)
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
 
-const base = process.argv[2];
+const [base, keyedBase] = process.argv.slice(2);
 const CHROMIUM = '/usr/bin/chromium';
 const ui = 10_000;  // ms for any one UI step
 let passed = 0;
@@ -51,7 +52,7 @@ await test('GET / is one self-contained page under a policy that forbids other o
   assert.doesNotMatch(html, /@import|url\(/i, 'the style sheet loads an external asset');
 });
 
-const { data: [{ id: modelId }] } = await (await fetch(base + '/v1/models')).json();
+const { data: [{ id: modelId }] } = await (await fetch(base + '/v1/models', { signal: AbortSignal.timeout(5000) })).json();
 const userDir = fs.mkdtempSync(path.join(os.tmpdir(), 'llmr-web-chat-'));
 assert.ok(fs.existsSync(CHROMIUM), CHROMIUM + ' is missing (apt-get install chromium; tools/install_deps.sh does)');
 const context = await chromium.launchPersistentContext(userDir, {
@@ -165,6 +166,7 @@ try {
       assert.equal(after.cancelled, before.cancelled + 1, 'the server did not cancel the sequence');
       assert.match(await lastReply().locator('.meta').textContent(), /stopped/);
       assert.equal(await page.locator('#stop').isDisabled(), true);
+      console.log(`  stopped after ${reply.stats.tokens} of at most 160 tokens`);
       break;
     }
     stoppedTexts = await page.locator('#log .msg').allTextContents();
@@ -264,6 +266,31 @@ try {
     await page.reload({ timeout: ui });
     await page.waitForFunction(() => document.querySelectorAll('#convs .conv').length === 3);
     assert.deepEqual(await page.locator('#convs .conv .title').allTextContents(), titles);
+  });
+
+  await test('a server with --api-key: the page loads without it and asks for it', async () => {
+    const keyed = await context.newPage();
+    const sent = [];
+    keyed.on('request', (r) => { if (r.url().endsWith('/v1/chat/completions')) sent.push(r.headers().authorization); });
+    await keyed.goto(keyedBase + '/', { timeout: ui });
+    await keyed.waitForFunction(() => /needs an API key/.test(document.querySelector('#status').textContent));
+    await keyed.fill('#max_tokens', '8');
+    await keyed.fill('#input', 'Hi');
+    await keyed.click('#send');
+    await keyed.locator('#log .msg.error').waitFor();
+    assert.match(await keyed.locator('#log .msg.error').textContent(), /API key.*\(401\)/);
+    await keyed.fill('#api_key', 'secret');
+    await keyed.press('#api_key', 'Tab');
+    await keyed.waitForFunction((id) => document.querySelector('#model').textContent === id, modelId);
+    await keyed.fill('#input', 'And God said');
+    await keyed.click('#send');
+    await keyed.waitForFunction(() => !document.querySelector('#send').disabled && !document.querySelector('.msg.streaming'));
+    assert.equal(await keyed.locator('#log .msg.error').count(), 1);
+    assert.ok((await keyed.locator('#log .msg.assistant:not(.error) .body').textContent()).length > 0);
+    assert.deepEqual(sent, [undefined, 'Bearer secret']);
+    // The key stays in the tab's session storage, not in localStorage with the conversations.
+    assert.doesNotMatch(await keyed.evaluate(() => JSON.stringify(localStorage)), /secret/);
+    await keyed.close();
   });
 
   await test('no page errors and no request left the server', async () => {
