@@ -2,6 +2,7 @@
 // (prompt processing; GFLOP/s), CPU backend at 4096 x 4096, reference at 512 x 512 (it is slow).
 #include <benchmark/benchmark.h>
 
+#include <cstdlib>
 #include <random>
 #include <vector>
 
@@ -16,17 +17,19 @@ using namespace llmr;
 const DType kTypes[] = {DType::F32,  DType::F16,  DType::BF16, DType::Q8_0, DType::Q4_0,
                         DType::Q4_1, DType::Q4_K, DType::Q5_K, DType::Q6_K};
 
+// LLMR_BENCH_THREADS=1 makes the CPU column the whole work's time: steady on a loaded machine.
 CpuBackend& cpu_backend() {
-  static CpuBackend b;
+  static CpuBackend b(std::getenv("LLMR_BENCH_THREADS") ? std::atoi(std::getenv("LLMR_BENCH_THREADS")) : 0);
   return b;
 }
 
-void run(benchmark::State& state, Backend& be, DType type, int64_t T, int64_t n) {
+void run(benchmark::State& state, Backend& be, DType type, int64_t T, int64_t n, int64_t n_out = 0) {
+  if (n_out == 0) n_out = n;
   std::mt19937 g(42);
   std::uniform_real_distribution<float> d(-1.f, 1.f);
-  HostBuffer w(type, {n, n}), x(DType::F32, {T, n}), y(DType::F32, {T, n});
+  HostBuffer w(type, {n_out, n}), x(DType::F32, {T, n}), y(DType::F32, {T, n_out});
   std::vector<float> row(static_cast<size_t>(n));
-  for (int64_t r = 0; r < n; ++r) {
+  for (int64_t r = 0; r < n_out; ++r) {
     for (auto& v : row) v = d(g);
     quantize_row(type, row.data(), w.tensor().row(r), n);
   }
@@ -35,15 +38,28 @@ void run(benchmark::State& state, Backend& be, DType type, int64_t T, int64_t n)
     be.matmul(x.tensor(), w.tensor(), nullptr, y.tensor());
     benchmark::DoNotOptimize(y.data());
   }
-  const double bytes = double(row_bytes(type, n)) * double(n);
+  const double bytes = double(row_bytes(type, n)) * double(n_out);
   state.counters["GB/s"] = benchmark::Counter(bytes, benchmark::Counter::kIsIterationInvariantRate, benchmark::Counter::kIs1000);
-  state.counters["GFLOP/s"] = benchmark::Counter(2.0 * double(T) * double(n) * double(n) / 1e9,
+  state.counters["GFLOP/s"] = benchmark::Counter(2.0 * double(T) * double(n) * double(n_out) / 1e9,
                                                  benchmark::Counter::kIsIterationInvariantRate);
-  state.SetLabel(std::string(name(type)) + " T=" + std::to_string(T) + " n=" + std::to_string(n));
+  state.SetLabel(std::string(name(type)) + " T=" + std::to_string(T) + " " + std::to_string(n_out) + "x" +
+                 std::to_string(n));
 }
+
+// The matrices of a llama3-1b layer (q/o, k/v, gate/up, down) and its output matrix, out x in.
+constexpr int64_t kLlamaShapes[][2] = {{2048, 2048}, {512, 2048}, {8192, 2048}, {2048, 8192}, {128256, 2048}};
 
 void register_all() {
   static ReferenceBackend ref;
+  for (DType t : {DType::Q4_0, DType::Q8_0, DType::Q4_K})
+    for (int64_t T : {1, 64})
+      for (const auto& s : kLlamaShapes) {
+        const int64_t out = s[0], in = s[1];
+        benchmark::RegisterBenchmark((std::string("llama3-1b/") + name(t) + "/T" + std::to_string(T) + "/" +
+                                      std::to_string(out) + "x" + std::to_string(in)).c_str(),
+                                     [t, T, out, in](benchmark::State& st) { run(st, cpu_backend(), t, T, in, out); })
+            ->Unit(benchmark::kMillisecond)->UseRealTime();
+      }
   for (DType t : kTypes) {
     for (int64_t T : {1, 64}) {
       benchmark::RegisterBenchmark((std::string("cpu/") + name(t) + "/T" + std::to_string(T)).c_str(),

@@ -9,11 +9,12 @@
 namespace llmr::cpu {
 
 // Activations quantized to 8 bits, 32 at a time: x[i] ~ d * qs[i] with |qs| <= 127.
-// s0, s1 = d * (sum of qs over each half): the offset terms of q4_0/q4_1/k-quant weights need them.
+// s0, s1 = d * (sum of qs over each half): the offset terms of q4_0/q4_1/k-quant weights need them;
+// s = s0 + s1 for kernels whose offsets are per 32.
 struct ActBlock {
   float d;
   float s0, s1;
-  float pad;
+  float s;
   int8_t qs[32];
 };
 static_assert(sizeof(ActBlock) == 48);

@@ -23,7 +23,7 @@ void quantize_activations(const float* x, ActBlock* out, int64_t n) {
     o.d = d;
     o.s0 = d * float(sum[0]);
     o.s1 = d * float(sum[1]);
-    o.pad = 0.f;
+    o.s = d * float(sum[0] + sum[1]);
   }
 }
 
