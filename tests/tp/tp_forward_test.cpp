@@ -3,11 +3,15 @@
 // within a float tolerance, and greedy decoding gives the same tokens (and transformers' tokens).
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <atomic>
+#include <filesystem>
 
 #include "../model/fixture_util.h"
 #include "backend/cpu/cpu_backend.h"
 #include "model/loaded_model.h"
+#include "model/synthetic_model.h"
 #include "model/transformer.h"
 #include "ops/reference/reference_backend.h"
 #include "runtime/tp_transformer.h"
@@ -40,7 +44,8 @@ Ranks make_ranks(int n, const std::string& kind) {
 
 // Prompt logits, then decode steps, from both models; every row compared.
 void expect_same_forward(const ModelConfig& c, const ModelWeights& w, int n, const std::string& kind,
-                         const std::vector<int32_t>& prompt, const std::vector<int32_t>& decode, DType kv) {
+                         const std::vector<int32_t>& prompt, const std::vector<int32_t>& decode, DType kv,
+                         double rel_tolerance = kRelTolerance, bool same_argmax = true) {
   SCOPED_TRACE("degree " + std::to_string(n) + " on " + kind + " ranks, kv " + name(kv));
   auto ref_backend = make_ranks(1, kind);
   Transformer plain(c, w, *ref_backend.ptrs[0]);
@@ -50,13 +55,13 @@ void expect_same_forward(const ModelConfig& c, const ModelWeights& w, int n, con
   auto tp_cache = tp.new_cache(64, kv);
 
   const Tensor want = plain.forward(prompt, 0, plain_cache, true);
-  const double tol = kRelTolerance * std::max(1.0, max_magnitude(want));
+  const double tol = rel_tolerance * std::max(1.0, max_magnitude(want));
   const Tensor got = tp.forward(prompt, 0, *tp_cache, true);
   ASSERT_EQ(got.rows(), want.rows());
   ASSERT_EQ(got.cols(), c.n_vocab);
   LogitsDiff d = compare_logits(got, want);
   EXPECT_LE(d.max_abs, tol) << "prompt";
-  EXPECT_TRUE(d.argmax_same) << "prompt";
+  EXPECT_TRUE(d.argmax_same || !same_argmax) << "prompt";
   if (n == 1) {
     EXPECT_EQ(d.max_abs, 0.0) << "degree 1 runs the same ops in the same order";
   }
@@ -67,7 +72,7 @@ void expect_same_forward(const ModelConfig& c, const ModelWeights& w, int n, con
     ASSERT_EQ(got_step.rows(), 1);
     d = compare_logits(got_step, want_step);
     EXPECT_LE(d.max_abs, tol) << "decode step " << s;
-    EXPECT_TRUE(d.argmax_same) << "decode step " << s;
+    EXPECT_TRUE(d.argmax_same || !same_argmax) << "decode step " << s;
   }
 }
 
@@ -160,6 +165,28 @@ TEST(TpForward, QuantizedQ8Weights) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("ffn_down"), std::string::npos) << e.what();
   }
+}
+
+// A random-weight GGUF written by `llmr synth` (tiny llama shape, q4_0 matrices, mapped from disk),
+// split into whole q4_0 blocks. The reference backend computes in f32, so the tight tolerance holds.
+// The CPU backend rounds activations to q8_0 blocks before a quantized matmul: the last-bit
+// differences of the all-reduce's summation order flip some of those roundings (one q8 step, 1/127
+// of a block's largest value), measured to move logits by up to 0.8% of the largest; the bound there
+// is 3% and the argmax is not compared (random-weight logits have near ties). Degree 1 is exact.
+TEST(TpForward, SyntheticQ4_0Gguf) {
+  const auto path = std::filesystem::temp_directory_path() /
+                    ("llmr_tp_synth_" + std::to_string(::getpid()) + "_" + std::to_string(test_seed()) + ".gguf");
+  write_synthetic_model(synthetic_shape("tiny"), DType::Q4_0, test_seed(), path, 1);
+  {
+    auto m = load_model(path);
+    ASSERT_EQ(m->weights.layers[0].w_down.type, DType::Q4_0);
+    const auto prompt = random_ids(m->config.n_vocab, 7);
+    const auto decode = random_ids(m->config.n_vocab, 3);
+    for (int n : {1, 2}) expect_same_forward(m->config, m->weights, n, "reference", prompt, decode, DType::F32);
+    expect_same_forward(m->config, m->weights, 1, "cpu", prompt, decode, DType::F16);
+    expect_same_forward(m->config, m->weights, 2, "cpu", prompt, decode, DType::F16, 3e-2, false);
+  }
+  std::filesystem::remove(path);
 }
 
 // A backend that fails its n-th matmul: one rank's error must surface, not hang the others.
