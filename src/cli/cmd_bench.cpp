@@ -12,6 +12,7 @@
 #include "cli/command.h"
 #include "cli/model_path.h"
 #include "runtime/engine.h"
+#include "runtime/tp_generator.h"
 
 namespace llmr::cli {
 namespace {
@@ -59,7 +60,7 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 }
 
 int bench(const std::vector<std::string>& argv) {
-  Args args(argv, {"-m", "-p", "-n", "-r", "--device", "-t", "-b", "--kv-type", "--seed"}, {});
+  Args args(argv, {"-m", "-p", "-n", "-r", "--device", "-t", "-b", "--kv-type", "--seed", "--tp"}, {});
   const int64_t n_prompt = args.get_int("-p", 512, 0, 1 << 20);
   const int64_t n_gen = args.get_int("-n", 128, 0, 1 << 20);
   const int reps = int(args.get_int("-r", 5, 1, 10000));
@@ -71,6 +72,9 @@ int bench(const std::vector<std::string>& argv) {
   options.threads = int(args.get_int("-t", 0, 0, 1024));
   options.n_ctx = std::max<int64_t>({n_prompt, n_gen, 1});
   options.kv_type = parse_dtype(args.get_or("--kv-type", "f16"));
+  // --tp N: tensor parallelism; 1 runs the sharded path on one device, more is refused until NCCL exists.
+  const int tp = int(args.get_int("--tp", 0, 1, 1024));
+  if (args.has("--tp")) check_tp_degree_available(tp, options.device);
   Engine engine(options);
   Transformer& model = engine.transformer();
   Backend& backend = engine.backend();
@@ -89,7 +93,18 @@ int bench(const std::vector<std::string>& argv) {
   // Random token ids, so models without a vocabulary (synth) work too.
   std::mt19937_64 rng(uint64_t(args.get_int("--seed", 1234, 0, INT64_MAX)));
   std::uniform_int_distribution<int32_t> token(0, int32_t(engine.config().n_vocab - 1));
-  auto cache = engine.new_cache();
+  std::unique_ptr<KvCache> cache = tp > 0 ? nullptr : engine.new_cache();
+  std::unique_ptr<TensorParallelTransformer> tp_model;
+  std::unique_ptr<TpKvCache> tp_cache;
+  if (tp > 0) {
+    tp_model = std::make_unique<TensorParallelTransformer>(engine.config(), engine.model().weights,
+                                                           std::vector<Backend*>{&backend});
+    tp_cache = tp_model->new_cache(engine.n_ctx(), options.kv_type);
+  }
+  auto forward = [&](std::span<const int32_t> ids, int64_t pos) {
+    if (tp_model) tp_model->forward(ids, pos, *tp_cache);
+    else model.forward(ids, pos, *cache);
+  };
   auto prompt_processing = [&] {
     std::vector<int32_t> ids(static_cast<size_t>(n_prompt));
     for (auto& id : ids) id = token(rng);
@@ -97,7 +112,7 @@ int bench(const std::vector<std::string>& argv) {
     const auto t0 = std::chrono::steady_clock::now();
     for (int64_t i = 0; i < n_prompt; i += batch) {
       const int64_t len = std::min(batch, n_prompt - i);
-      model.forward(std::span<const int32_t>(ids).subspan(size_t(i), size_t(len)), i, *cache);
+      forward(std::span<const int32_t>(ids).subspan(size_t(i), size_t(len)), i);
     }
     backend.synchronize();
     return double(n_prompt) / seconds_since(t0);
@@ -107,7 +122,7 @@ int bench(const std::vector<std::string>& argv) {
     const auto t0 = std::chrono::steady_clock::now();
     int32_t id = token(rng);
     for (int64_t i = 0; i < n; ++i) {
-      model.forward(std::span<const int32_t>(&id, 1), i, *cache);
+      forward(std::span<const int32_t>(&id, 1), i);
       id = token(rng);  // the next id is not sampled: the logits are read back all the same
     }
     backend.synchronize();
@@ -132,11 +147,15 @@ int bench(const std::vector<std::string>& argv) {
     for (int r = 0; r < reps; ++r) rates.push_back(once());
     const Stats s = summarize(rates);
     std::printf("| %s | %s | %s | %s | %d | %s | %.2f ± %.2f | %.2f |\n", label.c_str(), size, nparams,
-                upper(backend.name()).c_str(), threads, test.c_str(), s.mean, s.stddev, s.median);
+                (upper(backend.name()) + (tp > 0 ? " TP" + std::to_string(tp) : "")).c_str(), threads, test.c_str(),
+                s.mean, s.stddev, s.median);
     std::fflush(stdout);
   };
   if (n_prompt > 0) row("pp" + std::to_string(n_prompt), prompt_processing);
   if (n_gen > 0) row("tg" + std::to_string(n_gen), [&] { return generation(n_gen); });
+  if (tp_model)
+    std::fprintf(stderr, "tensor parallel %d: %.3f s in collectives (rank 0, warm-up included)\n", tp,
+                 tp_model->collective_seconds());
   return 0;
 }
 

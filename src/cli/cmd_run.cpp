@@ -10,6 +10,7 @@
 #include "cli/model_path.h"
 #include "runtime/engine.h"
 #include "runtime/generator.h"
+#include "runtime/tp_generator.h"
 
 namespace llmr::cli {
 namespace {
@@ -37,7 +38,7 @@ std::string read_file(const std::string& path) {
 int run(const std::vector<std::string>& argv) {
   Args args(argv,
             {"-m", "-p", "-f", "-n", "--temp", "--top-k", "--top-p", "--min-p", "--repeat-penalty",
-             "--repeat-last-n", "--seed", "--prompt-ids", "-t", "-c", "--device", "--kv-type", "-b"},
+             "--repeat-last-n", "--seed", "--prompt-ids", "-t", "-c", "--device", "--kv-type", "-b", "--tp"},
             {"--output-ids", "--no-bos"});
   EngineOptions options;
   options.model_path = model_path(args);
@@ -58,6 +59,9 @@ int run(const std::vector<std::string>& argv) {
   sampling.validate();
   const int64_t n_predict = args.get_int("-n", 128, 0, 1 << 24);
   const bool output_ids = args.has("--output-ids");
+  // --tp N: tensor parallelism; 1 runs the sharded path on one device, more is refused until NCCL exists.
+  const int tp = int(args.get_int("--tp", 0, 1, 1024));
+  if (args.has("--tp")) check_tp_degree_available(tp, options.device);
 
   Engine engine(options);
   const Tokenizer* tok = engine.tokenizer();
@@ -72,8 +76,21 @@ int run(const std::vector<std::string>& argv) {
   }
   check(!output_ids ? tok != nullptr : true, "this model has no tokenizer; use --output-ids to print token ids");
 
-  auto cache = engine.new_cache();
-  Generator gen(engine.transformer(), *cache, sampling, args.get_int("-b", 512, 1, 1 << 20));
+  const int64_t batch = args.get_int("-b", 512, 1, 1 << 20);
+  std::unique_ptr<KvCache> cache;
+  std::unique_ptr<Generator> plain;
+  std::unique_ptr<TensorParallelTransformer> tp_model;
+  std::unique_ptr<TpKvCache> tp_cache;
+  std::unique_ptr<TpGenerator> tp_gen;
+  if (tp > 0) {
+    tp_model = std::make_unique<TensorParallelTransformer>(engine.config(), engine.model().weights,
+                                                           std::vector<Backend*>{&engine.backend()});
+    tp_cache = tp_model->new_cache(engine.n_ctx(), options.kv_type);
+    tp_gen = std::make_unique<TpGenerator>(*tp_model, *tp_cache, sampling, batch);
+  } else {
+    cache = engine.new_cache();
+    plain = std::make_unique<Generator>(engine.transformer(), *cache, sampling, batch);
+  }
   std::unique_ptr<StreamDecoder> stream;
   if (!output_ids) stream = std::make_unique<StreamDecoder>(*tok);
   auto on_token = [&](int32_t id) {
@@ -85,7 +102,8 @@ int run(const std::vector<std::string>& argv) {
     return true;
   };
   auto is_end = [&](int32_t id) { return tok && tok->is_end_of_generation(id); };
-  std::vector<int32_t> out = gen.generate(prompt, n_predict, on_token, is_end);
+  std::vector<int32_t> out = tp_gen ? tp_gen->generate(prompt, n_predict, on_token, is_end)
+                                    : plain->generate(prompt, n_predict, on_token, is_end);
   if (output_ids) {
     std::printf("[");
     for (size_t i = 0; i < out.size(); ++i) std::printf("%s%d", i ? "," : "", out[i]);
@@ -95,13 +113,14 @@ int run(const std::vector<std::string>& argv) {
     std::fwrite(rest.data(), 1, rest.size(), stdout);
     std::printf("\n");
   }
-  const auto& s = gen.stats();
+  const auto& s = tp_gen ? tp_gen->stats() : plain->stats();
   std::fprintf(stderr,
                "\nload: %.2f s | prompt: %lld tokens, %.1f tok/s | generation: %lld tokens, %.1f tok/s | "
-               "seed %llu | %s, %d threads\n",
+               "seed %llu | %s, %d threads%s\n",
                engine.load_seconds(), (long long)s.prompt_tokens, s.prompt_tokens_per_second(),
                (long long)s.generated_tokens, s.generation_tokens_per_second(),
-               (unsigned long long)sampling.seed, engine.backend().name().c_str(), options.threads);
+               (unsigned long long)sampling.seed, engine.backend().name().c_str(), options.threads,
+               tp > 0 ? (", tensor parallel " + std::to_string(tp)).c_str() : "");
   return 0;
 }
 
