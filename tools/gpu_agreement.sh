@@ -21,7 +21,7 @@ for dir in tests/fixtures/*/; do
     fi
   done
 done
-for prompt in "And God said" "In the beginning"; do
+for prompt in "And God said" "In the beginning" "The LORD is my shepherd"; do
   cpu=$("$llmr" run -p "$prompt" -n 48 --temp 0 --output-ids --device cpu 2>/dev/null)
   gpu=$("$llmr" run -p "$prompt" -n 48 --temp 0 --output-ids --device cuda 2>/dev/null)
   [ -n "$gpu" ] && [ "$cpu" = "$gpu" ] && { passes=$((passes + 1)); echo "ok: default model '$prompt'"; } ||
