@@ -61,6 +61,7 @@ input,textarea{font:inherit;border:1px solid #c8ccd1;border-radius:6px;padding:4
 #form{display:flex;gap:8px;padding:8px 14px 12px;border-top:1px solid #e1e4e8}
 #input{flex:1;height:56px;resize:vertical}
 #form .buttons{display:flex;flex-direction:column;gap:4px}
+@media (max-width:700px){#side{width:150px}#settings input[type=number]{width:60px}.msg{padding:6px 8px}}
 </style></head><body>
 <nav id="side">
   <header><span>llmr chat</span><span id="model"></span></header>
@@ -98,11 +99,16 @@ function load(key, fallback) {
   try { const v = JSON.parse(localStorage.getItem(key)); return v && typeof v === 'object' ? v : fallback; }
   catch (e) { return fallback; }
 }
-let state = load(STORE, {convs: [], active: null});
-if (!Array.isArray(state.convs)) state = {convs: [], active: null};
+// Stored state from another version or a hand edit: keep only well-formed conversations.
+function sane(v) {
+  const convs = Array.isArray(v.convs) ? v.convs.filter(c => c && typeof c.id === 'string' && Array.isArray(c.messages)) : [];
+  for (const c of convs) c.messages = c.messages.filter(m => m && typeof m.content === 'string' && typeof m.role === 'string');
+  return {convs, active: v.active};
+}
+let state = sane(load(STORE, {}));
 let settings = Object.assign({}, DEFAULTS, load(SETTINGS, {}));
 // A reply that was streaming when the page went away ends there.
-for (const c of state.convs) for (const m of c.messages || []) if (m.streaming) { delete m.streaming; m.interrupted = true; }
+for (const c of state.convs) for (const m of c.messages) if (m.streaming) { delete m.streaming; m.interrupted = true; }
 
 const nodes = new WeakMap();  // message -> its element on screen
 let streaming = null;  // {conv, msg, controller, t0, first, last, n}
@@ -377,7 +383,7 @@ $('log').addEventListener('click', e => {
 window.addEventListener('pagehide', () => { if (streaming) save(); });
 // Another tab changed the conversations: show them (not mid-stream, which would lose this tab's reply).
 window.addEventListener('storage', e => {
-  if (e.key === STORE && !streaming) { state = load(STORE, {convs: [], active: null}); if (!Array.isArray(state.convs)) state = {convs: [], active: null}; render(); }
+  if (e.key === STORE && !streaming) { state = sane(load(STORE, {})); render(); }
 });
 render();
 </script>

