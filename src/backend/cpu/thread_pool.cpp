@@ -1,5 +1,6 @@
 #include "backend/cpu/thread_pool.h"
 
+#include <algorithm>
 #include <fstream>
 #include <set>
 #include <string>
@@ -18,17 +19,44 @@ ThreadPool::~ThreadPool() {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     stop_ = true;
-    generation_.fetch_add(1);
+    job_.fetch_add(1);
   }
   wake_.notify_all();
   for (auto& t : workers_) t.join();
 }
 
-void ThreadPool::run_chunks() {
+namespace {
+
+constexpr int kSpins = 2000;    // pauses (~0.1 ms) before a waiting thread starts yielding
+constexpr int kYields = 2000;   // yields before a worker sleeps on the condition variable
+
+// Waits until done() holds: spins first (the next loop usually comes within microseconds), then
+// yields so that an oversubscribed machine still runs the thread we wait for.
+template <typename Done>
+bool wait_for(Done done, int yields) {
+  for (int i = 0; i < kSpins; ++i) {
+    if (done()) return true;
+    _mm_pause();
+  }
+  for (int i = 0; yields < 0 || i < yields; ++i) {
+    if (done()) return true;
+    std::this_thread::yield();
+  }
+  return done();
+}
+
+}  // namespace
+
+void ThreadPool::run_job(uint32_t job) {
   for (;;) {
-    const int64_t begin = next_.fetch_add(chunk_);
-    if (begin >= n_) break;
-    (*fn_)(begin, std::min(n_, begin + chunk_));
+    uint64_t t = ticket_.load(std::memory_order_acquire);
+    if (uint32_t(t >> 32) != job || (t & 0xFFFF) >= ((t >> 16) & 0xFFFF)) return;
+    if (!ticket_.compare_exchange_weak(t, t + 1, std::memory_order_acq_rel)) continue;
+    // Claimed chunk (t & 0xFFFF) of `job`: the job cannot finish before this chunk, so its fields hold.
+    const int64_t n = n_.load(std::memory_order_relaxed), chunk = chunk_.load(std::memory_order_relaxed);
+    const int64_t begin = int64_t(t & 0xFFFF) * chunk;
+    (*fn_.load(std::memory_order_relaxed))(begin, std::min(n, begin + chunk));
+    done_.fetch_add(1, std::memory_order_acq_rel);
   }
 }
 
@@ -41,36 +69,35 @@ void ThreadPool::parallel_for(int64_t n, int64_t grain,
     fn(0, n);
     return;
   }
-  // Several chunks per thread balance uneven cores without many atomic round trips.
-  chunk_ = std::max(grain, (n + threads * 4 - 1) / (threads * 4));
-  n_ = n;
-  fn_ = &fn;
-  next_ = 0;
-  busy_ = int(workers_.size());
+  // Several chunks per thread balance uneven (or descheduled) cores without many atomic round trips.
+  const int64_t chunk = std::max(grain, (n + threads * 4 - 1) / (threads * 4));
+  const int64_t chunks = (n + chunk - 1) / chunk;  // <= threads * 4 + 1, far below the 16-bit field
+  n_.store(n, std::memory_order_relaxed);
+  chunk_.store(chunk, std::memory_order_relaxed);
+  fn_.store(&fn, std::memory_order_relaxed);
+  done_.store(0, std::memory_order_relaxed);
+  const uint32_t job = job_.load(std::memory_order_relaxed) + 1;
+  ticket_.store(uint64_t(job) << 32 | uint64_t(chunks) << 16, std::memory_order_release);
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    generation_.fetch_add(1, std::memory_order_release);
+    job_.store(job, std::memory_order_release);
   }
   wake_.notify_all();
-  run_chunks();
-  while (busy_.load(std::memory_order_acquire) != 0) _mm_pause();
-  fn_ = nullptr;
+  run_job(job);
+  wait_for([&] { return done_.load(std::memory_order_acquire) == chunks; }, -1);
 }
 
 void ThreadPool::worker_loop() {
-  uint64_t seen = 0;
+  uint32_t seen = 0;
   for (;;) {
-    // Spin for a short while: the next loop of a generation step usually follows within microseconds.
-    for (int spin = 0; spin < 20000 && generation_.load(std::memory_order_acquire) == seen; ++spin)
-      _mm_pause();
-    if (generation_.load(std::memory_order_acquire) == seen) {
+    auto changed = [&] { return job_.load(std::memory_order_acquire) != seen; };
+    if (!wait_for(changed, kYields)) {
       std::unique_lock<std::mutex> lock(mutex_);
-      wake_.wait(lock, [&] { return generation_.load() != seen; });
+      wake_.wait(lock, changed);
     }
-    seen = generation_.load(std::memory_order_acquire);
+    seen = job_.load(std::memory_order_acquire);
     if (stop_) return;
-    run_chunks();
-    busy_.fetch_sub(1, std::memory_order_acq_rel);
+    run_job(seen);
   }
 }
 

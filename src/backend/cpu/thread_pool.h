@@ -1,6 +1,9 @@
 #pragma once
-// A fixed pool of worker threads for the CPU kernels. Workers spin briefly before sleeping, since
-// a generation step issues many small parallel loops back to back.
+// A fixed pool of worker threads for the CPU kernels. Workers spin briefly, then yield, then sleep,
+// since a generation step issues many small parallel loops back to back but a loaded machine needs
+// its cores back. The caller never waits for a worker that has not started: chunks are claimed from
+// a ticket tagged with the job, so a late worker finds nothing left and the caller's done count alone
+// ends the loop.
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
@@ -29,17 +32,19 @@ class ThreadPool {
 
  private:
   void worker_loop();
-  void run_chunks();
+  void run_job(uint32_t job);
 
   std::vector<std::thread> workers_;
   std::mutex mutex_;
   std::condition_variable wake_;
-  std::atomic<uint64_t> generation_{0};
-  std::atomic<int> busy_{0};
-  std::atomic<int64_t> next_{0};
+  std::atomic<uint32_t> job_{0};      // id of the latest job; workers wake when it changes
   std::atomic<bool> stop_{false};
-  int64_t n_ = 0, chunk_ = 1;
-  const std::function<void(int64_t, int64_t)>* fn_ = nullptr;
+  // job id << 32 | chunk count << 16 | next chunk: a claim succeeds only for the job it was read for.
+  alignas(64) std::atomic<uint64_t> ticket_{0};
+  alignas(64) std::atomic<int64_t> done_{0};  // chunks finished of the current job
+  // The current job; read only after a successful claim, when the job cannot have finished.
+  alignas(64) std::atomic<int64_t> n_{0}, chunk_{1};
+  std::atomic<const std::function<void(int64_t, int64_t)>*> fn_{nullptr};
 };
 
 }  // namespace llmr::cpu
