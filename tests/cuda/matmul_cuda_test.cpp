@@ -161,8 +161,9 @@ TEST_P(CudaMatmul, LlamaShapesSampledRows) {
 // last block (8461 rows), its one-row layout at T = 8, the quantize-first fallback (activations too
 // large for shared memory: T = 8 x 8192), q4_0 / q8_0 rows of an even number of units (read as
 // aligned words) and of an odd number (127, 2-byte loads), and the previous kernels
-// (LLMR_CUDA_OLD_KERNELS=1).
+// (LLMR_CUDA_OLD_KERNELS=1). The fused kernel is opt-in (LLMR_CUDA_FUSED_GEMV=1).
 TEST(CudaMatmulGemv, FusedLayoutsFallbackAndOldPath) {
+  ::setenv("LLMR_CUDA_FUSED_GEMV", "1", 1);
   for (DType type : {DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q4_K, DType::Q5_K, DType::Q6_K}) {
     check_gpu_matmul(type, 1, 4096, 8461, 61, true, all_rows(8461));
     check_gpu_matmul(type, 4, 2048, 8461, 61, false, sample_rows(8461, 200));
@@ -172,8 +173,9 @@ TEST(CudaMatmulGemv, FusedLayoutsFallbackAndOldPath) {
     ::setenv("LLMR_CUDA_OLD_KERNELS", "1", 1);
     check_gpu_matmul(type, 2, 4096, 259, 259, true, all_rows(259));
     ::unsetenv("LLMR_CUDA_OLD_KERNELS");
-    if (::testing::Test::HasFatalFailure()) return;
+    if (::testing::Test::HasFatalFailure()) break;
   }
+  ::unsetenv("LLMR_CUDA_FUSED_GEMV");
 }
 
 INSTANTIATE_TEST_SUITE_P(AllTypes, CudaMatmul, ::testing::ValuesIn(kWeightTypes),

@@ -304,6 +304,11 @@ bool old_kernels_requested() {
   return v && *v && std::strcmp(v, "0") != 0 && std::strcmp(v, "prefill") != 0;
 }
 
+bool fused_gemv_requested() {
+  const char* v = std::getenv("LLMR_CUDA_FUSED_GEMV");
+  return v && *v && std::strcmp(v, "0") != 0;
+}
+
 bool old_prefill_attention_requested() {
   const char* v = std::getenv("LLMR_CUDA_OLD_KERNELS");
   return v && std::strcmp(v, "prefill") == 0;

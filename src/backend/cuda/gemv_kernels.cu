@@ -298,7 +298,8 @@ bool gemv(const Tensor& x, const Tensor& w, const Tensor* bias, const Tensor& y,
     const int64_t need = (w.type == DType::Q4_1 || w.type == DType::Q4_K || w.type == DType::Q5_K) ? 4 : 2;
     if (reinterpret_cast<uintptr_t>(w.data) % need || w.stride[0] % need) return false;
     const int64_t n_blocks = T * (a.n_in / 32);
-    if (!old_kernels_requested() && size_t(n_blocks) * sizeof(XBlock) <= kFusedMaxShared && a.n_in / 32 <= INT32_MAX) {
+    if (fused_gemv_requested() && !old_kernels_requested() && size_t(n_blocks) * sizeof(XBlock) <= kFusedMaxShared &&
+        a.n_in / 32 <= INT32_MAX) {
       switch (w.type) {
         case DType::Q8_0: dispatch_fused<DType::Q8_0>(a); return true;
         case DType::Q4_0: dispatch_fused<DType::Q4_0>(a); return true;

@@ -50,6 +50,10 @@ bool attention_decode(const Tensor& q, const Tensor& k_cache, const Tensor& v_ca
 // for comparison runs; LLMR_CUDA_OLD_KERNELS=prefill only the previous attention for T > 8.
 bool old_kernels_requested();
 bool old_prefill_attention_requested();
+// LLMR_CUDA_FUSED_GEMV=1 selects the one-launch GEMV (activations quantized in shared memory). Off by
+// default: on the H200 it measured slower than quantize-then-GEMV on every Llama-3-8B shape
+// (docs/measurements/2026-11-29-h200/, second session).
+bool fused_gemv_requested();
 
 // Keeps memory freed by cudaFreeAsync in the device's pool between calls (the scratch buffers of
 // these ops), instead of returning it to the driver at every synchronization.
