@@ -11,7 +11,7 @@
 #include "chat/model_chat_template.h"
 #include "cli/args.h"
 #include "cli/command.h"
-#include "cli/model_path.h"
+#include "cli/shared_flags.h"
 #include "runtime/chat_session.h"
 #include "runtime/engine.h"
 
@@ -67,26 +67,9 @@ class LineReader {
 };
 
 int chat(const std::vector<std::string>& argv) {
-  Args args(argv,
-            {"-m", "--system", "--template", "-n", "--temp", "--top-k", "--top-p", "--min-p", "--repeat-penalty",
-             "--repeat-last-n", "--seed", "-t", "-c", "--device", "--kv-type", "-b"},
-            {"--quiet"});
-  EngineOptions options;
-  options.model_path = model_path(args);
-  options.device = args.get_or("--device", "cpu");
-  options.threads = int(args.get_int("-t", 0, 0, 1024));
-  options.n_ctx = args.get_int("-c", 0, 0, 1 << 24);
-  options.kv_type = parse_dtype(args.get_or("--kv-type", "f16"));
-
-  SamplingParams sampling;
-  sampling.temperature = float(args.get_float("--temp", 0.8, 0, 100));
-  sampling.top_k = int(args.get_int("--top-k", 40, 0, 1 << 24));
-  sampling.top_p = float(args.get_float("--top-p", 0.95, 0, 1));
-  sampling.min_p = float(args.get_float("--min-p", 0.05, 0, 1));
-  sampling.repeat_penalty = float(args.get_float("--repeat-penalty", 1.0, 0.01, 100));
-  sampling.repeat_last_n = int(args.get_int("--repeat-last-n", 64, 0, 1 << 20));
-  sampling.seed = args.has("--seed") ? uint64_t(args.get_int("--seed", 0, 0, INT64_MAX)) : std::random_device{}();
-  sampling.validate();
+  Args args(argv, flags({kEngineFlags, kSamplingFlags, {"--system", "--template", "-n", "-b"}}), {"--quiet"});
+  const EngineOptions options = engine_options(args);
+  const SamplingParams sampling = sampling_params(args);
   const int64_t max_tokens = args.get_int("-n", 512, 1, 1 << 24);
   const bool quiet = args.has("--quiet");
 

@@ -7,7 +7,7 @@
 
 #include "cli/args.h"
 #include "cli/command.h"
-#include "cli/model_path.h"
+#include "cli/shared_flags.h"
 #include "runtime/engine.h"
 #include "runtime/generator.h"
 #include "runtime/tp_generator.h"
@@ -36,27 +36,10 @@ std::string read_file(const std::string& path) {
 }
 
 int run(const std::vector<std::string>& argv) {
-  Args args(argv,
-            {"-m", "-p", "-f", "-n", "--temp", "--top-k", "--top-p", "--min-p", "--repeat-penalty",
-             "--repeat-last-n", "--seed", "--prompt-ids", "-t", "-c", "--device", "--kv-type", "-b", "--tp"},
+  Args args(argv, flags({kEngineFlags, kSamplingFlags, {"-p", "-f", "-n", "--prompt-ids", "-b", "--tp"}}),
             {"--output-ids", "--no-bos"});
-  EngineOptions options;
-  options.model_path = model_path(args);
-  options.device = args.get_or("--device", "cpu");
-  options.threads = int(args.get_int("-t", 0, 0, 1024));
-  options.n_ctx = args.get_int("-c", 0, 0, 1 << 24);
-  options.kv_type = parse_dtype(args.get_or("--kv-type", "f16"));
-
-  SamplingParams sampling;
-  sampling.temperature = float(args.get_float("--temp", 0.8, 0, 100));
-  sampling.top_k = int(args.get_int("--top-k", 40, 0, 1 << 24));
-  sampling.top_p = float(args.get_float("--top-p", 0.95, 0, 1));
-  sampling.min_p = float(args.get_float("--min-p", 0.05, 0, 1));
-  sampling.repeat_penalty = float(args.get_float("--repeat-penalty", 1.0, 0.01, 100));
-  sampling.repeat_last_n = int(args.get_int("--repeat-last-n", 64, 0, 1 << 20));
-  sampling.seed = uint64_t(args.get_int("--seed", -1, -1, INT64_MAX));
-  if (!args.has("--seed")) sampling.seed = std::random_device{}();
-  sampling.validate();
+  const EngineOptions options = engine_options(args);
+  const SamplingParams sampling = sampling_params(args);
   const int64_t n_predict = args.get_int("-n", 128, 0, 1 << 24);
   const bool output_ids = args.has("--output-ids");
   // --tp N: tensor parallelism; 1 runs the sharded path on one device, more is refused until NCCL exists.

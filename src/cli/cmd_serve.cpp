@@ -7,7 +7,7 @@
 #include "chat/model_chat_template.h"
 #include "cli/args.h"
 #include "cli/command.h"
-#include "cli/model_path.h"
+#include "cli/shared_flags.h"
 #include "server/api_router.h"
 #include "server/http_server.h"
 
@@ -19,15 +19,10 @@ void on_signal(int) { g_stop = 1; }
 
 int serve(const std::vector<std::string>& argv) {
   Args args(argv,
-            {"-m", "--host", "--port", "--api-key", "-t", "-c", "--device", "--kv-type", "--parallel", "--queue",
-             "--kv-blocks", "--block-size", "--prefill-chunk", "--max-body", "--timeout", "--chat-template"},
+            flags({kEngineFlags, {"--host", "--port", "--api-key", "--parallel", "--queue", "--kv-blocks", "--block-size",
+                                  "--prefill-chunk", "--max-body", "--timeout", "--chat-template"}}),
             {"--cors"});
-  EngineOptions options;
-  options.model_path = model_path(args);
-  options.device = args.get_or("--device", "cpu");
-  options.threads = int(args.get_int("-t", 0, 0, 1024));
-  options.n_ctx = args.get_int("-c", 0, 0, 1 << 24);
-  options.kv_type = parse_dtype(args.get_or("--kv-type", "f16"));
+  const EngineOptions options = engine_options(args);
 
   Engine engine(options);
   check(engine.tokenizer() != nullptr, "serve: the model has no tokenizer");
