@@ -6,7 +6,6 @@
 #include <csignal>
 #include <cstdio>
 #include <cstring>
-#include <random>
 
 #include "chat/model_chat_template.h"
 #include "cli/args.h"

@@ -2,7 +2,6 @@
 #include <cstdio>
 #include <fstream>
 #include <iterator>
-#include <random>
 #include <sstream>
 
 #include "cli/args.h"
