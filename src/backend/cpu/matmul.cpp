@@ -1,6 +1,8 @@
 // CpuBackend::matmul: activations quantized to 8 bits once per call (for quantized weights), then
 // output rows split across the pool; each weight row is decoded once per tile of kTokenTile tokens
 // while a group of tokens' activations stays in cache.
+#include <xmmintrin.h>
+
 #include <algorithm>
 #include <string>
 #include <vector>
@@ -15,6 +17,7 @@ namespace llmr::cpu {
 namespace {
 
 constexpr int64_t kTokenGroup = 64;  // tokens whose activations are reused across a chunk of rows
+constexpr int64_t kPrefetchRows = 4;  // rows ahead that the row kernels prefetch
 constexpr int64_t kPanelMinTokens = 4;  // below this the panel decode costs more than it saves
 
 RowDotFn kernel_for(Level level, DType type) {
@@ -100,12 +103,18 @@ void matmul_at_level(Level level, const Tensor& x, const Tensor& w, const Tensor
 
   // Small chunks of rows keep all threads busy for T = 1; larger T has work enough per row.
   const int64_t grain = std::max<int64_t>(1, 16 / std::min<int64_t>(T, 16));
+  const int64_t row_size = int64_t(row_bytes(w.type, n));
   for_range(n_out, grain, [&](int64_t r0, int64_t r1) {
     float out[kTokenTile];
     for (int64_t g = 0; g < T; g += kTokenGroup) {
       const int64_t g_end = std::min(T, g + kTokenGroup);
       for (int64_t r = r0; r < r1; ++r) {
         const void* wrow = w.row(r);
+        // Weights stream from memory once: fetch a few rows ahead, past what the hardware prefetcher guesses.
+        if (r + kPrefetchRows < r1) {
+          const char* ahead = static_cast<const char*>(w.row(r + kPrefetchRows));
+          for (int64_t off = 0; off < row_size; off += 64) _mm_prefetch(ahead + off, _MM_HINT_T0);
+        }
         const float bias_r = b ? b[r] : 0.f;
         for (int64_t t = g; t < g_end; t += kTokenTile) {
           const int nt = int(std::min<int64_t>(kTokenTile, g_end - t));
