@@ -8,7 +8,11 @@ void quantize_activations(const float* x, ActBlock* out, int64_t n) {
   for (int64_t b = 0; b < n / 32; ++b) {
     const float* v = x + 32 * b;
     float amax = 0.f;
-    for (int i = 0; i < 32; ++i) amax = std::fmax(amax, std::fabs(v[i]));
+    // A plain compare (not fmax, whose NaN rule blocks vectorizing); a NaN input quantizes to 0 below.
+    for (int i = 0; i < 32; ++i) {
+      const float a = std::fabs(v[i]);
+      amax = a > amax ? a : amax;
+    }
     const float d = amax / 127.f;
     const float id = amax > 0.f ? 127.f / amax : 0.f;
     ActBlock& o = out[b];
