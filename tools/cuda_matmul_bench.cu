@@ -1,7 +1,8 @@
 // GPU microbenchmark of the matmul and attention kernels on Llama-3-8B shapes (CUDA events, warm-up,
 // median of repeated batches, weights rotated over copies that together exceed the L2 cache).
 // Prints, per weight type and shape: GEMV (T=1) time and GB/s of weights read against the 4.28 TB/s
-// device copy rate, the same with LLMR_CUDA_FUSED_GEMV=1 (fused_us), and GEMM (T=512) TFLOP/s; then
+// device copy rate, the same with LLMR_CUDA_FUSED_GEMV=1 (fused_us) and with LLMR_CUDA_FLOAT_GEMV=1
+// (float_us: f32 activations, quantized types only; plain types take the same kernel), and GEMM (T=512) TFLOP/s; then
 // attention decode (T=1 and 4, S=512 and 4096, new kernel and old) in GB/s of K/V read, and prefill
 // (T=512) time. Usage: cuda_matmul_bench [--quick]
 #include <cuda_runtime.h>
@@ -89,8 +90,8 @@ double median_time(cudaStream_t s, int batches, int per_batch, F&& fn) {
 void bench_matmul(cudaStream_t s, cublasHandle_t cublas, bool quick) {
   const DType types[] = {DType::Q4_0, DType::Q4_K, DType::Q6_K, DType::Q8_0, DType::F16};
   const int64_t shapes[][2] = {{4096, 4096}, {1024, 4096}, {14336, 4096}, {4096, 14336}, {128256, 4096}};  // {out, in}
-  std::printf("%-6s %-14s %10s %9s %7s %9s %11s %9s\n", "type", "out x in", "gemv_us", "GB/s", "%copy", "fused_us",
-              "gemm512_us", "TFLOP/s");
+  std::printf("%-6s %-14s %10s %9s %7s %9s %9s %11s %9s\n", "type", "out x in", "gemv_us", "GB/s", "%copy", "fused_us",
+              "float_us", "gemm512_us", "TFLOP/s");
   for (DType type : types)
     for (const auto& sh : shapes) {
       const int64_t out = sh[0], in = sh[1], T = 512;
@@ -113,10 +114,13 @@ void bench_matmul(cudaStream_t s, cublasHandle_t cublas, bool quick) {
       ::setenv("LLMR_CUDA_FUSED_GEMV", "1", 1);  // the one-launch GEMV, for comparison
       const double t1_old = median_time(s, quick ? 5 : 21, 20, [&](int i) { run(1, i); });
       ::unsetenv("LLMR_CUDA_FUSED_GEMV");
+      ::setenv("LLMR_CUDA_FLOAT_GEMV", "1", 1);  // quantized weights against f32 activations
+      const double t1_float = median_time(s, quick ? 5 : 21, 20, [&](int i) { run(1, i); });
+      ::unsetenv("LLMR_CUDA_FLOAT_GEMV");
       const double tg = median_time(s, quick ? 3 : 7, 3, [&](int i) { run(T, i); });
       const std::string shape = std::to_string(out) + "x" + std::to_string(in);
-      std::printf("%-6s %-14s %10.2f %9.0f %6.1f%% %9.2f %11.1f %9.1f\n", name(type), shape.c_str(), t1 * 1e6,
-                  double(wbytes) / t1 / 1e9, 100.0 * double(wbytes) / t1 / kCopyRate, t1_old * 1e6, tg * 1e6,
+      std::printf("%-6s %-14s %10.2f %9.0f %6.1f%% %9.2f %9.2f %11.1f %9.1f\n", name(type), shape.c_str(), t1 * 1e6,
+                  double(wbytes) / t1 / 1e9, 100.0 * double(wbytes) / t1 / kCopyRate, t1_old * 1e6, t1_float * 1e6, tg * 1e6,
                   2.0 * double(T) * double(in) * double(out) / tg / 1e12);
       std::fflush(stdout);
     }

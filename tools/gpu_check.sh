@@ -26,4 +26,26 @@ if [ -x "$build/cuda_ops_bench" ]; then
 else
   echo "gpu_check: $build/cuda_ops_bench not built" >&2; status=1
 fi
+# --- f32-activation GEMV (LLMR_CUDA_FLOAT_GEMV=1): CUDA vs CPU vs transformers greedy tokens ---
+if [ -x "$build/llmr" ]; then
+  LLMR_CUDA_FLOAT_GEMV=1 tools/gpu_agreement.sh "$build/llmr" || status=1
+else
+  echo "gpu_check: $build/llmr not built" >&2; status=1
+fi
+# --- CUDA graphs of decode steps (LLMR_CUDA_GRAPHS=1): replay == direct logits; tg128 with and without ---
+if [ -x "$build/test_cuda" ]; then
+  "$build/test_cuda" --gtest_filter='CudaDecodeGraph.*:Impls/StoreRowsBattery*' || status=1
+fi
+if [ -x "$build/llmr" ]; then
+  graph_model=/tmp/llmr-graphs-llama3-8b-q4_0.gguf
+  if "$build/llmr" synth --shape llama3-8b --type q4_0 "$graph_model" > /dev/null 2>&1; then
+    for graphs in 0 1; do
+      echo "LLMR_CUDA_GRAPHS=$graphs"
+      LLMR_CUDA_GRAPHS=$graphs timeout 150 "$build/llmr" bench -m "$graph_model" -p 512 -n 128 -r 3 --device cuda || status=1
+    done
+  else
+    echo "gpu_check: llmr synth of $graph_model failed" >&2; status=1
+  fi
+  rm -f "$graph_model"
+fi
 exit $status

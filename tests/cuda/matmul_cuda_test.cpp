@@ -9,6 +9,11 @@
 // - quantized types, T <= 8: x is rounded to d q with d = amax/127 per 32 values, so each x_k moves by
 //   at most amax/254: the result moves by at most act_err = sum_blocks amax/254 sum|w| (as the CPU's
 //   battery), plus the f32 slack above.
+// - quantized types, T <= 8, LLMR_CUDA_FLOAT_GEMV=1: weights decoded to the same f32 values as
+//   dequantize_row and x kept in f32, so the only rounding is the f32 sum: each lane adds in/32
+//   products in sequence, then 5 shuffle levels and the bias: at most (in/32 + 6) 2^-24 (abs_sum +
+//   |bias|) to first order; we allow (in/32 + 16) 2^-24 (abs_sum + 1) + 1e-6 (|bias| <= 1), about
+//   1e-5 abs_sum at in = 4096, far tighter than the int8 path's act_err.
 // - quantized types, T > 8: x and the dequantized w are each rounded to f16 (relative 2^-11 each) and
 //   the products are summed in f32 by the tensor cores: at most ~2^-10 abs_sum; we allow 1.5e-3 abs_sum.
 #include <gtest/gtest.h>
@@ -66,8 +71,9 @@ struct Bound {
   double value, tol, abs_sum;
 };
 
-// The exact dot product of x and w (in double) and the tolerance of the path T selects (see top).
-Bound oracle(DType type, int64_t T, const float* xr, const float* wr, int64_t in) {
+// The exact dot product of x and w (in double) and the tolerance of the path T selects (see top);
+// float_gemv: the LLMR_CUDA_FLOAT_GEMV=1 path's bound instead.
+Bound oracle(DType type, int64_t T, const float* xr, const float* wr, int64_t in, bool float_gemv = false) {
   double want = 0, abs_sum = 0, act_err = 0;
   for (int64_t k0 = 0; k0 < in; k0 += 32) {
     double amax = 0, wabs = 0;
@@ -79,6 +85,7 @@ Bound oracle(DType type, int64_t T, const float* xr, const float* wr, int64_t in
     }
     act_err += amax / 254.0 * wabs;
   }
+  if (float_gemv) return {want, (double(in) / 32 + 16) * std::ldexp(1.0, -24) * (abs_sum + 1) + 1e-6, abs_sum};
   double tol = 4e-5 * abs_sum + 1e-5;
   if (quantized(type) && T <= 8) tol += 1.01 * act_err;
   if (quantized(type) && T > 8) tol += 1.5e-3 * abs_sum;
@@ -87,9 +94,9 @@ Bound oracle(DType type, int64_t T, const float* xr, const float* wr, int64_t in
 
 // Runs the GPU matmul and checks output rows `rows` (all tokens) against the double oracle.
 void check_gpu_matmul(DType type, int64_t T, int64_t in, int64_t out, int64_t distinct, bool with_bias,
-                      const std::vector<int64_t>& rows) {
+                      const std::vector<int64_t>& rows, bool float_gemv = false) {
   SCOPED_TRACE(std::string(name(type)) + " T=" + std::to_string(T) + " in=" + std::to_string(in) +
-               " out=" + std::to_string(out) + (with_bias ? " +bias" : ""));
+               " out=" + std::to_string(out) + (with_bias ? " +bias" : "") + (float_gemv ? " float_gemv" : ""));
   Weights w = make_weights(type, out, in, distinct);
   HostBuffer x(DType::F32, {T, in}), y(DType::F32, {T, out}), bias(DType::F32, {out});
   auto xv = random_floats(size_t(T * in), -2.f, 2.f);
@@ -111,7 +118,7 @@ void check_gpu_matmul(DType type, int64_t T, int64_t in, int64_t out, int64_t di
     const float* wr = w.row(o);
     for (int64_t t = 0; t < T; ++t) {
       const float* xr = xv.data() + t * in;
-      const Bound b = oracle(type, T, xr, wr, in);
+      const Bound b = oracle(type, T, xr, wr, in, float_gemv);
       const double want = b.value + (with_bias ? bv[size_t(o)] : 0.0), tol = b.tol, abs_sum = b.abs_sum;
       const float g = got[size_t(t * out + o)];
       ASSERT_TRUE(std::fabs(g - want) <= tol) << "y[" << t << "][" << o << "] = " << g << ", want " << want
@@ -176,6 +183,29 @@ TEST(CudaMatmulGemv, FusedLayoutsFallbackAndOldPath) {
     if (::testing::Test::HasFatalFailure()) break;
   }
   ::unsetenv("LLMR_CUDA_FUSED_GEMV");
+}
+
+// The f32-activation GEMV (LLMR_CUDA_FLOAT_GEMV=1) held to its f32 bound (see top), every quantized
+// type: T = 1, 2 (x staged in shared memory) and 8 (x [8 x 4096] too large: read from global), Llama
+// shapes (8461 rows: a partial last block of rows, and more rows than the staged grid's blocks x
+// warps, so warps loop), odd row counts, rows of an odd number of units (127: no q4_0/q8_0 word
+// loads) and long rows (14336: read from global at T = 1 too).
+TEST(CudaMatmulFloatGemv, EveryQuantizedTypeWithinF32Bound) {
+  ::setenv("LLMR_CUDA_FLOAT_GEMV", "1", 1);
+  for (DType type : {DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q4_K, DType::Q5_K, DType::Q6_K}) {
+    for (int64_t T : {1, 2, 8}) {
+      check_gpu_matmul(type, T, 4096, 4096, 61, T != 2, sample_rows(4096, 64), true);
+      check_gpu_matmul(type, T, 4096, 8461, 61, T == 2, all_rows(8461), true);
+      check_gpu_matmul(type, T, 4096, 259, 259, T == 1, all_rows(259), true);
+      if (::testing::Test::HasFatalFailure()) break;
+    }
+    check_gpu_matmul(type, 1, 14336, 4096, 61, true, sample_rows(4096, 64), true);
+    check_gpu_matmul(type, 5, 512, 67, 67, true, all_rows(67), true);  // fewer units than lanes
+    if (type != DType::Q4_K && type != DType::Q5_K && type != DType::Q6_K)  // 256-element super-blocks
+      check_gpu_matmul(type, 3, 4064, 301, 61, false, all_rows(301), true);
+    if (::testing::Test::HasFatalFailure()) break;
+  }
+  ::unsetenv("LLMR_CUDA_FLOAT_GEMV");
 }
 
 INSTANTIATE_TEST_SUITE_P(AllTypes, CudaMatmul, ::testing::ValuesIn(kWeightTypes),

@@ -2,8 +2,12 @@
 // 32-element units so the warp reads consecutive blocks; weights decoded once and applied to every
 // token's activations; quantized types take int8 activations with dp4a, quantized inside the
 // kernel (gemv_int8_fused_kernel) when they fit in shared memory, else by quantize_x_kernel first
-// (also the path LLMR_CUDA_OLD_KERNELS=1 keeps).
+// (also the path LLMR_CUDA_OLD_KERNELS=1 keeps). LLMR_CUDA_FLOAT_GEMV=1 instead decodes quantized
+// weights to f32 in registers and takes them against the f32 activations (gemv_quant_f32_kernel).
+#include <algorithm>
 #include <cstdint>
+#include <cstdlib>
+#include <cstring>
 
 #include "backend/cuda/kernel_status.h"
 #include "backend/cuda/matmul_kernels.h"
@@ -157,6 +161,78 @@ gemv_int8_fused_kernel(const uint8_t* __restrict__ w, int64_t w_stride, int64_t 
   }
 }
 
+// Quantized weights against f32 activations (LLMR_CUDA_FLOAT_GEMV=1): each unit decoded to 32 f32
+// values exactly as dequantize_row gives them, then f32 FMAs, so the only rounding is the f32 sum.
+// Blocks of kFloatWarps warps loop over rows (a grid sized to the GPU, so x is staged once per
+// block); a warp per row, lanes over units. SMEM: x [T][n] copied to shared memory with unit u's
+// 16-byte chunk c stored at chunk c ^ (u & 7), so the eight lanes of a 128-bit load phase (units
+// u..u+7) hit eight different bank groups; else x read from global through L1 (16-byte aligned).
+// WORDS: q4_0 / q8_0 units read as aligned 32-bit words (as in the fused kernel).
+constexpr int kFloatWarps = 8;
+constexpr int kFloatThreads = 32 * kFloatWarps;
+constexpr size_t kFloatMaxShared = 48 * 1024;  // the default dynamic shared memory limit
+
+template <DType W, int TMAX, bool SMEM, bool WORDS>
+__global__ void __launch_bounds__(kFloatThreads)
+gemv_quant_f32_kernel(const uint8_t* __restrict__ w, int64_t w_stride, int64_t w_row_bytes, int64_t n_out,
+                      int64_t n_in, const float* __restrict__ x, int64_t x_stride, int T,
+                      const float* __restrict__ bias, float* __restrict__ y, int64_t y_stride) {
+  extern __shared__ float4 xs4[];  // SMEM: [T][n_in / 4], swizzled within each unit
+  const float* xs = reinterpret_cast<const float*>(xs4);
+  const int warp = threadIdx.x / 32, lane = threadIdx.x & 31;
+  const int64_t units = n_in / 32;
+  if constexpr (SMEM) {
+    const int64_t first = int64_t(blockIdx.x) * kFloatWarps + warp;  // its first row on its way to L2 while x is staged
+    if (first < n_out)
+      for (int64_t off = int64_t(lane) * 128; off < w_row_bytes; off += 32 * 128)
+        asm volatile("prefetch.global.L2 [%0];" ::"l"(w + first * w_stride + off));
+    float* xw = reinterpret_cast<float*>(xs4);
+    for (int t = 0; t < T; ++t)
+#pragma unroll 4
+      for (int64_t k = threadIdx.x; k < n_in; k += kFloatThreads) {
+        const int64_t u = k >> 5;
+        const int c = int(k >> 2) & 7;
+        xw[t * n_in + u * 32 + ((c ^ int(u & 7)) << 2) + (k & 3)] = x[t * x_stride + k];
+      }
+    __syncthreads();
+  }
+  for (int64_t row = int64_t(blockIdx.x) * kFloatWarps + warp; row < n_out; row += int64_t(gridDim.x) * kFloatWarps) {
+    const uint8_t* wr = w + row * w_stride;
+    float acc[TMAX];
+#pragma unroll
+    for (int t = 0; t < TMAX; ++t) acc[t] = 0.f;
+    constexpr int kUnroll = W == DType::Q6_K ? 1 : 2;  // 32 decoded floats per unit in flight
+#pragma unroll kUnroll
+    for (int64_t u = lane; u < units; u += 32) {
+      typename Unit<W>::Regs regs;
+      if constexpr (WORDS) regs = Unit<W>::load_words(wr, u);
+      else regs = Unit<W>::load(wr, u);
+      float wf[32];
+      Unit<W>::to_floats(regs, wf);
+#pragma unroll
+      for (int t = 0; t < TMAX; ++t) {
+        if (t >= T) break;
+#pragma unroll
+        for (int c = 0; c < 8; ++c) {
+          float4 a;
+          if constexpr (SMEM) a = *reinterpret_cast<const float4*>(xs + t * n_in + u * 32 + ((c ^ int(u & 7)) << 2));
+          else a = __ldg(reinterpret_cast<const float4*>(x + t * x_stride + u * 32) + c);
+          acc[t] = fmaf(wf[4 * c], a.x, acc[t]);
+          acc[t] = fmaf(wf[4 * c + 1], a.y, acc[t]);
+          acc[t] = fmaf(wf[4 * c + 2], a.z, acc[t]);
+          acc[t] = fmaf(wf[4 * c + 3], a.w, acc[t]);
+        }
+      }
+    }
+#pragma unroll
+    for (int t = 0; t < TMAX; ++t) {
+      if (t >= T) break;
+      const float s = warp_sum(acc[t]);
+      if (lane == 0) y[t * y_stride + row] = s + (bias ? bias[row] : 0.f);
+    }
+  }
+}
+
 // Plain types: 16-byte weight vectors against f32 activations read through L1 (x 16-byte aligned).
 template <DType W, int TMAX>
 __global__ void __launch_bounds__(kGemvThreads)
@@ -192,6 +268,10 @@ gemv_float_kernel(const uint8_t* __restrict__ w, int64_t w_stride, int64_t n_out
     const float s = warp_sum(acc[t]);
     if (lane == 0) y[t * y_stride + row] = s + (bias ? bias[row] : 0.f);
   }
+}
+
+bool aligned16(const void* p, int64_t stride) {
+  return reinterpret_cast<uintptr_t>(p) % 16 == 0 && stride % 16 == 0;
 }
 
 struct GemvArgs {
@@ -262,6 +342,53 @@ void launch_float(const GemvArgs& a) {
   check_launch("matmul", "gemv_float_kernel");
 }
 
+template <DType W, int TMAX, bool SMEM, bool WORDS>
+void launch_quant_f32_kernel(const GemvArgs& a, unsigned grid, size_t shared) {
+  gemv_quant_f32_kernel<W, TMAX, SMEM, WORDS><<<grid, kFloatThreads, shared, a.stream>>>(
+      a.w, a.w_stride, a.w_row_bytes, a.n_out, a.n_in, a.x, a.x_stride, a.T, a.bias, a.y, a.y_stride);
+  check_launch("matmul", "gemv_quant_f32_kernel");
+}
+
+// Number of multiprocessors of the current device (sizes the row-looping grid).
+int multiprocessors() {
+  int dev = 0, sms = 0;
+  check_cuda(cudaGetDevice(&dev), "matmul", "cudaGetDevice");
+  check_cuda(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev), "matmul", "cudaDeviceGetAttribute");
+  return sms > 0 ? sms : 1;
+}
+
+// x staged in shared memory when T x n_in floats fit, else read from global (16-byte aligned rows
+// only). Returns false when neither applies: the caller takes the int8 path.
+template <DType W, int TMAX>
+bool launch_quant_f32(const GemvArgs& a) {
+  const size_t shared = size_t(a.T) * size_t(a.n_in) * sizeof(float);
+  const bool smem = shared <= kFloatMaxShared;
+  if (!smem && !aligned16(a.x, a.x_stride * 4)) return false;
+  const int64_t row_blocks = (a.n_out + kFloatWarps - 1) / kFloatWarps;
+  // staged: at most 8 blocks per multiprocessor resident anyway (64 warps), each loops over rows
+  const int64_t cap = smem ? int64_t(multiprocessors()) * (2048 / kFloatThreads) : row_blocks;
+  const unsigned grid = unsigned(std::min(row_blocks, cap));
+  constexpr bool kHasWords = W == DType::Q4_0 || W == DType::Q8_0;
+  const bool words = (a.n_in / 32) % 2 == 0 && reinterpret_cast<uintptr_t>(a.w) % 4 == 0 && a.w_stride % 4 == 0;
+  if constexpr (kHasWords)
+    if (words) {
+      if (smem) launch_quant_f32_kernel<W, TMAX, true, true>(a, grid, shared);
+      else launch_quant_f32_kernel<W, TMAX, false, true>(a, grid, 0);
+      return true;
+    }
+  if (smem) launch_quant_f32_kernel<W, TMAX, true, false>(a, grid, shared);
+  else launch_quant_f32_kernel<W, TMAX, false, false>(a, grid, 0);
+  return true;
+}
+
+template <DType W>
+bool dispatch_quant_f32(const GemvArgs& a) {
+  if (a.T == 1) return launch_quant_f32<W, 1>(a);
+  if (a.T == 2) return launch_quant_f32<W, 2>(a);
+  if (a.T <= 4) return launch_quant_f32<W, 4>(a);
+  return launch_quant_f32<W, 8>(a);
+}
+
 // One instantiation per power of two of T: T = 5 runs the TMAX = 8 kernel with three idle slots.
 template <DType W>
 void dispatch_int8(const GemvArgs& a, const XBlock* xq) {
@@ -279,11 +406,12 @@ void dispatch_float(const GemvArgs& a) {
   return launch_float<W, 8>(a);
 }
 
-bool aligned16(const void* p, int64_t stride) {
-  return reinterpret_cast<uintptr_t>(p) % 16 == 0 && stride % 16 == 0;
-}
-
 }  // namespace
+
+bool float_gemv_requested() {
+  const char* v = std::getenv("LLMR_CUDA_FLOAT_GEMV");
+  return v && *v && std::strcmp(v, "0") != 0;
+}
 
 bool gemv(const Tensor& x, const Tensor& w, const Tensor* bias, const Tensor& y, cudaStream_t stream) {
   const int64_t T = x.shape[0];
@@ -298,6 +426,19 @@ bool gemv(const Tensor& x, const Tensor& w, const Tensor* bias, const Tensor& y,
     const int64_t need = (w.type == DType::Q4_1 || w.type == DType::Q4_K || w.type == DType::Q5_K) ? 4 : 2;
     if (reinterpret_cast<uintptr_t>(w.data) % need || w.stride[0] % need) return false;
     const int64_t n_blocks = T * (a.n_in / 32);
+    if (float_gemv_requested() && !old_kernels_requested()) {
+      bool done = false;
+      switch (w.type) {
+        case DType::Q8_0: done = dispatch_quant_f32<DType::Q8_0>(a); break;
+        case DType::Q4_0: done = dispatch_quant_f32<DType::Q4_0>(a); break;
+        case DType::Q4_1: done = dispatch_quant_f32<DType::Q4_1>(a); break;
+        case DType::Q4_K: done = dispatch_quant_f32<DType::Q4_K>(a); break;
+        case DType::Q5_K: done = dispatch_quant_f32<DType::Q5_K>(a); break;
+        case DType::Q6_K: done = dispatch_quant_f32<DType::Q6_K>(a); break;
+        default: break;
+      }
+      if (done) return true;
+    }
     if (fused_gemv_requested() && !old_kernels_requested() && size_t(n_blocks) * sizeof(XBlock) <= kFusedMaxShared &&
         a.n_in / 32 <= INT32_MAX) {
       switch (w.type) {
