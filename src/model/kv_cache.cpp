@@ -18,6 +18,11 @@ void KvCache::store(Backend& ops, int64_t layer, size_t seq, int64_t pos0, const
   ops.copy(v, this->v(layer).slice_rows(pos0, v.rows()));
 }
 
+void KvCache::store_at(Backend& ops, int64_t layer, const Tensor& positions, const Tensor& k, const Tensor& v) {
+  ops.store_rows(k, this->k(layer), positions);
+  ops.store_rows(v, this->v(layer), positions);
+}
+
 std::pair<Tensor, Tensor> KvCache::view(Backend&, int64_t layer, size_t seq, int64_t rows) {
   check(seq == 0, "a KvCache holds one sequence");
   return {k(layer).slice_rows(0, rows), v(layer).slice_rows(0, rows)};

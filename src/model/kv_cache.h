@@ -21,6 +21,9 @@ class KvCache final : public KvStore {
   size_t bytes() const;
 
   void store(Backend& ops, int64_t layer, size_t seq, int64_t pos0, const Tensor& k, const Tensor& v) override;
+  // Writes k and v (T rows) at the positions held in `positions` (I32 [T] in the backend's memory),
+  // read when the copy runs: a replayed decode step's KV write.
+  void store_at(Backend& ops, int64_t layer, const Tensor& positions, const Tensor& k, const Tensor& v);
   std::pair<Tensor, Tensor> view(Backend& ops, int64_t layer, size_t seq, int64_t rows) override;
   int64_t capacity(size_t) const override { return n_ctx_; }
 

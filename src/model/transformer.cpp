@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
+#include <string>
 
 namespace llmr {
 
@@ -10,8 +12,25 @@ struct Transformer::Scratch {
   HostBuffer logits_host;  // where logits land when the backend's memory is not the host's
 };
 
+// A recorded single-token step: its inputs (token id, position) in pinned host memory copied to the
+// backend at the start of each replay, and the buffers it was recorded against (a change re-records).
+struct Transformer::DecodeGraph {
+  std::vector<const void*> fingerprint;   // every KV and scratch buffer the recording addresses
+  std::unique_ptr<Buffer> host_in, dev_in;  // I32 [2]: token id, position
+  std::unique_ptr<Replay> replay;           // null until the step after the direct one
+};
+
+namespace {
+
+bool graphs_requested() {
+  const char* v = std::getenv("LLMR_CUDA_GRAPHS");
+  return v && std::string(v) == "1";
+}
+
+}  // namespace
+
 Transformer::Transformer(const ModelConfig& config, const ModelWeights& weights, Backend& backend)
-    : config_(config), backend_(backend) {
+    : config_(config), backend_(backend), graphs_on_(graphs_requested()) {
   config_.validate();
   inv_freq_ = config_.rope_inv_freq(weights.rope_freq_factors.empty() ? nullptr : &weights.rope_freq_factors);
   weights_.token_embd = place(weights.token_embd);
@@ -48,7 +67,13 @@ void Transformer::reserve(int64_t n) {
   capacity_ = n;
 }
 
+void Transformer::set_decode_graphs(bool on) {
+  graphs_on_ = on;
+  if (!on) graph_.reset();
+}
+
 Tensor Transformer::forward(std::span<const int32_t> tokens, int64_t pos0, KvCache& cache, bool all_logits) {
+  if (graphs_on_ && tokens.size() == 1) return forward_graph(tokens[0], pos0, cache);
   const SequenceChunk chunk{tokens, pos0, 0, all_logits ? LogitRows::All : LogitRows::Last};
   return forward({&chunk, 1}, cache);
 }
@@ -79,20 +104,50 @@ Tensor Transformer::forward(std::span<const SequenceChunk> chunks, KvStore& kv) 
   check(T > 0, "forward: no tokens");
   reserve(T);
   Backend& ops = backend_;
+  const AttentionSpec attention{int(c.n_head), int(c.n_head_kv), int(c.head_dim),
+                                float(1.0 / std::sqrt(double(c.head_dim)))};
+  const RopeSpec rope{int(c.head_dim), int(c.rope_dims), c.rope_layout, inv_freq_.data()};
+  StepInputs in;
+  in.embed = [&](const Tensor& x) { ops.embedding(weights_.token_embd, tokens, x); };
+  in.rope = [&](const Tensor& t, int n_heads) { ops.rope(t, n_heads, positions, rope); };
+  in.attend = [&](int64_t l, const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& attn) {
+    for (size_t i = 0; i < chunks.size(); ++i) {
+      const auto n = int64_t(chunks[i].tokens.size());
+      const int64_t r = first_row[i];
+      kv.store(ops, l, chunks[i].seq, chunks[i].pos0, k.slice_rows(r, n), v.slice_rows(r, n));
+      const auto [keys, values] = kv.view(ops, l, chunks[i].seq, chunks[i].pos0 + n);
+      ops.attention(q.slice_rows(r, n), keys, values, std::span(positions).subspan(size_t(r), size_t(n)),
+                    attention, attn.slice_rows(r, n));
+    }
+  };
+  run_layers(T, in);
+  Scratch& s = *scratch_;
+  const auto n_out = int64_t(out_rows.size());
+  if (n_out == 0) return s.logits_host.tensor().slice_rows(0, 0);
+  // Output head: logits = W_out · norm(x) over the rows asked for (a view when they are adjacent).
+  const Tensor x = s.x->tensor().slice_rows(0, T);
+  Tensor last = x.slice_rows(out_rows[0], n_out);
+  if (out_rows.back() - out_rows.front() + 1 != n_out) {
+    last = s.selected->tensor().slice_rows(0, n_out);
+    for (int64_t j = 0; j < n_out; ++j) ops.copy(x.slice_rows(out_rows[size_t(j)], 1), last.slice_rows(j, 1));
+  }
+  return to_host(output_head(last));
+}
+
+void Transformer::run_layers(int64_t T, const StepInputs& in) {
+  const auto& c = config_;
+  Backend& ops = backend_;
   Scratch& s = *scratch_;
   auto rows = [T](const std::unique_ptr<Buffer>& b) { return b->tensor().slice_rows(0, T); };
   Tensor x = rows(s.x), h = rows(s.h), q = rows(s.q), k = rows(s.k), v = rows(s.v), attn = rows(s.attn),
          o = rows(s.o), gate = rows(s.gate), up = rows(s.up), act = rows(s.act);
-  const RopeSpec rope{int(c.head_dim), int(c.rope_dims), c.rope_layout, inv_freq_.data()};
-  const AttentionSpec attention{int(c.n_head), int(c.n_head_kv), int(c.head_dim),
-                                float(1.0 / std::sqrt(double(c.head_dim)))};
   const float eps = float(c.rms_eps);
   // Views of q and k with one row per head, for Qwen3's per-head norm.
   auto per_head = [&](const Tensor& t, int64_t heads) {
     return Tensor::view(t.data, DType::F32, {T * heads, c.head_dim}, t.device);
   };
 
-  ops.embedding(weights_.token_embd, tokens, x);
+  in.embed(x);
   for (int64_t l = 0; l < c.n_layer; ++l) {
     const LayerWeights& w = weights_.layers[size_t(l)];
     // Attention block: h = norm(x); x += Wo · attention(rope(Wq h), rope(Wk h), Wv h)
@@ -104,16 +159,9 @@ Tensor Transformer::forward(std::span<const SequenceChunk> chunks, KvStore& kv) 
       ops.rms_norm(per_head(q, c.n_head), w.q_norm, eps, per_head(q, c.n_head));
       ops.rms_norm(per_head(k, c.n_head_kv), w.k_norm, eps, per_head(k, c.n_head_kv));
     }
-    ops.rope(q, int(c.n_head), positions, rope);
-    ops.rope(k, int(c.n_head_kv), positions, rope);
-    for (size_t i = 0; i < chunks.size(); ++i) {
-      const auto n = int64_t(chunks[i].tokens.size());
-      const int64_t r = first_row[i];
-      kv.store(ops, l, chunks[i].seq, chunks[i].pos0, k.slice_rows(r, n), v.slice_rows(r, n));
-      const auto [keys, values] = kv.view(ops, l, chunks[i].seq, chunks[i].pos0 + n);
-      ops.attention(q.slice_rows(r, n), keys, values, std::span(positions).subspan(size_t(r), size_t(n)),
-                    attention, attn.slice_rows(r, n));
-    }
+    in.rope(q, int(c.n_head));
+    in.rope(k, int(c.n_head_kv));
+    in.attend(l, q, k, v, attn);
     ops.matmul(attn, w.wo, nullptr, o);
     // Feed-forward block: x += o; h = norm(x); x += W_down · (silu(W_gate h) * W_up h)
     ops.rms_norm_residual(o, x, w.ffn_norm, eps, x, h);
@@ -123,22 +171,96 @@ Tensor Transformer::forward(std::span<const SequenceChunk> chunks, KvStore& kv) 
     ops.matmul(act, w.w_down, nullptr, o);
     ops.add(x, o, x);
   }
-  const auto n_out = int64_t(out_rows.size());
-  if (n_out == 0) return s.logits_host.tensor().slice_rows(0, 0);
-  // Output head: logits = W_out · norm(x) over the rows asked for (a view when they are adjacent).
-  Tensor last = x.slice_rows(out_rows[0], n_out);
-  if (out_rows.back() - out_rows.front() + 1 != n_out) {
-    last = s.selected->tensor().slice_rows(0, n_out);
-    for (int64_t j = 0; j < n_out; ++j) ops.copy(x.slice_rows(out_rows[size_t(j)], 1), last.slice_rows(j, 1));
-  }
-  const Tensor normed = h.slice_rows(0, n_out);
-  ops.rms_norm(last, weights_.output_norm, eps, normed);
+}
+
+Tensor Transformer::output_head(const Tensor& last) {
+  Scratch& s = *scratch_;
+  const int64_t n_out = last.rows();
+  const Tensor normed = s.h->tensor().slice_rows(0, n_out);
+  backend_.rms_norm(last, weights_.output_norm, float(config_.rms_eps), normed);
   Tensor logits = s.logits->tensor().slice_rows(0, n_out);
-  ops.matmul(normed, weights_.output, nullptr, logits);
+  backend_.matmul(normed, weights_.output, nullptr, logits);
+  return logits;
+}
+
+Tensor Transformer::to_host(const Tensor& logits) {
   if (logits.device == Device::Host) return logits;
-  Tensor host = s.logits_host.tensor().slice_rows(0, n_out);
-  ops.download(logits, host.data);
+  Tensor host = scratch_->logits_host.tensor().slice_rows(0, logits.rows());
+  backend_.download(logits, host.data);
   return host;
+}
+
+Tensor Transformer::forward_graph(int32_t token, int64_t pos, KvCache& cache) {
+  const auto& c = config_;
+  check(pos >= 0 && pos + 1 <= cache.capacity(0), "context is full: " + std::to_string(pos + 1) +
+                                                      " tokens do not fit in a context of " +
+                                                      std::to_string(cache.capacity(0)));
+  check(token >= 0 && token < c.n_vocab,
+        "token id " + std::to_string(token) + " is outside the vocabulary of " + std::to_string(c.n_vocab));
+  reserve(1);
+  Scratch& s = *scratch_;
+  std::vector<const void*> fingerprint;
+  for (int64_t l = 0; l < c.n_layer; ++l) fingerprint.insert(fingerprint.end(), {cache.k(l).data, cache.v(l).data});
+  fingerprint.push_back(reinterpret_cast<const void*>(intptr_t(cache.n_ctx())));
+  for (const auto* b : {&s.x, &s.h, &s.q, &s.k, &s.v, &s.attn, &s.o, &s.gate, &s.up, &s.act, &s.selected, &s.logits})
+    fingerprint.push_back((*b)->tensor().data);
+
+  const int32_t ids[1] = {token};
+  if (!graph_ || graph_->fingerprint != fingerprint) {
+    // First step against these buffers: run it directly (uploads rope tables, settles the kernels'
+    // one-time setup), and record from the next one on.
+    graph_.reset();
+    const SequenceChunk chunk{ids, pos, 0, LogitRows::Last};
+    Tensor out = forward({&chunk, 1}, cache);
+    auto g = std::make_unique<DecodeGraph>();
+    g->fingerprint = std::move(fingerprint);
+    g->host_in = backend_.alloc_host_input(DType::I32, {2});
+    g->dev_in = backend_.alloc(DType::I32, {2});
+    graph_ = std::move(g);
+    return out;
+  }
+  DecodeGraph& g = *graph_;
+  const Tensor host_in = g.host_in->tensor();
+  // The previous replay has finished (its logits were downloaded): the pinned inputs are free to change.
+  static_cast<int32_t*>(host_in.data)[0] = token;
+  static_cast<int32_t*>(host_in.data)[1] = int32_t(pos);
+  if (!g.replay) {
+    if (!backend_.begin_capture()) {  // this backend cannot record: every step runs directly
+      graphs_on_ = false;
+      graph_.reset();
+      const SequenceChunk chunk{ids, pos, 0, LogitRows::Last};
+      return forward({&chunk, 1}, cache);
+    }
+    try {
+      Backend& ops = backend_;
+      const Tensor dev_in = g.dev_in->tensor();
+      const Tensor dev_id = Tensor::view(dev_in.data, DType::I32, {1}, dev_in.device);
+      const Tensor dev_pos = Tensor::view(static_cast<int32_t*>(dev_in.data) + 1, DType::I32, {1}, dev_in.device);
+      const AttentionSpec attention{int(c.n_head), int(c.n_head_kv), int(c.head_dim),
+                                    float(1.0 / std::sqrt(double(c.head_dim)))};
+      const RopeSpec rope{int(c.head_dim), int(c.rope_dims), c.rope_layout, inv_freq_.data()};
+      StepInputs in;
+      in.embed = [&](const Tensor& x) { ops.embedding_from(weights_.token_embd, dev_id, x); };
+      in.rope = [&](const Tensor& t, int n_heads) { ops.rope_from(t, n_heads, dev_pos, rope); };
+      // The whole cache as keys: the kernels stop at the position they read.
+      in.attend = [&](int64_t l, const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& attn) {
+        cache.store_at(ops, l, dev_pos, k, v);
+        const auto [keys, values] = cache.view(ops, l, 0, cache.n_ctx());
+        ops.attention_from(q, keys, values, dev_pos, attention, attn);
+      };
+      ops.copy_from_host_input(host_in, dev_in);
+      run_layers(1, in);
+      output_head(s.x->tensor().slice_rows(0, 1));
+      g.replay = backend_.end_capture();
+    } catch (...) {
+      backend_.abort_capture();
+      graph_.reset();
+      throw;
+    }
+  }
+  g.replay->replay();
+  ++graph_replays_;
+  return to_host(s.logits->tensor().slice_rows(0, 1));
 }
 
 }  // namespace llmr

@@ -1,5 +1,6 @@
 #pragma once
 // The decoder-only transformer forward pass (Llama, Mistral, Qwen2, Qwen3), written as calls to ops.
+#include <functional>
 #include <memory>
 #include <span>
 #include <vector>
@@ -32,14 +33,37 @@ class Transformer {
   // order; the view stays valid until the next call.
   Tensor forward(std::span<const SequenceChunk> chunks, KvStore& kv);
 
-  // One sequence: logits [T, vocab] when all_logits, else [1, vocab] for the last token.
+  // One sequence: logits [T, vocab] when all_logits, else [1, vocab] for the last token. Single-token
+  // steps replay a recorded graph of the whole step on backends that can record (CUDA graphs): the
+  // first step with a given cache runs directly, the second records, later ones replay.
   Tensor forward(std::span<const int32_t> tokens, int64_t pos0, KvCache& cache, bool all_logits = false);
+
+  // Whether single-token steps may replay a recorded graph. The default comes from LLMR_CUDA_GRAPHS
+  // ("1": on; unset or anything else: off).
+  void set_decode_graphs(bool on);
+  bool decode_graphs() const { return graphs_on_; }
+  // Steps served by replaying a recorded graph so far (for tests and benchmarks).
+  int64_t graph_replays() const { return graph_replays_; }
 
   const ModelConfig& config() const { return config_; }
   Backend& backend() { return backend_; }
 
  private:
   struct Scratch;  // activations for up to `capacity_` rows
+  struct DecodeGraph;  // a recorded single-token step and what it was recorded against
+  // How a pass's per-row inputs reach the ops: the embedding, rope of q / k (with their head counts),
+  // and per layer the KV write plus attention.
+  struct StepInputs {
+    std::function<void(const Tensor& x)> embed;
+    std::function<void(const Tensor& t, int n_heads)> rope;
+    std::function<void(int64_t layer, const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& attn)> attend;
+  };
+  // Embedding and every layer over rows [0, T) of the scratch activations (x holds the result).
+  void run_layers(int64_t T, const StepInputs& in);
+  // logits = W_out · norm(last) in the backend's memory; last: rows of x (or of `selected`).
+  Tensor output_head(const Tensor& last);
+  Tensor to_host(const Tensor& logits);
+  Tensor forward_graph(int32_t token, int64_t pos, KvCache& cache);
   void reserve(int64_t n_rows);
   Tensor place(const Tensor& host_weight);  // the weight in the backend's memory
 
@@ -50,6 +74,9 @@ class Transformer {
   std::vector<float> inv_freq_;
   std::unique_ptr<Scratch> scratch_;
   int64_t capacity_ = 0;
+  bool graphs_on_ = false;
+  int64_t graph_replays_ = 0;
+  std::unique_ptr<DecodeGraph> graph_;
 };
 
 }  // namespace llmr

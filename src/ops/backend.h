@@ -40,6 +40,8 @@ class Buffer {
   Tensor tensor_;
 };
 
+class Replay;  // recorded ops (Backend::end_capture), declared below
+
 // Aligned host memory as a Buffer.
 std::unique_ptr<Buffer> alloc_host(DType type, const std::vector<int64_t>& shape);
 
@@ -96,6 +98,42 @@ class Backend {
 
   // dst = src converted to dst's type (f32 <-> f16 <-> bf16); same shape. Writes KV cache rows.
   virtual void copy(const Tensor& src, const Tensor& dst) = 0;
+
+  // dst[positions[t]] = src[t] converted to dst's type: src [T, n], dst [N, n] (f32, f16, bf16),
+  // positions I32 [T] in this backend's memory, read when the op runs (a replayed graph's KV write).
+  // The default serves host backends: copy() of each row to the row its position names.
+  virtual void store_rows(const Tensor& src, const Tensor& dst, const Tensor& positions);
+
+  // --- Ops whose ids / positions are an I32 [T] tensor in this backend's memory, read when the op
+  // runs rather than when it is queued (so a replayed graph sees new values). The defaults serve host
+  // backends: they read the tensor and call the op above. attention_from's caches may hold more rows
+  // than positions reach.
+  virtual void embedding_from(const Tensor& table, const Tensor& ids, const Tensor& out);
+  virtual void rope_from(const Tensor& x, int n_heads, const Tensor& positions, const RopeSpec& spec);
+  virtual void attention_from(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, const Tensor& positions,
+                              const AttentionSpec& spec, const Tensor& out);
+
+  // --- Recording a sequence of ops once and replaying it (CUDA graphs). Host backends cannot.
+  // Host memory whose contents queued work reads when it runs, not when it is queued (pinned on CUDA,
+  // so a replayed copy reads the values of that moment); the default is plain host memory.
+  virtual std::unique_ptr<Buffer> alloc_host_input(DType type, const std::vector<int64_t>& shape) {
+    return alloc_host(type, shape);
+  }
+  // Queues a copy of `host` (from alloc_host_input, same size) into dst of this backend's memory.
+  virtual void copy_from_host_input(const Tensor& host, const Tensor& dst);
+  // Starts recording: ops queued until end_capture are recorded, not run. False: this backend cannot.
+  virtual bool begin_capture() { return false; }
+  // Ends recording; the result replays every recorded op, in order, on each call.
+  virtual std::unique_ptr<Replay> end_capture();
+  // Ends a recording that failed part way, discarding it.
+  virtual void abort_capture() {}
+};
+
+// Recorded ops (end_capture); replay() queues them all again.
+class Replay {
+ public:
+  virtual ~Replay() = default;
+  virtual void replay() = 0;
 };
 
 }  // namespace llmr

@@ -177,4 +177,21 @@ void copy(const Tensor& src, const Tensor& dst) {
   check_same_shape(op, "src", src, "dst", dst);
 }
 
+void index_tensor(const char* op, const char* what, const Tensor& t, int64_t count) {
+  check_layout(op, what, t);
+  check_type(op, what, t, {DType::I32});
+  if (t.numel() != count || !t.is_contiguous())
+    fail(op, std::string(what) + " " + t.describe() + " must be " + std::to_string(count) + " contiguous entries");
+}
+
+void store_rows(const Tensor& src, const Tensor& dst, const Tensor& positions) {
+  const char* op = "store_rows";
+  check_layout(op, "src", src);
+  check_layout(op, "dst", dst);
+  check_type(op, "src", src, {DType::F32, DType::F16, DType::BF16});
+  check_type(op, "dst", dst, {DType::F32, DType::F16, DType::BF16});
+  if (src.cols() != dst.cols()) fail(op, "rows differ in width: " + shapes({{"src", &src}, {"dst", &dst}}));
+  index_tensor(op, "positions", positions, src.rows());
+}
+
 }  // namespace llmr::op_checks

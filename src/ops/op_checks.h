@@ -24,5 +24,9 @@ void swiglu(const Tensor& gate, const Tensor& up, const Tensor& out);
 void add(const Tensor& a, const Tensor& b, const Tensor& out);
 void softmax(const Tensor& x);
 void copy(const Tensor& src, const Tensor& dst);
+// Shapes and types only: the positions' values may live in device memory (checked where read).
+void store_rows(const Tensor& src, const Tensor& dst, const Tensor& positions);
+// An I32 index tensor of `count` entries, contiguous (ids or positions of the *_from ops).
+void index_tensor(const char* op, const char* what, const Tensor& t, int64_t count);
 
 }  // namespace llmr::op_checks

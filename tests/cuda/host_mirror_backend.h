@@ -146,6 +146,11 @@ class HostMirrorBackend final : public Backend {
     cuda_->copy(m.device(0), m.device(1));
     m.download();
   }
+  void store_rows(const Tensor& src, const Tensor& dst, const Tensor& positions) override {
+    DeviceMirror m(*cuda_, {&src, &dst, &positions});
+    cuda_->store_rows(m.device(0), m.device(1), m.device(2));
+    m.download();
+  }
 
  private:
   std::unique_ptr<CudaBackend> cuda_;

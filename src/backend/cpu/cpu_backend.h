@@ -28,6 +28,7 @@ class CpuBackend final : public Backend {
   void add(const Tensor& a, const Tensor& b, const Tensor& out) override;
   void softmax(const Tensor& x) override;
   void copy(const Tensor& src, const Tensor& dst) override;
+  void store_rows(const Tensor& src, const Tensor& dst, const Tensor& positions) override;
 
  private:
   cpu::ThreadPool pool_;

@@ -279,4 +279,20 @@ void CudaBackend::attention(const Tensor& q, const Tensor& k_cache, const Tensor
   cuda_ops::attention(q, k_cache, v_cache, positions, spec, out, stream(), dev_pos);
 }
 
+void CudaBackend::attention_from(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, const Tensor& positions,
+                                 const AttentionSpec& spec, const Tensor& out) {
+  cuda_detail::check_on_device("attention", {{"q", &q}, {"k_cache", &k_cache}, {"v_cache", &v_cache},
+                                             {"positions", &positions}, {"out", &out}});
+  op_checks::index_tensor("attention", "positions", positions, q.rows());
+  if (q.rows() == 0) return;
+  check(k_cache.rows() >= 1 && k_cache.rows() <= INT32_MAX, "attention: k_cache " + k_cache.describe() + " has no rows");
+  // The launch is sized for the most keys the caches hold (every row's position is taken to be the
+  // last row): splits past a row's real position see no keys and drop out of the merge. The kernels
+  // read each row's real position from `positions` on the device.
+  const std::vector<int32_t> bound(size_t(q.rows()), int32_t(k_cache.rows() - 1));
+  op_checks::attention(q, k_cache, v_cache, bound, spec, out);
+  cuda_ops::keep_pool_memory(device());
+  cuda_ops::attention(q, k_cache, v_cache, bound, spec, out, stream(), static_cast<const int32_t*>(positions.data));
+}
+
 }  // namespace llmr

@@ -12,6 +12,8 @@ namespace {
 
 constexpr size_t kScratchBytes = size_t(1) << 20;
 constexpr size_t kStageAlign = 256;
+// Distinct rope tables kept (one per model in practice); past it the oldest goes.
+constexpr size_t kMaxInvFreqTables = 256;
 
 // Device memory holding one tensor (contiguous, device == Cuda).
 class DeviceBuffer final : public Buffer {
@@ -88,10 +90,11 @@ CudaBackend::CudaBackend(int device) : device_(device) {
 }
 
 CudaBackend::~CudaBackend() {
+  abort_capture();
   if (stream_) cudaStreamSynchronize(stream_);  // no kernel may outlive the memory below
   if (cublas_) cublasDestroy(cublas_);
   scratch_ = DeviceBytes();
-  inv_freq_ = DeviceBytes();
+  inv_freq_tables_.clear();
   if (stream_) cudaStreamDestroy(stream_);
 }
 
@@ -115,9 +118,12 @@ void CudaBackend::download(const Tensor& src, void* host) {
   copy_to_host(host, src.data, tensor_bytes(src), "cuda download");
 }
 
-void CudaBackend::synchronize() { cuda_check(cudaStreamSynchronize(stream_), "cuda", "cudaStreamSynchronize"); }
+void CudaBackend::synchronize() {
+  check_not_capturing("cuda synchronize");
+  cuda_check(cudaStreamSynchronize(stream_), "cuda", "cudaStreamSynchronize"); }
 
 void CudaBackend::copy_to_device(void* device_dst, const void* host_src, size_t bytes, const char* op) {
+  check_not_capturing(op);
   if (bytes == 0) return;
   cuda_check(cudaMemcpyAsync(device_dst, host_src, bytes, cudaMemcpyHostToDevice, stream_), op,
              "cudaMemcpyAsync host to device");
@@ -126,6 +132,7 @@ void CudaBackend::copy_to_device(void* device_dst, const void* host_src, size_t 
 }
 
 void CudaBackend::copy_to_host(void* host_dst, const void* device_src, size_t bytes, const char* op) {
+  check_not_capturing(op);
   if (bytes == 0) {
     synchronize();
     return;
@@ -136,6 +143,7 @@ void CudaBackend::copy_to_host(void* host_dst, const void* device_src, size_t by
 }
 
 const void* CudaBackend::stage(const void* host, size_t bytes, const char* op) {
+  check_not_capturing(op);
   const size_t need = (bytes + kStageAlign - 1) / kStageAlign * kStageAlign;
   if (need > scratch_.size()) {
     synchronize();  // queued kernels may still read the old scratch
@@ -152,17 +160,22 @@ const void* CudaBackend::stage(const void* host, size_t bytes, const char* op) {
 
 const float* CudaBackend::rope_inv_freq(const float* host, int count) {
   const size_t bytes = size_t(count) * sizeof(float);
-  if (inv_freq_host_.size() == size_t(count) && std::memcmp(inv_freq_host_.data(), host, bytes) == 0)
-    return static_cast<const float*>(inv_freq_.get());
-  if (inv_freq_.size() < bytes) {
-    synchronize();  // a queued rope may still read the old copy
-    inv_freq_ = DeviceBytes(bytes);
+  for (const InvFreqTable& t : inv_freq_tables_)
+    if (t.host.size() == size_t(count) && std::memcmp(t.host.data(), host, bytes) == 0)
+      return static_cast<const float*>(t.device.get());
+  check_not_capturing("rope (inv_freq upload)");
+  if (inv_freq_tables_.size() >= kMaxInvFreqTables) {  // only op batteries with random tables get here
+    synchronize();  // queued ropes may still read the oldest
+    inv_freq_tables_.erase(inv_freq_tables_.begin());
   }
-  // Stream-ordered: ropes queued before read the old values, those after the new ones.
-  cuda_check(cudaMemcpyAsync(inv_freq_.get(), host, bytes, cudaMemcpyHostToDevice, stream_), "rope",
-             "cudaMemcpyAsync (inv_freq)");
-  inv_freq_host_.assign(host, host + count);
-  return static_cast<const float*>(inv_freq_.get());
+  InvFreqTable t{std::vector<float>(host, host + count), DeviceBytes(std::max<size_t>(bytes, 4))};
+  // Stream-ordered (the copy lands before the ropes queued after it); pageable source: the call
+  // returns once the values are staged, and t.host is kept anyway.
+  if (bytes)
+    cuda_check(cudaMemcpyAsync(t.device.get(), t.host.data(), bytes, cudaMemcpyHostToDevice, stream_), "rope",
+               "cudaMemcpyAsync (inv_freq)");
+  inv_freq_tables_.push_back(std::move(t));
+  return static_cast<const float*>(inv_freq_tables_.back().device.get());
 }
 
 }  // namespace llmr

@@ -61,6 +61,19 @@ class CudaBackend final : public Backend {
   void add(const Tensor& a, const Tensor& b, const Tensor& out) override;
   void softmax(const Tensor& x) override;
   void copy(const Tensor& src, const Tensor& dst) override;
+  void store_rows(const Tensor& src, const Tensor& dst, const Tensor& positions) override;
+  void embedding_from(const Tensor& table, const Tensor& ids, const Tensor& out) override;
+  void rope_from(const Tensor& x, int n_heads, const Tensor& positions, const RopeSpec& spec) override;
+  void attention_from(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, const Tensor& positions,
+                      const AttentionSpec& spec, const Tensor& out) override;
+
+  // CUDA graphs: stream capture of the queued ops (relaxed mode), replayed with cudaGraphLaunch.
+  std::unique_ptr<Buffer> alloc_host_input(DType type, const std::vector<int64_t>& shape) override;
+  void copy_from_host_input(const Tensor& host, const Tensor& dst) override;
+  bool begin_capture() override;
+  std::unique_ptr<Replay> end_capture() override;
+  void abort_capture() override;
+  bool capturing() const { return capturing_; }
 
   // For the kernels of every op family.
   int device() const { return device_; }
@@ -77,18 +90,28 @@ class CudaBackend final : public Backend {
   // queued next, until `scratch_bytes` more bytes have been staged. Synchronises with the host (the
   // copy is from pageable memory); hot paths pass such arrays as kernel parameters instead.
   const void* stage(const void* host, size_t bytes, const char* op);
-  // The device copy of rope's inv_freq, uploaded only when its values change.
+  // A device copy of rope's inv_freq with these values: each distinct table is uploaded once and kept
+  // unchanged until the backend goes (recorded graphs hold its address).
   const float* rope_inv_freq(const float* host, int count);
 
  private:
+  void rope_rows_at(const Tensor& x, int n_heads, std::span<const int32_t> positions, const int32_t* device_positions,
+                    const RopeSpec& spec);
+  // Throws naming `op` while a capture is open: that call would wait on, or bake values into, the graph.
+  void check_not_capturing(const char* op) const;
+
+  bool capturing_ = false;
   int device_ = 0;
   cudaStream_t stream_ = nullptr;
   cublasHandle_t cublas_ = nullptr;
   cudaDeviceProp props_{};
   DeviceBytes scratch_;
   size_t scratch_used_ = 0;
-  DeviceBytes inv_freq_;
-  std::vector<float> inv_freq_host_;
+  struct InvFreqTable {
+    std::vector<float> host;
+    DeviceBytes device;
+  };
+  std::vector<InvFreqTable> inv_freq_tables_;
 };
 
 }  // namespace llmr

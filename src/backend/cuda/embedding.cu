@@ -26,6 +26,8 @@ struct EmbedArgs {
   char* out;
   int64_t out_stride;
   int dim;
+  int64_t vocab;
+  const int32_t* dev_ids;  // ids in device memory (embedding_from), else the ones below
   int32_t ids[kEmbedRowsPerLaunch];
 };
 
@@ -86,8 +88,13 @@ __device__ __forceinline__ float element(const char* row, int j) {
 
 template <DType kType>
 __global__ void __launch_bounds__(256) embed_rows(const __grid_constant__ EmbedArgs a) {
-  const char* src = a.table + int64_t(a.ids[blockIdx.x]) * a.table_stride;
+  const int64_t id = a.dev_ids ? a.dev_ids[blockIdx.x] : a.ids[blockIdx.x];
   float* dst = reinterpret_cast<float*>(a.out + int64_t(blockIdx.x) * a.out_stride);
+  if (id < 0 || id >= a.vocab) {  // only device ids can be (the host checks its own): zeros, never a wild read
+    for (int j = threadIdx.x; j < a.dim; j += blockDim.x) dst[j] = 0.f;
+    return;
+  }
+  const char* src = a.table + id * a.table_stride;
   for (int j = threadIdx.x; j < a.dim; j += blockDim.x) dst[j] = element<kType>(src, j);
 }
 
@@ -128,10 +135,36 @@ void CudaBackend::embedding(const Tensor& table, std::span<const int32_t> ids, c
   a.table_stride = table.stride[0];
   a.out_stride = out.stride[0];
   a.dim = int(table.shape[1]);
+  a.vocab = table.shape[0];
   for (size_t begin = 0; begin < ids.size(); begin += kEmbedRowsPerLaunch) {
     const size_t count = std::min<size_t>(kEmbedRowsPerLaunch, ids.size() - begin);
     std::copy(ids.begin() + begin, ids.begin() + begin + count, a.ids);
     a.out = static_cast<char*>(out.data) + int64_t(begin) * a.out_stride;
+    launch_for_type(table.type, a, int(count), stream());
+  }
+}
+
+void CudaBackend::embedding_from(const Tensor& table, const Tensor& ids, const Tensor& out) {
+  using namespace cuda_detail;
+  check_on_device("embedding", {{"table", &table}, {"ids", &ids}, {"out", &out}});
+  const int64_t n = ids.numel();
+  op_checks::index_tensor("embedding", "ids", ids, n);
+  // The shared checks with ids all 0 (always valid): the real ones are read on the device.
+  Tensor table_view = table, out_view = out;
+  table_view.device = out_view.device = Device::Host;
+  const std::vector<int32_t> zeros(size_t(n), 0);
+  check_embedding_args(table_view, zeros, out_view);
+  check(table.shape[1] < (int64_t(1) << 30), "embedding: rows of " + table.describe() + " are too long");
+  EmbedArgs a{};
+  a.table = static_cast<const char*>(table.data);
+  a.table_stride = table.stride[0];
+  a.out_stride = out.stride[0];
+  a.dim = int(table.shape[1]);
+  a.vocab = table.shape[0];
+  for (int64_t begin = 0; begin < n; begin += kMaxGridY) {
+    const int64_t count = std::min<int64_t>(kMaxGridY, n - begin);
+    a.dev_ids = static_cast<const int32_t*>(ids.data) + begin;
+    a.out = static_cast<char*>(out.data) + begin * a.out_stride;
     launch_for_type(table.type, a, int(count), stream());
   }
 }

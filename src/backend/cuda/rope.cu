@@ -1,6 +1,6 @@
 // CudaBackend::rope: in place, a grid over (token row, chunk of (head, pair)s). The rows' positions
 // travel in the kernel parameters (no host-to-device copy, nothing to synchronise, capturable in a
-// graph); inv_freq is uploaded once and reused while its values stay the same. Angles are formed in
+// graph); each distinct inv_freq table is uploaded once and kept. Angles are formed in
 // f32 as on the host, cos/sin by the accurate sincosf.
 #include "backend/cuda/cuda_backend_impl.h"
 #include "backend/cuda/cuda_check.h"
@@ -19,12 +19,13 @@ struct RopeArgs {
   const float* inv_freq;
   int n_heads, head_dim, half;
   bool neox;
+  const int32_t* dev_pos;  // positions in device memory (rope_from), else the ones below
   int32_t pos[kRopeRowsPerLaunch];
 };
 
 __global__ void __launch_bounds__(256) rope_rows(const __grid_constant__ RopeArgs a) {
   float* row = reinterpret_cast<float*>(a.x + int64_t(blockIdx.x) * a.stride);
-  const float p = float(a.pos[blockIdx.x]);
+  const float p = float(a.dev_pos ? a.dev_pos[blockIdx.x] : a.pos[blockIdx.x]);
   const int pairs = a.n_heads * a.half;
   for (int idx = blockIdx.y * blockDim.x + threadIdx.x; idx < pairs; idx += gridDim.y * blockDim.x) {
     const int h = idx / a.half, i = idx - h * a.half;
@@ -42,6 +43,18 @@ __global__ void __launch_bounds__(256) rope_rows(const __grid_constant__ RopeArg
 }  // namespace cuda_detail
 
 void CudaBackend::rope(const Tensor& x, int n_heads, std::span<const int32_t> positions, const RopeSpec& spec) {
+  rope_rows_at(x, n_heads, positions, nullptr, spec);
+}
+
+void CudaBackend::rope_from(const Tensor& x, int n_heads, const Tensor& positions, const RopeSpec& spec) {
+  cuda_detail::check_on_device("rope", {{"x", &x}, {"positions", &positions}});
+  op_checks::index_tensor("rope", "positions", positions, x.rows());
+  const std::vector<int32_t> zeros(size_t(x.rows()), 0);  // for the shape checks; the values are on the device
+  rope_rows_at(x, n_heads, zeros, static_cast<const int32_t*>(positions.data), spec);
+}
+
+void CudaBackend::rope_rows_at(const Tensor& x, int n_heads, std::span<const int32_t> positions,
+                               const int32_t* device_positions, const RopeSpec& spec) {
   using namespace cuda_detail;
   op_checks::rope(x, n_heads, positions, spec);
   check_on_device("rope", {{"x", &x}});
@@ -62,7 +75,9 @@ void CudaBackend::rope(const Tensor& x, int n_heads, std::span<const int32_t> po
   for (int64_t begin = 0; begin < rows; begin += kRopeRowsPerLaunch) {
     const int64_t count = std::min<int64_t>(kRopeRowsPerLaunch, rows - begin);
     a.x = static_cast<char*>(x.data) + begin * a.stride;
-    for (int64_t t = 0; t < count; ++t) a.pos[t] = positions[size_t(begin + t)];
+    a.dev_pos = device_positions ? device_positions + begin : nullptr;
+    if (!device_positions)
+      for (int64_t t = 0; t < count; ++t) a.pos[t] = positions[size_t(begin + t)];
     rope_rows<<<dim3(unsigned(count), chunks), threads, 0, stream()>>>(a);
     check_launch("rope", "rope_rows");
   }

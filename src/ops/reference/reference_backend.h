@@ -22,6 +22,7 @@ class ReferenceBackend final : public Backend {
   void add(const Tensor& a, const Tensor& b, const Tensor& out) override;
   void softmax(const Tensor& x) override;
   void copy(const Tensor& src, const Tensor& dst) override;
+  void store_rows(const Tensor& src, const Tensor& dst, const Tensor& positions) override;
 };
 
 }  // namespace llmr

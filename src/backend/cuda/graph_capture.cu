@@ -1,0 +1,93 @@
+// CudaBackend's recording of queued ops as a CUDA graph (stream capture) and its replay, plus the
+// pinned host inputs such a graph reads at each replay (a host-to-device memcpy node out of pinned
+// memory copies the values the host holds when the node runs, not those of capture time).
+#include "backend/cuda/cuda_backend_impl.h"
+#include "backend/cuda/cuda_check.h"
+
+namespace llmr {
+using cuda_detail::cuda_check;
+
+namespace {
+
+// Page-locked host memory (cudaMallocHost) holding one tensor.
+class PinnedBuffer final : public Buffer {
+ public:
+  PinnedBuffer(DType type, const std::vector<int64_t>& shape) {
+    Tensor t = Tensor::view(nullptr, type, shape, Device::Host);
+    const size_t bytes = std::max<size_t>(1, size_t(t.rows()) * row_bytes(type, t.cols()));
+    cuda_check(cudaMallocHost(&ptr_, bytes), "cuda host input", "cudaMallocHost");
+    t.data = ptr_;
+    tensor_ = t;
+  }
+  ~PinnedBuffer() override { cudaFreeHost(ptr_); }
+
+ private:
+  void* ptr_ = nullptr;
+};
+
+// An instantiated graph replayed on the backend's stream.
+class GraphReplay final : public Replay {
+ public:
+  GraphReplay(cudaGraphExec_t exec, cudaStream_t stream) : exec_(exec), stream_(stream) {}
+  ~GraphReplay() override {
+    cudaStreamSynchronize(stream_);  // a queued replay may still run
+    cudaGraphExecDestroy(exec_);
+  }
+  void replay() override { cuda_check(cudaGraphLaunch(exec_, stream_), "cuda graph", "cudaGraphLaunch"); }
+
+ private:
+  cudaGraphExec_t exec_;
+  cudaStream_t stream_;
+};
+
+}  // namespace
+
+std::unique_ptr<Buffer> CudaBackend::alloc_host_input(DType type, const std::vector<int64_t>& shape) {
+  return std::make_unique<PinnedBuffer>(type, shape);
+}
+
+void CudaBackend::copy_from_host_input(const Tensor& host, const Tensor& dst) {
+  check(host.device == Device::Host && dst.device == Device::Cuda && host.is_contiguous() && dst.is_contiguous() &&
+            host.type == dst.type && host.numel() == dst.numel(),
+        "cuda copy_from_host_input: " + host.describe() + " does not match " + dst.describe());
+  const size_t bytes = size_t(host.rows()) * row_bytes(host.type, host.cols());
+  if (bytes == 0) return;
+  // No wait: the host memory is pinned and the caller keeps it, unchanged, until the copy has run.
+  cuda_check(cudaMemcpyAsync(dst.data, host.data, bytes, cudaMemcpyHostToDevice, stream()), "cuda copy_from_host_input",
+             "cudaMemcpyAsync host to device");
+}
+
+bool CudaBackend::begin_capture() {
+  check(!capturing_, "cuda graph: a capture is already open");
+  cuda_check(cudaSetDevice(device_), "cuda graph", "cudaSetDevice");
+  cuda_check(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeRelaxed), "cuda graph", "cudaStreamBeginCapture");
+  capturing_ = true;
+  return true;
+}
+
+std::unique_ptr<Replay> CudaBackend::end_capture() {
+  check(capturing_, "cuda graph: end_capture without begin_capture");
+  capturing_ = false;
+  cudaGraph_t graph = nullptr;
+  cuda_check(cudaStreamEndCapture(stream_, &graph), "cuda graph", "cudaStreamEndCapture");
+  cudaGraphExec_t exec = nullptr;
+  const cudaError_t status = cudaGraphInstantiate(&exec, graph, 0);
+  cudaGraphDestroy(graph);
+  cuda_check(status, "cuda graph", "cudaGraphInstantiate");
+  return std::make_unique<GraphReplay>(exec, stream_);
+}
+
+void CudaBackend::abort_capture() {
+  if (!capturing_) return;
+  capturing_ = false;
+  cudaGraph_t graph = nullptr;
+  if (cudaStreamEndCapture(stream_, &graph) == cudaSuccess && graph) cudaGraphDestroy(graph);
+  cudaGetLastError();  // the failed capture's error is the caller's to report, not the next call's
+}
+
+void CudaBackend::check_not_capturing(const char* op) const {
+  check(!capturing_, std::string(op) + ": cannot run while a CUDA graph is being captured (it would wait on the "
+                                       "stream or bake host values into the graph)");
+}
+
+}  // namespace llmr
