@@ -20,6 +20,8 @@ echo "agreement: $(tail -1 "$out/agreement.log")" >> "$out/summary.txt"
 # The same with f32 activations in the quantized matrix-vector products (an opt-in kernel).
 LLMR_CUDA_FLOAT_GEMV=1 timeout 240 bash tools/gpu_agreement.sh "$bin/llmr" > "$out/agreement_float_gemv.log" 2>&1
 echo "agreement, LLMR_CUDA_FLOAT_GEMV=1: $(tail -1 "$out/agreement_float_gemv.log")" >> "$out/summary.txt"
+LLMR_CUDA_GRAPHS=1 timeout 240 bash tools/gpu_agreement.sh "$bin/llmr" > "$out/agreement_graphs.log" 2>&1
+echo "agreement, LLMR_CUDA_GRAPHS=1: $(tail -1 "$out/agreement_graphs.log")" >> "$out/summary.txt"
 
 timeout 120 "$bin/cuda_ops_bench" > "$out/cuda_ops_bench.log" 2>&1
 timeout 180 "$bin/cuda_matmul_bench" > "$out/cuda_matmul_bench.log" 2>&1
@@ -30,8 +32,8 @@ for type in q4_0 q4_k f16; do
   timeout 150 "$bin/llmr" bench -m "$f" -p 512 -n 128 -r 3 --device cuda >> "$out/bench_cuda.md" 2>&1 ||
     echo "bench $type rc=$?" >> "$out/summary.txt"
   if [ $type = q4_0 ]; then
-    # Variants on the same file: without the decode graph, and with f32-activation GEMVs.
-    for variant in LLMR_CUDA_GRAPHS=0 LLMR_CUDA_FLOAT_GEMV=1; do
+    # Variants on the same file: with the decode graph, with f32-activation GEMVs, with both.
+    for variant in LLMR_CUDA_GRAPHS=1 LLMR_CUDA_FLOAT_GEMV=1 "LLMR_CUDA_GRAPHS=1 LLMR_CUDA_FLOAT_GEMV=1"; do
       echo "variant: $variant" >> "$out/bench_cuda.md"
       env $variant timeout 150 "$bin/llmr" bench -m "$f" -p 512 -n 128 -r 3 --device cuda >> "$out/bench_cuda.md" 2>&1 ||
         echo "bench $type $variant rc=$?" >> "$out/summary.txt"
