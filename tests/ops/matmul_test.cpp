@@ -196,5 +196,23 @@ TEST(MatmulActivations, QuantizeActivationsRoundsToNearestWithinHalfAStep) {
   }
 }
 
+TEST(MatmulActivations, Avx512QuantizerMatchesScalarBitForBit) {
+  if (cpu::best_level() != cpu::Level::Avx512) return;  // nothing to compare on this processor
+  auto x = random_floats(32 * 6, -5.f, 5.f);
+  for (int i = 64; i < 96; ++i) x[size_t(i)] = 0.f;  // an all-zero block: d = 0
+  x[100] = std::nanf("");                            // a NaN: quantized to 0, left out of the max
+  x[140] = 127.5f;                                   // a block maximum far above the rest
+  std::vector<cpu::ActBlock> a(6), b(6);
+  cpu::quantize_activations(x.data(), a.data(), int64_t(x.size()));
+  cpu::quantize_activations_avx512(x.data(), b.data(), int64_t(x.size()));
+  for (int k = 0; k < 6; ++k) {
+    EXPECT_EQ(a[k].d, b[k].d) << k;
+    EXPECT_EQ(a[k].s0, b[k].s0) << k;
+    EXPECT_EQ(a[k].s1, b[k].s1) << k;
+    EXPECT_EQ(a[k].s, b[k].s) << k;
+    for (int i = 0; i < 32; ++i) EXPECT_EQ(a[k].qs[i], b[k].qs[i]) << k << " " << i;
+  }
+}
+
 }  // namespace
 }  // namespace llmr

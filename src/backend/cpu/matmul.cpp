@@ -72,7 +72,10 @@ void matmul_at_level(Level level, const Tensor& x, const Tensor& w, const Tensor
     const int64_t nb = n / 32;
     blocks.resize(size_t(T * nb));
     for_range(T, 4, [&](int64_t b, int64_t e) {
-      for (int64_t t = b; t < e; ++t) quantize_activations(x.row<float>(t), blocks.data() + t * nb, n);
+      for (int64_t t = b; t < e; ++t) {
+        if (level == Level::Avx512) quantize_activations_avx512(x.row<float>(t), blocks.data() + t * nb, n);
+        else quantize_activations(x.row<float>(t), blocks.data() + t * nb, n);
+      }
     });
     act = blocks.data();
     act_stride = nb;

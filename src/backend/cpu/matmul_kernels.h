@@ -21,6 +21,8 @@ static_assert(sizeof(ActBlock) == 48);
 
 // Quantizes n floats (a multiple of 32) into n / 32 blocks; round to nearest, ties to even.
 void quantize_activations(const float* x, ActBlock* out, int64_t n);
+// The same, with AVX-512 (identical results); only where the processor has it.
+void quantize_activations_avx512(const float* x, ActBlock* out, int64_t n);
 
 constexpr int kTokenTile = 4;  // tokens that share one decode of each weight block
 
