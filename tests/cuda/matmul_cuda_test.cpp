@@ -208,6 +208,21 @@ TEST(CudaMatmulFloatGemv, EveryQuantizedTypeWithinF32Bound) {
   ::unsetenv("LLMR_CUDA_FLOAT_GEMV");
 }
 
+// The int8-activation GEMV, which the default routing now keeps for wide x only, on narrow x too
+// (LLMR_CUDA_FLOAT_GEMV=0).
+TEST(CudaMatmulInt8Gemv, EveryQuantizedTypeOnNarrowRows) {
+  ::setenv("LLMR_CUDA_FLOAT_GEMV", "0", 1);
+  for (DType type : {DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q4_K, DType::Q5_K, DType::Q6_K}) {
+    for (int64_t T : {1, 2, 8}) {
+      check_gpu_matmul(type, T, 4096, 4096, 61, T != 2, sample_rows(4096, 64));
+      check_gpu_matmul(type, T, 4096, 259, 259, T == 1, all_rows(259));
+      if (::testing::Test::HasFatalFailure()) break;
+    }
+    if (::testing::Test::HasFatalFailure()) break;
+  }
+  ::unsetenv("LLMR_CUDA_FLOAT_GEMV");
+}
+
 INSTANTIATE_TEST_SUITE_P(AllTypes, CudaMatmul, ::testing::ValuesIn(kWeightTypes),
                          [](const auto& p) { return std::string(name(p.param)); });
 

@@ -413,6 +413,16 @@ bool float_gemv_requested() {
   return v && *v && std::strcmp(v, "0") != 0;
 }
 
+// Unset: the f32-activation kernel where x fits in shared memory (faster there on the H200, and no
+// int8 rounding of x), the int8 kernel for wider x (e.g. Llama-3-8B's down projection, where the f32
+// kernel reads x from global memory and measured 3.7x slower). "0": never; any other value: always.
+bool use_float_gemv(const GemvArgs& a) {
+  if (old_kernels_requested()) return false;
+  const char* v = std::getenv("LLMR_CUDA_FLOAT_GEMV");
+  if (v && *v) return std::strcmp(v, "0") != 0;
+  return !fused_gemv_requested() && int64_t(a.T) * a.n_in * 4 <= 48 * 1024;
+}
+
 bool gemv(const Tensor& x, const Tensor& w, const Tensor* bias, const Tensor& y, cudaStream_t stream) {
   const int64_t T = x.shape[0];
   check(T >= 1 && T <= kGemvMaxTokens, "matmul: gemv takes 1.." + std::to_string(kGemvMaxTokens) + " rows");
@@ -426,7 +436,7 @@ bool gemv(const Tensor& x, const Tensor& w, const Tensor* bias, const Tensor& y,
     const int64_t need = (w.type == DType::Q4_1 || w.type == DType::Q4_K || w.type == DType::Q5_K) ? 4 : 2;
     if (reinterpret_cast<uintptr_t>(w.data) % need || w.stride[0] % need) return false;
     const int64_t n_blocks = T * (a.n_in / 32);
-    if (float_gemv_requested() && !old_kernels_requested()) {
+    if (use_float_gemv(a)) {
       bool done = false;
       switch (w.type) {
         case DType::Q8_0: done = dispatch_quant_f32<DType::Q8_0>(a); break;

@@ -54,9 +54,10 @@ bool old_prefill_attention_requested();
 // default: on the H200 it measured slower than quantize-then-GEMV on every Llama-3-8B shape
 // (docs/measurements/2026-11-29-h200/, second session).
 bool fused_gemv_requested();
-// LLMR_CUDA_FLOAT_GEMV=1 (read at every call; LLMR_CUDA_OLD_KERNELS=1 overrides it) selects, for every
-// quantized type at T <= 8, the GEMV that decodes weights to f32 and keeps the activations in f32
-// (no int8 rounding of x): closer to the CPU and to transformers. Defined in gemv_kernels.cu.
+// The GEMV that decodes weights to f32 and keeps the activations in f32 (no int8 rounding of x: closer
+// to the CPU and to transformers) runs by default where x fits in shared memory; LLMR_CUDA_FLOAT_GEMV=1
+// (read at every call; LLMR_CUDA_OLD_KERNELS=1 overrides it) selects it for every quantized type at
+// T <= 8, =0 never. Defined in gemv_kernels.cu.
 bool float_gemv_requested();
 
 // Keeps memory freed by cudaFreeAsync in the device's pool between calls (the scratch buffers of
