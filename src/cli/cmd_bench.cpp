@@ -12,7 +12,8 @@
 #include "cli/command.h"
 #include "cli/model_path.h"
 #include "runtime/engine.h"
-#include "runtime/tp_generator.h"
+#include "runtime/tp_degree.h"
+#include "runtime/tp_transformer.h"
 
 namespace llmr::cli {
 namespace {

@@ -9,7 +9,8 @@
 #include "cli/shared_flags.h"
 #include "runtime/engine.h"
 #include "runtime/generator.h"
-#include "runtime/tp_generator.h"
+#include "runtime/tp_degree.h"
+#include "runtime/tp_transformer.h"
 
 namespace llmr::cli {
 namespace {
@@ -60,18 +61,18 @@ int run(const std::vector<std::string>& argv) {
 
   const int64_t batch = args.get_int("-b", 512, 1, 1 << 20);
   std::unique_ptr<KvCache> cache;
-  std::unique_ptr<Generator> plain;
   std::unique_ptr<TensorParallelTransformer> tp_model;
   std::unique_ptr<TpKvCache> tp_cache;
-  std::unique_ptr<TpGenerator> tp_gen;
+  std::unique_ptr<Generator> gen;
   if (tp > 0) {
     tp_model = std::make_unique<TensorParallelTransformer>(engine.config(), engine.model().weights,
                                                            std::vector<Backend*>{&engine.backend()});
     tp_cache = tp_model->new_cache(engine.n_ctx(), options.kv_type);
-    tp_gen = std::make_unique<TpGenerator>(*tp_model, *tp_cache, sampling, batch);
+    auto step = [&](std::span<const int32_t> tokens, int64_t pos0) { return tp_model->forward(tokens, pos0, *tp_cache); };
+    gen = std::make_unique<Generator>(step, engine.config().n_vocab, tp_cache->n_ctx(), sampling, batch);
   } else {
     cache = engine.new_cache();
-    plain = std::make_unique<Generator>(engine.transformer(), *cache, sampling, batch);
+    gen = std::make_unique<Generator>(engine.transformer(), *cache, sampling, batch);
   }
   std::unique_ptr<StreamDecoder> stream;
   if (!output_ids) stream = std::make_unique<StreamDecoder>(*tok);
@@ -84,8 +85,7 @@ int run(const std::vector<std::string>& argv) {
     return true;
   };
   auto is_end = [&](int32_t id) { return tok && tok->is_end_of_generation(id); };
-  std::vector<int32_t> out = tp_gen ? tp_gen->generate(prompt, n_predict, on_token, is_end)
-                                    : plain->generate(prompt, n_predict, on_token, is_end);
+  std::vector<int32_t> out = gen->generate(prompt, n_predict, on_token, is_end);
   if (output_ids) {
     std::printf("[");
     for (size_t i = 0; i < out.size(); ++i) std::printf("%s%d", i ? "," : "", out[i]);
@@ -95,7 +95,7 @@ int run(const std::vector<std::string>& argv) {
     std::fwrite(rest.data(), 1, rest.size(), stdout);
     std::printf("\n");
   }
-  const auto& s = tp_gen ? tp_gen->stats() : plain->stats();
+  const auto& s = gen->stats();
   std::fprintf(stderr,
                "\nload: %.2f s | prompt: %lld tokens, %.1f tok/s | generation: %lld tokens, %.1f tok/s | "
                "seed %llu | %s, %d threads%s\n",

@@ -19,8 +19,15 @@ struct GenerationStats {
   }
 };
 
+// One forward step of some model: tokens at positions pos0, pos0+1, ... in, host logits of the last
+// token out ([1, vocab]).
+using ForwardStep = std::function<Tensor(std::span<const int32_t> tokens, int64_t pos0)>;
+
 class Generator {
  public:
+  // A model of n_vocab tokens whose context holds n_ctx positions, driven through `step`.
+  Generator(ForwardStep step, int64_t n_vocab, int64_t n_ctx, const SamplingParams& sampling, int64_t batch = 512);
+  // The usual case: one Transformer and its KV cache.
   Generator(Transformer& model, KvCache& cache, const SamplingParams& sampling, int64_t batch = 512);
 
   // Generates up to n_predict tokens after the prompt. on_token is called with each new token and
@@ -32,8 +39,8 @@ class Generator {
   const GenerationStats& stats() const { return stats_; }
 
  private:
-  Transformer& model_;
-  KvCache& cache_;
+  ForwardStep step_;
+  int64_t n_vocab_, n_ctx_;
   Sampler sampler_;
   int64_t batch_;
   GenerationStats stats_;
