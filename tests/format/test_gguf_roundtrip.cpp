@@ -280,7 +280,8 @@ TEST(GgufRoundTrip, LargeVocabularyParsesQuickly) {
   ModelFile f = open_gguf(dir / "vocab.gguf");
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::printf("parsed 4 x %zu-entry arrays in %.1f ms\n", n, secs * 1e3);
-  EXPECT_LT(secs, 0.5);
+  // A guard against pathological (quadratic) parsing, not a speed target: ~40 ms is typical here.
+  EXPECT_LT(secs, 5.0);
   auto got = f.metadata.get_string_array("tokenizer.ggml.tokens");
   ASSERT_EQ(got.size(), n);
   size_t k = rng()() % n;

@@ -1,6 +1,8 @@
 // Pieces of the tokenizer checked on their own: UTF-8 repair, NFC, streaming, bad input, speed shape.
 #include <gtest/gtest.h>
 
+#include <ctime>
+
 #include <chrono>
 #include <filesystem>
 
@@ -109,20 +111,30 @@ TEST_P(WithVocab, SpecialTokensMatchOnlyWhenAllowed) {
 }
 
 TEST_P(WithVocab, LongWordIsNotQuadratic) {
-  // 100 KB without a space: one pre-tokenized word. Doubling the length must not quadruple the time.
-  std::string small, big;
-  for (int i = 0; i < 50 * 1024; ++i) small += char('a' + testing::rng()() % 26);
-  big = small + small;
-  auto time = [&](const std::string& s) {
-    auto t0 = std::chrono::steady_clock::now();
-    auto ids = tok_->encode(s, false, false);
-    EXPECT_FALSE(ids.empty());
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  // 100 KB without a space: one pre-tokenized word. Four times the length must cost about four times
+  // the work, not sixteen: the best of three runs in this thread's CPU time, so a busy machine (other
+  // tests on the other core) does not decide the outcome; 10x sits between linear and quadratic.
+  std::string small;
+  for (int i = 0; i < 25 * 1024; ++i) small += char('a' + testing::rng()() % 26);
+  const std::string big = small + small + small + small;
+  auto cpu_seconds = [] {
+    timespec ts{};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return double(ts.tv_sec) + double(ts.tv_nsec) * 1e-9;
   };
-  time(small);
-  double t1 = time(small), t2 = time(big);
-  EXPECT_LT(t2, 3.5 * t1 + 0.02) << "50 KB: " << t1 << " s, 100 KB: " << t2 << " s";
-  EXPECT_LT(t2, 2.0) << "100 KB took " << t2 << " s";
+  auto best_of_three = [&](const std::string& s) {
+    double best = 1e9;
+    for (int i = 0; i < 3; ++i) {
+      const double t0 = cpu_seconds();
+      auto ids = tok_->encode(s, false, false);
+      EXPECT_FALSE(ids.empty());
+      best = std::min(best, cpu_seconds() - t0);
+    }
+    return best;
+  };
+  const double t_small = best_of_three(small), t_big = best_of_three(big);
+  EXPECT_LT(t_big, 10.0 * t_small + 0.02) << "25 KB: " << t_small << " s, 100 KB: " << t_big << " s";
+  EXPECT_LT(t_big, 5.0) << "100 KB took " << t_big << " s of CPU";
 }
 
 INSTANTIATE_TEST_SUITE_P(Vocabularies, WithVocab, ::testing::Values("llama2", "llama3", "qwen3", "deepseek_v3"));
