@@ -17,7 +17,7 @@ cmake --build build -j "$jobs"
 (cd build && ctest --output-on-failure -j "$jobs" --timeout 1200)
 # Say why the GPU label skipped, when it did (test_cuda exits 77 naming the reason).
 if [ -x build/test_cuda ]; then
-  build/test_cuda --gtest_filter=-* >/dev/null 2>build/gpu_skip.txt && echo "GPU tests ran (label gpu)." ||
+  build/test_cuda --gtest_filter=-* >build/gpu_skip.txt 2>&1 && echo "GPU tests ran (label gpu)." ||
     echo "GPU tests (label gpu) skipped: $(head -c 300 build/gpu_skip.txt)"
 fi
 
