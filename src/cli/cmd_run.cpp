@@ -98,10 +98,11 @@ int run(const std::vector<std::string>& argv) {
   const auto& s = gen->stats();
   std::fprintf(stderr,
                "\nload: %.2f s | prompt: %lld tokens, %.1f tok/s | generation: %lld tokens, %.1f tok/s | "
-               "seed %llu | %s, %d threads%s\n",
+               "seed %llu | %s, threads %s%s\n",
                engine.load_seconds(), (long long)s.prompt_tokens, s.prompt_tokens_per_second(),
                (long long)s.generated_tokens, s.generation_tokens_per_second(),
-               (unsigned long long)sampling.seed, engine.backend().name().c_str(), options.threads,
+               (unsigned long long)sampling.seed, engine.backend().name().c_str(),
+               options.threads > 0 ? std::to_string(options.threads).c_str() : "auto",
                tp > 0 ? (", tensor parallel " + std::to_string(tp)).c_str() : "");
   return 0;
 }
