@@ -13,6 +13,7 @@
 #include "tensor/half.h"
 #include "tensor/quant.h"
 #include "tensor/quant_blocks.h"
+#include "tensor/quant_impl.h"
 
 namespace llmr {
 namespace {
@@ -67,41 +68,20 @@ void encode_q4_k_minmax(const float* x, void* dst, int64_t n) {
   auto* blocks = static_cast<quant::BlockQ4_K*>(dst);
   for (int64_t i = 0; i < n / quant::kQKK; ++i, x += quant::kQKK) {
     quant::BlockQ4_K& b = blocks[i];
-    float scales[8], mins[8], max_scale = 0, max_min = 0;
+    float scales[8], mins[8], d[8], min[8];
     for (int j = 0; j < 8; ++j) {
       float lo = 0, hi = 0;  // the range includes 0, so mins are >= 0 as the format stores them
       for (int l = 0; l < 32; ++l) lo = std::min(lo, x[32 * j + l]), hi = std::max(hi, x[32 * j + l]);
       scales[j] = (hi - lo) / 15;
       mins[j] = -lo;
-      max_scale = std::max(max_scale, scales[j]);
-      max_min = std::max(max_min, mins[j]);
     }
-    const float inv_scale = max_scale > 0 ? 63 / max_scale : 0, inv_min = max_min > 0 ? 63 / max_min : 0;
-    std::memset(b.scales, 0, sizeof b.scales);
-    for (int j = 0; j < 8; ++j) {
-      const int ls = std::min(63, int(std::lround(inv_scale * scales[j])));
-      const int lm = std::min(63, int(std::lround(inv_min * mins[j])));
-      if (j < 4) {
-        b.scales[j] = uint8_t(ls);
-        b.scales[j + 4] = uint8_t(lm);
-      } else {
-        b.scales[j + 4] = uint8_t((ls & 0xF) | ((lm & 0xF) << 4));
-        b.scales[j - 4] |= uint8_t((ls >> 4) << 6);
-        b.scales[j] |= uint8_t((lm >> 4) << 6);
-      }
-    }
-    b.d = f32_to_f16(max_scale / 63);
-    b.dmin = f32_to_f16(max_min / 63);
+    quant::pack_q4_k_scales(b, scales, mins, d, min);
     uint8_t levels[quant::kQKK];
-    for (int j = 0; j < 8; ++j) {
-      uint8_t sc, m;
-      quant::scale_min_k4(j, b.scales, sc, m);
-      const float d = f16_to_f32(b.d) * float(sc), min = f16_to_f32(b.dmin) * float(m);
+    for (int j = 0; j < 8; ++j)
       for (int l = 0; l < 32; ++l) {
-        const long q = d > 0 ? std::lround((x[32 * j + l] + min) / d) : 0;
+        const long q = d[j] > 0 ? std::lround((x[32 * j + l] + min[j]) / d[j]) : 0;
         levels[32 * j + l] = uint8_t(std::clamp(q, 0L, 15L));
       }
-    }
     for (int c = 0; c < 4; ++c)
       for (int l = 0; l < 32; ++l) b.qs[32 * c + l] = uint8_t(levels[64 * c + l] | (levels[64 * c + 32 + l] << 4));
   }

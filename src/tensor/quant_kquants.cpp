@@ -140,6 +140,14 @@ void pack_scales_k4(Block& b, const float* scales, const float* mins, float* eff
   }
 }
 
+}  // namespace
+
+void pack_q4_k_scales(BlockQ4_K& b, const float* scales, const float* mins, float* eff_d, float* eff_m) {
+  pack_scales_k4(b, scales, mins, eff_d, eff_m);
+}
+
+namespace {
+
 // Levels L[256] in [0, nmax] of one q4_k/q5_k super-block, fitted then re-rounded against the
 // stored (quantized) scales.
 template <typename Block>
