@@ -1,5 +1,6 @@
 // CudaBackend::matmul: validation shared with every backend, then the matrix-vector kernels for
-// generation (T <= 8) or the tensor-core GEMM for prompts.
+// generation (T <= 8), the quantized-weight tensor-core GEMM for batches (8 < T <= mma_max_tokens()),
+// or the dequantize + cuBLAS GEMM for prompts and the other types.
 #include <mutex>
 
 #include "backend/cuda/cuda_backend_impl.h"
@@ -45,6 +46,7 @@ void matmul(const Tensor& x, const Tensor& w, const Tensor* bias, const Tensor& 
   const int64_t T = x.shape[0];
   if (T == 0 || w.shape[0] == 0) return;
   if (T <= kGemvMaxTokens && w.shape[1] > 0 && gemv(x, w, bias, y, stream)) return;
+  if (T > kGemvMaxTokens && T <= mma_max_tokens() && gemm_mma(x, w, bias, y, stream)) return;
   gemm(x, w, bias, y, stream, cublas);
 }
 

@@ -31,6 +31,13 @@ bool gemv(const Tensor& x, const Tensor& w, const Tensor* bias, const Tensor& y,
 void gemm(const Tensor& x, const Tensor& w, const Tensor* bias, const Tensor& y, cudaStream_t stream,
           cublasHandle_t cublas);
 
+// The quantized-weight tensor-core GEMM (gemm_mma.cu): reads q4_0/q4_1/q8_0/q4_k/q5_k/q6_k weights
+// directly, any T. Returns false when the type, shape or alignment does not allow it (then use gemm()).
+bool gemm_mma(const Tensor& x, const Tensor& w, const Tensor* bias, const Tensor& y, cudaStream_t stream);
+// Largest T that matmul() sends to gemm_mma: LLMR_CUDA_MMA_MAX_TOKENS (read at every call; default 128,
+// 0 = never). Throws Error naming the variable for text that is not a count.
+int64_t mma_max_tokens();
+
 // Causal attention over the cache (see Backend::attention); arguments already checked, positions on
 // the host. device_positions: the same array on the device, or null when positions are consecutive
 // (positions[t] = positions[0] + t). Throws Error for head_dim > kMaxAttentionHeadDim.
@@ -42,9 +49,23 @@ void attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, st
 // for generation steps (T <= kDecodeMaxTokens); prompts take it too, one block per token and head
 // group. Returns false when it does not apply (the caller then takes the older kernel).
 constexpr int64_t kDecodeMaxTokens = 8;
+// A paged cache's block tables on the device: row t's position p is cache row
+// blocks[t * stride + p / block_size] * block_size + p % block_size.
+struct KvBlockTable {
+  const int32_t* blocks = nullptr;
+  int64_t stride = 0;
+  int block_size = 0;
+};
 bool attention_decode(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, std::span<const int32_t> positions,
                       const AttentionSpec& spec, const Tensor& out, cudaStream_t stream,
-                      const int32_t* device_positions);
+                      const int32_t* device_positions, const KvBlockTable& table = {});
+
+// The tensor-core flash-attention kernel for prompts (attention_prefill_mma.cu): f16 K and V, head_dim
+// 64 or 128, 16-byte aligned cache rows, GQA group <= 64. Returns false when it does not apply or
+// LLMR_CUDA_FLASH_MMA=0 (read at every call); Q and P are rounded to f16 (see the file).
+bool attention_prefill_mma(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
+                           std::span<const int32_t> positions, const AttentionSpec& spec, const Tensor& out,
+                           cudaStream_t stream, const int32_t* device_positions);
 
 // LLMR_CUDA_OLD_KERNELS=1 (read at every call) selects the previous GEMV and attention kernels,
 // for comparison runs; LLMR_CUDA_OLD_KERNELS=prefill only the previous attention for T > 8.
