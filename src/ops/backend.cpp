@@ -1,5 +1,6 @@
 #include "ops/backend.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "ops/op_checks.h"
@@ -68,6 +69,41 @@ void Backend::rope_from(const Tensor& x, int n_heads, const Tensor& positions, c
 void Backend::attention_from(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, const Tensor& positions,
                              const AttentionSpec& spec, const Tensor& out) {
   attention(q, k_cache, v_cache, host_indices("attention", "positions", positions, q.rows()), spec, out);
+}
+
+void Backend::attention_paged(const Tensor& q, const Tensor& k_pool, const Tensor& v_pool, const Tensor& positions,
+                              const Tensor& block_table, int64_t block_size, const AttentionSpec& spec,
+                              const Tensor& out) {
+  op_checks::attention_paged(q, k_pool, v_pool, positions, block_table, block_size, spec, out);
+  const int64_t T = q.rows(), width = block_table.cols(), pool_blocks = k_pool.rows() / block_size;
+  const auto pos = host_indices("attention_paged", "positions", positions, T);
+  op_checks::check_device("attention_paged", "block_table", block_table, Device::Host);
+  const auto* table = static_cast<const int32_t*>(block_table.data);
+  for (int64_t t0 = 0; t0 < T;) {
+    // The run of rows [t0, t1) shares one block table: one sequence's chunk.
+    const int32_t* blocks = table + t0 * width;
+    int64_t t1 = t0 + 1;
+    while (t1 < T && std::equal(blocks, blocks + width, table + t1 * width)) ++t1;
+    int32_t last = 0;
+    for (int64_t t = t0; t < t1; ++t) {
+      check(pos[size_t(t)] >= 0 && pos[size_t(t)] / block_size < width,
+            "attention_paged: position " + std::to_string(pos[size_t(t)]) + " of row " + std::to_string(t) +
+                " is outside its block table of " + std::to_string(width) + " blocks");
+      last = std::max(last, pos[size_t(t)]);
+    }
+    const int64_t rows = int64_t(last) + 1;
+    HostBuffer keys(k_pool.type, {rows, k_pool.cols()}), values(v_pool.type, {rows, v_pool.cols()});
+    for (int64_t b = 0; b * block_size < rows; ++b) {
+      check(blocks[b] >= 0 && blocks[b] < pool_blocks, "attention_paged: block " + std::to_string(blocks[b]) +
+                                                           " is outside the pool of " + std::to_string(pool_blocks));
+      const int64_t n = std::min(block_size, rows - b * block_size);
+      copy(k_pool.slice_rows(int64_t(blocks[b]) * block_size, n), keys.tensor().slice_rows(b * block_size, n));
+      copy(v_pool.slice_rows(int64_t(blocks[b]) * block_size, n), values.tensor().slice_rows(b * block_size, n));
+    }
+    attention(q.slice_rows(t0, t1 - t0), keys.tensor(), values.tensor(), pos.subspan(size_t(t0), size_t(t1 - t0)),
+              spec, out.slice_rows(t0, t1 - t0));
+    t0 = t1;
+  }
 }
 
 void Backend::copy_from_host_input(const Tensor& host, const Tensor& dst) {

@@ -113,6 +113,16 @@ class Backend {
   virtual void attention_from(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, const Tensor& positions,
                               const AttentionSpec& spec, const Tensor& out);
 
+  // Attention of many sequences over a paged KV cache (the server's): row t of q is a query at
+  // position positions[t] of the sequence whose block table is row t of block_table (I32 [T,
+  // max_blocks]); that sequence's position p lives in row block_table[t][p / block_size] * block_size
+  // + p % block_size of k_pool and v_pool. Causal as attention(). positions and block_table are in
+  // this backend's memory, read when the op runs. The default serves host backends: it gathers each
+  // run of rows sharing a block table into contiguous keys and values and calls attention().
+  virtual void attention_paged(const Tensor& q, const Tensor& k_pool, const Tensor& v_pool, const Tensor& positions,
+                               const Tensor& block_table, int64_t block_size, const AttentionSpec& spec,
+                               const Tensor& out);
+
   // --- Recording a sequence of ops once and replaying it (CUDA graphs). Host backends cannot.
   // Host memory whose contents queued work reads when it runs, not when it is queued (pinned on CUDA,
   // so a replayed copy reads the values of that moment); the default is plain host memory.

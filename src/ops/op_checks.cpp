@@ -1,6 +1,8 @@
 #include "ops/op_checks.h"
 
+#include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "core/error.h"
 
@@ -182,6 +184,23 @@ void index_tensor(const char* op, const char* what, const Tensor& t, int64_t cou
   check_type(op, what, t, {DType::I32});
   if (t.numel() != count || !t.is_contiguous())
     fail(op, std::string(what) + " " + t.describe() + " must be " + std::to_string(count) + " contiguous entries");
+}
+
+void attention_paged(const Tensor& q, const Tensor& k_pool, const Tensor& v_pool, const Tensor& positions,
+                     const Tensor& block_table, int64_t block_size, const AttentionSpec& spec, const Tensor& out) {
+  const char* op = "attention_paged";
+  if (block_size <= 0 || k_pool.rows() % block_size != 0)
+    fail(op, "the pools' " + std::to_string(k_pool.rows()) + " rows are not whole blocks of " +
+                 std::to_string(block_size));
+  // Every shape check of attention, with each row taken to reach the pool's last row.
+  const std::vector<int32_t> bound(size_t(q.rows()), int32_t(std::max<int64_t>(0, k_pool.rows() - 1)));
+  attention(q, k_pool, v_pool, bound, spec, out);
+  index_tensor(op, "positions", positions, q.rows());
+  check_layout(op, "block_table", block_table);
+  check_type(op, "block_table", block_table, {DType::I32});
+  if (block_table.ndim != 2 || block_table.rows() != q.rows() || block_table.cols() < 1 || !block_table.is_contiguous())
+    fail(op, "block_table " + block_table.describe() + " must be contiguous [" + std::to_string(q.rows()) +
+                 ", max_blocks]");
 }
 
 void store_rows(const Tensor& src, const Tensor& dst, const Tensor& positions) {

@@ -26,6 +26,9 @@ void softmax(const Tensor& x);
 void copy(const Tensor& src, const Tensor& dst);
 // Shapes and types only: the positions' values may live in device memory (checked where read).
 void store_rows(const Tensor& src, const Tensor& dst, const Tensor& positions);
+// Shapes and types of attention_paged's arguments (the index values may live in device memory).
+void attention_paged(const Tensor& q, const Tensor& k_pool, const Tensor& v_pool, const Tensor& positions,
+                     const Tensor& block_table, int64_t block_size, const AttentionSpec& spec, const Tensor& out);
 // An I32 index tensor of `count` entries, contiguous (ids or positions of the *_from ops).
 void index_tensor(const char* op, const char* what, const Tensor& t, int64_t count);
 

@@ -126,6 +126,14 @@ class HostMirrorBackend final : public Backend {
     cuda_->attention(m.device(0), m.device(1), m.device(2), positions, spec, m.device(3));
     m.download();
   }
+  void attention_paged(const Tensor& q, const Tensor& k_pool, const Tensor& v_pool, const Tensor& positions,
+                       const Tensor& block_table, int64_t block_size, const AttentionSpec& spec,
+                       const Tensor& out) override {
+    DeviceMirror m(*cuda_, {&q, &k_pool, &v_pool, &positions, &block_table, &out});
+    cuda_->attention_paged(m.device(0), m.device(1), m.device(2), m.device(3), m.device(4), block_size, spec,
+                           m.device(5));
+    m.download();
+  }
   void swiglu(const Tensor& gate, const Tensor& up, const Tensor& out) override {
     DeviceMirror m(*cuda_, {&gate, &up, &out});
     cuda_->swiglu(m.device(0), m.device(1), m.device(2));

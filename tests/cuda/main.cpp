@@ -12,7 +12,7 @@ namespace {
 
 // Suites of tests/ops that test no GPU code.
 constexpr const char* kCpuOnly =
-    "*/cpu_*:AddReference.*:AttentionReference.*:CopyReference.*:MatmulActivations.*:RmsNormReference.*:"
+    "*/cpu_*:AddReference.*:AttentionReference.*:AttentionPagedHost.*:CopyReference.*:MatmulActivations.*:RmsNormReference.*:"
     "RopeReference.*:SoftmaxReference.*:SwigluReference.*";
 
 }  // namespace

@@ -42,7 +42,15 @@ struct DecodeParams {
   int n_split, keys_per_split;
   float* part_o;    // [T, n_head, n_split, head_dim]: accumulators relative to the split's max
   float2* part_ml;  // [T, n_head, n_split]: (max, sum); max = -inf for a split with no keys
+  KvBlockTable table;  // paged cache: key rows through block tables; blocks == null: row = position
 };
+
+// The cache row holding position `key` of query row t's sequence.
+__device__ __forceinline__ int64_t cache_row(const DecodeParams& p, int t, int key) {
+  if (!p.table.blocks) return key;
+  const int bs = p.table.block_size;
+  return int64_t(p.table.blocks[int64_t(t) * p.table.stride + key / bs]) * bs + key % bs;
+}
 
 // VEC cache elements loaded as one vector (float or raw f16 bits).
 template <typename T, int VEC>
@@ -106,8 +114,9 @@ __global__ void __launch_bounds__(kThreads) attention_decode_kernel(DecodeParams
       for (int c = 0; c < NCH; ++c) {
         const int d0 = (c * LPK + j) * VEC;
         if (key < k_end && chunk_ok[c]) {
-          kr[r][c] = *reinterpret_cast<const Pack<KT, VEC>*>(kbase + int64_t(key) * p.k_stride + d0);
-          vr[r][c] = *reinterpret_cast<const Pack<VT, VEC>*>(vbase + int64_t(key) * p.v_stride + d0);
+          const int64_t row = cache_row(p, t, key);
+          kr[r][c] = *reinterpret_cast<const Pack<KT, VEC>*>(kbase + row * p.k_stride + d0);
+          vr[r][c] = *reinterpret_cast<const Pack<VT, VEC>*>(vbase + row * p.v_stride + d0);
         } else {
 #pragma unroll
           for (int i = 0; i < VEC; ++i) {
@@ -316,7 +325,7 @@ bool old_prefill_attention_requested() {
 
 bool attention_decode(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, std::span<const int32_t> positions,
                       const AttentionSpec& spec, const Tensor& out, cudaStream_t stream,
-                      const int32_t* device_positions) {
+                      const int32_t* device_positions, const KvBlockTable& table) {
   const int64_t T = q.rows();
   if (T < 1 || T > 65535 || spec.head_dim > kMaxAttentionHeadDim) return false;  // grid.z = T
   const int D = spec.head_dim;
@@ -344,6 +353,7 @@ bool attention_decode(const Tensor& q, const Tensor& k_cache, const Tensor& v_ca
   p.group = group;
   p.head_groups = (group + c.nh - 1) / c.nh;
   p.scale = spec.scale;
+  p.table = table;
   int32_t max_pos = 0;
   for (int32_t pos : positions) max_pos = std::max(max_pos, pos);
   const int64_t max_keys = int64_t(max_pos) + 1;

@@ -66,6 +66,9 @@ class CudaBackend final : public Backend {
   void rope_from(const Tensor& x, int n_heads, const Tensor& positions, const RopeSpec& spec) override;
   void attention_from(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, const Tensor& positions,
                       const AttentionSpec& spec, const Tensor& out) override;
+  void attention_paged(const Tensor& q, const Tensor& k_pool, const Tensor& v_pool, const Tensor& positions,
+                       const Tensor& block_table, int64_t block_size, const AttentionSpec& spec,
+                       const Tensor& out) override;
 
   // CUDA graphs: stream capture of the queued ops (relaxed mode), replayed with cudaGraphLaunch.
   std::unique_ptr<Buffer> alloc_host_input(DType type, const std::vector<int64_t>& shape) override;
