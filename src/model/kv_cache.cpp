@@ -12,8 +12,18 @@ KvCache::KvCache(const ModelConfig& c, int64_t n_ctx, DType type, Backend* backe
   }
 }
 
-void KvCache::store(Backend& ops, int64_t layer, size_t seq, int64_t pos0, const Tensor& k, const Tensor& v) {
-  check(seq == 0, "a KvCache holds one sequence");
+void KvCache::attend(Backend& ops, int64_t layer, std::span<const KvRows> seqs, std::span<const int32_t> positions,
+                     const AttentionSpec& spec, const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& attn) {
+  for (const KvRows& s : seqs) {
+    check(s.seq == 0, "a KvCache holds one sequence");
+    store(ops, layer, s.pos0, k.slice_rows(s.first_row, s.n), v.slice_rows(s.first_row, s.n));
+    const auto [keys, values] = view(layer, s.pos0 + s.n);
+    ops.attention(q.slice_rows(s.first_row, s.n), keys, values, positions.subspan(size_t(s.first_row), size_t(s.n)),
+                  spec, attn.slice_rows(s.first_row, s.n));
+  }
+}
+
+void KvCache::store(Backend& ops, int64_t layer, int64_t pos0, const Tensor& k, const Tensor& v) {
   ops.copy(k, this->k(layer).slice_rows(pos0, k.rows()));
   ops.copy(v, this->v(layer).slice_rows(pos0, v.rows()));
 }
@@ -23,8 +33,7 @@ void KvCache::store_at(Backend& ops, int64_t layer, const Tensor& positions, con
   ops.store_rows(v, this->v(layer), positions);
 }
 
-std::pair<Tensor, Tensor> KvCache::view(Backend&, int64_t layer, size_t seq, int64_t rows) {
-  check(seq == 0, "a KvCache holds one sequence");
+std::pair<Tensor, Tensor> KvCache::view(int64_t layer, int64_t rows) const {
   return {k(layer).slice_rows(0, rows), v(layer).slice_rows(0, rows)};
 }
 

@@ -20,11 +20,16 @@ class KvCache final : public KvStore {
   Tensor v(int64_t layer) const { return v_[size_t(layer)]->tensor(); }
   size_t bytes() const;
 
-  void store(Backend& ops, int64_t layer, size_t seq, int64_t pos0, const Tensor& k, const Tensor& v) override;
+  void attend(Backend& ops, int64_t layer, std::span<const KvRows> seqs, std::span<const int32_t> positions,
+              const AttentionSpec& spec, const Tensor& q, const Tensor& k, const Tensor& v,
+              const Tensor& attn) override;
+  // Writes k and v, the rows of positions pos0, pos0+1, ..., into layer `layer`.
+  void store(Backend& ops, int64_t layer, int64_t pos0, const Tensor& k, const Tensor& v);
   // Writes k and v (T rows) at the positions held in `positions` (I32 [T] in the backend's memory),
   // read when the copy runs: a replayed decode step's KV write.
   void store_at(Backend& ops, int64_t layer, const Tensor& positions, const Tensor& k, const Tensor& v);
-  std::pair<Tensor, Tensor> view(Backend& ops, int64_t layer, size_t seq, int64_t rows) override;
+  // Keys and values of positions [0, rows) of layer `layer`.
+  std::pair<Tensor, Tensor> view(int64_t layer, int64_t rows) const;
   int64_t capacity(size_t) const override { return n_ctx_; }
 
  private:

@@ -83,14 +83,15 @@ Tensor Transformer::forward(std::span<const SequenceChunk> chunks, KvStore& kv) 
   const auto& c = config_;
   // Every row of the batch: its token, its position, and which rows' logits come back.
   std::vector<int32_t> tokens, positions;
-  std::vector<int64_t> first_row, out_rows;
+  std::vector<KvRows> seqs;
+  std::vector<int64_t> out_rows;
   for (const SequenceChunk& ch : chunks) {
     const auto n = int64_t(ch.tokens.size());
     check(n > 0, "forward: a sequence with no tokens");
     check(ch.pos0 >= 0 && ch.pos0 + n <= kv.capacity(ch.seq),
           "context is full: " + std::to_string(ch.pos0 + n) + " tokens do not fit in a context of " +
               std::to_string(kv.capacity(ch.seq)));
-    first_row.push_back(int64_t(tokens.size()));
+    seqs.push_back({ch.seq, int64_t(tokens.size()), n, ch.pos0});
     for (int64_t t = 0; t < n; ++t) {
       const int32_t id = ch.tokens[size_t(t)];
       check(id >= 0 && id < c.n_vocab, "token id " + std::to_string(id) + " is outside the vocabulary of " +
@@ -112,14 +113,7 @@ Tensor Transformer::forward(std::span<const SequenceChunk> chunks, KvStore& kv) 
   in.embed = [&](const Tensor& x) { ops.embedding(weights_.token_embd, tokens, x); };
   in.rope = [&](const Tensor& t, int n_heads) { ops.rope(t, n_heads, positions, rope); };
   in.attend = [&](int64_t l, const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& attn) {
-    for (size_t i = 0; i < chunks.size(); ++i) {
-      const auto n = int64_t(chunks[i].tokens.size());
-      const int64_t r = first_row[i];
-      kv.store(ops, l, chunks[i].seq, chunks[i].pos0, k.slice_rows(r, n), v.slice_rows(r, n));
-      const auto [keys, values] = kv.view(ops, l, chunks[i].seq, chunks[i].pos0 + n);
-      ops.attention(q.slice_rows(r, n), keys, values, std::span(positions).subspan(size_t(r), size_t(n)),
-                    attention, attn.slice_rows(r, n));
-    }
+    kv.attend(ops, l, seqs, positions, attention, q, k, v, attn);
   };
   run_layers(T, in);
   Scratch& s = *scratch_;
@@ -246,7 +240,7 @@ Tensor Transformer::forward_graph(int32_t token, int64_t pos, KvCache& cache) {
       // The whole cache as keys: the kernels stop at the position they read.
       in.attend = [&](int64_t l, const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& attn) {
         cache.store_at(ops, l, dev_pos, k, v);
-        const auto [keys, values] = cache.view(ops, l, 0, cache.n_ctx());
+        const auto [keys, values] = cache.view(l, cache.n_ctx());
         ops.attention_from(q, keys, values, dev_pos, attention, attn);
       };
       ops.copy_from_host_input(host_in, dev_in);

@@ -1,71 +1,80 @@
 #include "runtime/batched_forward.h"
 
+#include <algorithm>
+#include <cstring>
+
 namespace llmr {
 namespace {
 
-// The KvStore view of a paged cache for one step: sequence i's rows live in items[i].blocks.
+// The KvStore view of a paged cache for one step: every layer writes all rows' keys and values with
+// one store_rows each and attends with one attention_paged, through device copies of the rows' pool
+// slots, positions and block tables made once per step.
 class PagedKvStore final : public KvStore {
  public:
-  PagedKvStore(PagedKvCache& cache, std::span<const BatchItem> items, const Tensor& k_gather, const Tensor& v_gather)
-      : cache_(cache), items_(items), k_gather_(k_gather), v_gather_(v_gather) {}
+  PagedKvStore(PagedKvCache& cache, std::span<const BatchItem> items, Tensor slots, Tensor positions, Tensor tables)
+      : cache_(cache), items_(items), slots_(slots), positions_(positions), tables_(tables) {}
 
-  void store(Backend& ops, int64_t layer, size_t seq, int64_t pos0, const Tensor& k, const Tensor& v) override {
-    const int64_t bs = cache_.block_size(), n = k.rows();
-    const Tensor kp = cache_.k(layer), vp = cache_.v(layer);
-    // One copy per block touched.
-    for (int64_t t = 0; t < n;) {
-      const int64_t p = pos0 + t, off = p % bs, run = std::min(n - t, bs - off);
-      const int64_t dst = int64_t(items_[seq].blocks[size_t(p / bs)]) * bs + off;
-      ops.copy(k.slice_rows(t, run), kp.slice_rows(dst, run));
-      ops.copy(v.slice_rows(t, run), vp.slice_rows(dst, run));
-      t += run;
-    }
-  }
-
-  std::pair<Tensor, Tensor> view(Backend& ops, int64_t layer, size_t seq, int64_t rows) override {
-    return {gather(ops, cache_.k(layer), seq, rows, k_gather_), gather(ops, cache_.v(layer), seq, rows, v_gather_)};
+  void attend(Backend& ops, int64_t layer, std::span<const KvRows>, std::span<const int32_t>,
+              const AttentionSpec& spec, const Tensor& q, const Tensor& k, const Tensor& v,
+              const Tensor& attn) override {
+    ops.store_rows(k, cache_.k(layer), slots_);
+    ops.store_rows(v, cache_.v(layer), slots_);
+    ops.attention_paged(q, cache_.k(layer), cache_.v(layer), positions_, tables_, cache_.block_size(), spec, attn);
   }
 
   int64_t capacity(size_t seq) const override { return int64_t(items_[seq].blocks.size()) * cache_.block_size(); }
 
  private:
-  // Rows [0, rows) of sequence seq: a view when its blocks are adjacent, else copied into scratch.
-  Tensor gather(Backend& ops, const Tensor& pool, size_t seq, int64_t rows, const Tensor& scratch) const {
-    const int64_t bs = cache_.block_size(), n_blocks = (rows + bs - 1) / bs;
-    const auto blocks = items_[seq].blocks;
-    bool adjacent = true;
-    for (int64_t i = 1; i < n_blocks; ++i) adjacent &= blocks[size_t(i)] == blocks[0] + i;
-    if (adjacent) return pool.slice_rows(int64_t(blocks[0]) * bs, rows);
-    for (int64_t i = 0; i < n_blocks; ++i) {
-      const int64_t r = std::min(bs, rows - i * bs);
-      ops.copy(pool.slice_rows(int64_t(blocks[size_t(i)]) * bs, r), scratch.slice_rows(i * bs, r));
-    }
-    return scratch.slice_rows(0, rows);
-  }
-
   PagedKvCache& cache_;
   std::span<const BatchItem> items_;
-  Tensor k_gather_, v_gather_;
+  Tensor slots_, positions_, tables_;
 };
 
 }  // namespace
 
+Tensor BatchedForward::IndexBuffer::upload(Backend& ops, std::span<const int32_t> values,
+                                           const std::vector<int64_t>& shape) {
+  const auto n = int64_t(values.size());
+  if (!device || device->tensor().numel() < n) {  // grow geometrically: batches change size every step
+    const int64_t size = std::max(n, device ? 2 * device->tensor().numel() : 0);
+    host = ops.alloc_host_input(DType::I32, {size});
+    device = ops.alloc(DType::I32, {size});
+  }
+  const Tensor h = Tensor::view(host->tensor().data, DType::I32, {n}, host->tensor().device);
+  const Tensor d = Tensor::view(device->tensor().data, DType::I32, {n}, device->tensor().device);
+  // Safe to overwrite: the previous step ended by downloading its logits, so its copies have run.
+  std::memcpy(h.data, values.data(), values.size_bytes());
+  ops.copy_from_host_input(h, d);
+  return Tensor::view(d.data, DType::I32, shape, d.device);
+}
+
 Tensor BatchedForward::forward(std::span<const BatchItem> items, PagedKvCache& cache) {
-  const ModelConfig& c = model_.config();
+  const int64_t bs = cache.block_size();
+  size_t width = 1;
+  for (const BatchItem& it : items) width = std::max(width, it.blocks.size());
+  // Per row: the pool row its key and value go to, its position, and its sequence's block table
+  // (padded with the first block: entries past a row's position are never read).
+  std::vector<int32_t> slots, positions, tables;
   std::vector<SequenceChunk> chunks;
-  int64_t max_rows = 0;
   for (size_t i = 0; i < items.size(); ++i) {
     const BatchItem& it = items[i];
+    check(!it.blocks.empty(), "batched forward: a sequence without KV blocks");
     chunks.push_back({it.tokens, it.pos0, i, it.want_logits ? LogitRows::Last : LogitRows::None});
-    max_rows = std::max(max_rows, it.pos0 + int64_t(it.tokens.size()));
+    for (size_t t = 0; t < it.tokens.size(); ++t) {
+      const int64_t p = it.pos0 + int64_t(t);
+      check(p / bs < int64_t(it.blocks.size()), "batched forward: position " + std::to_string(p) +
+                                                    " is past the sequence's " +
+                                                    std::to_string(it.blocks.size()) + " KV blocks");
+      slots.push_back(int32_t(int64_t(it.blocks[size_t(p / bs)]) * bs + p % bs));
+      positions.push_back(int32_t(p));
+      tables.insert(tables.end(), it.blocks.begin(), it.blocks.end());
+      tables.insert(tables.end(), width - it.blocks.size(), it.blocks[0]);
+    }
   }
-  const int64_t kv_dim = c.n_head_kv * c.head_dim;
-  if (!k_gather_ || k_gather_->tensor().rows() < max_rows || k_gather_->tensor().type != cache.type()) {
-    const int64_t rows = std::max(max_rows, k_gather_ ? 2 * k_gather_->tensor().rows() : 0);
-    k_gather_ = model_.backend().alloc(cache.type(), {rows, kv_dim});
-    v_gather_ = model_.backend().alloc(cache.type(), {rows, kv_dim});
-  }
-  PagedKvStore kv(cache, items, k_gather_->tensor(), v_gather_->tensor());
+  Backend& ops = model_.backend();
+  const auto T = int64_t(slots.size());
+  PagedKvStore kv(cache, items, slots_.upload(ops, slots, {T}), positions_.upload(ops, positions, {T}),
+                  tables_.upload(ops, tables, {T, int64_t(width)}));
   return model_.forward(chunks, kv);
 }
 

@@ -28,8 +28,14 @@ class BatchedForward {
   const ModelConfig& config() const { return model_.config(); }
 
  private:
+  // An I32 tensor in the backend's memory with at least `count` entries, filled from host memory.
+  struct IndexBuffer {
+    std::unique_ptr<Buffer> host, device;
+    Tensor upload(Backend& ops, std::span<const int32_t> values, const std::vector<int64_t>& shape);
+  };
+
   Transformer& model_;
-  std::unique_ptr<Buffer> k_gather_, v_gather_;  // a scattered sequence's keys/values, made contiguous
+  IndexBuffer slots_, positions_, tables_;  // one step's KV rows to write, row positions, block tables
 };
 
 }  // namespace llmr
