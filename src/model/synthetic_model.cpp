@@ -143,8 +143,49 @@ float synthetic_weight(uint64_t seed, const std::string& tensor, uint64_t index)
   return weight_from_key(tensor_key(seed, tensor), index);
 }
 
+int64_t tokenizer_token_count(const Metadata& md) {
+  const auto model = md.string_or("tokenizer.ggml.model");
+  if (!model || *model == "no_vocab" || *model == "none" || !md.has("tokenizer.ggml.tokens")) return 0;
+  return int64_t(md.get_array("tokenizer.ggml.tokens").values.size());
+}
+
+Metadata synthetic_vocab_from(const Metadata& source, int64_t n_vocab) {
+  const int64_t n = tokenizer_token_count(source);
+  check(n > 0, "synth --vocab-from: the source model has no tokenizer (tokenizer.ggml.model is absent or no_vocab)");
+  check(n <= n_vocab, "synth --vocab-from: the source tokenizer has " + std::to_string(n) + " tokens, more than the " +
+                          std::to_string(n_vocab) + " rows of the shape's vocabulary");
+  Metadata out;
+  for (const auto& [key, value] : source.entries())
+    if (key.rfind("tokenizer.", 0) == 0) out.set(key, value);
+  // Per-token arrays must cover the source's tokens exactly, or padding would misalign them.
+  auto pad = [&](const char* key, MetaType element, auto pad_for_id) {
+    std::vector<MetaValue> values;
+    if (source.find(key)) {
+      const MetaArray& a = source.get_array(key);
+      check(int64_t(a.values.size()) == n, std::string("synth --vocab-from: ") + key + " has " +
+                                               std::to_string(a.values.size()) + " entries for " + std::to_string(n) +
+                                               " tokens");
+      check(a.element_type == element, std::string("synth --vocab-from: ") + key + " holds " +
+                                           meta_type_name(a.element_type) + ", not " + meta_type_name(element));
+      values = a.values;
+    } else if (element == MetaType::I32) {  // no types: the source's tokens are normal (1)
+      values.assign(size_t(n), MetaValue::i32(1));
+    } else {
+      return;
+    }
+    for (int64_t id = n; id < n_vocab; ++id) values.push_back(pad_for_id(id));
+    out.set(key, MetaValue::array(element, std::move(values)));
+  };
+  pad("tokenizer.ggml.tokens", MetaType::STRING, [](int64_t id) { return MetaValue::str("[PAD" + std::to_string(id) + "]"); });
+  // GGUF token type 3 = CONTROL: skipped when decoding, never made by encoding plain text.
+  pad("tokenizer.ggml.token_type", MetaType::I32, [](int64_t) { return MetaValue::i32(3); });
+  // llama.cpp's converter scores its pads -1000.
+  pad("tokenizer.ggml.scores", MetaType::F32, [](int64_t) { return MetaValue::f32(-1000.0f); });
+  return out;
+}
+
 SyntheticModelInfo write_synthetic_model(const ModelConfig& c, DType type, uint64_t seed,
-                                         const std::filesystem::path& out, int threads) {
+                                         const std::filesystem::path& out, int threads, const Metadata* vocab) {
   const auto t0 = std::chrono::steady_clock::now();
   c.validate();
   check(c.arch != Architecture::Qwen3, "synth: qwen3 shapes are not supported (no q/k norm weights made)");
@@ -155,7 +196,14 @@ SyntheticModelInfo write_synthetic_model(const ModelConfig& c, DType type, uint6
   config_to_gguf(c, md);
   md.set("general.name", MetaValue::str("llmr synthetic"));
   if (info(type).quantized) md.set("general.quantization_version", MetaValue::u32(2));
-  md.set("tokenizer.ggml.model", MetaValue::str("no_vocab"));
+  if (vocab) {
+    check(tokenizer_token_count(*vocab) == c.n_vocab,
+          "synth: the tokenizer has " + std::to_string(tokenizer_token_count(*vocab)) + " tokens for a vocabulary of " +
+              std::to_string(c.n_vocab) + " rows (pad it with synthetic_vocab_from)");
+    for (const auto& [key, value] : vocab->entries()) md.set(key, value);
+  } else {
+    md.set("tokenizer.ggml.model", MetaValue::str("no_vocab"));
+  }
   writer.set_metadata(md);
 
   cpu::ThreadPool pool(threads);

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "format/metadata.h"
 #include "model/model_config.h"
 #include "tensor/dtype.h"
 
@@ -26,10 +27,21 @@ struct SyntheticModelInfo {
   double seconds = 0;
 };
 
-// Writes a no_vocab GGUF of the config's shape: matrices of `type` (falling back as
-// storage_type_for does where rows are not whole blocks), norms of 1 and biases in f32.
+// How many tokens the tokenizer in `md` has (tokenizer.ggml.tokens); 0 when it has none or "no_vocab".
+int64_t tokenizer_token_count(const Metadata& md);
+
+// A source model's tokenizer for a model with n_vocab rows: every tokenizer.* key of `source`
+// (tokens, scores, types, merges, bos/eos ids, chat template), the token list padded up to
+// n_vocab with control tokens "[PAD{id}]" (llama.cpp's pad names; control, so decoding skips them).
+// Throws Error when the source has no tokenizer or more than n_vocab tokens.
+Metadata synthetic_vocab_from(const Metadata& source, int64_t n_vocab);
+
+// Writes a GGUF of the config's shape: matrices of `type` (falling back as storage_type_for does
+// where rows are not whole blocks), norms of 1 and biases in f32. The tokenizer is `vocab` (from
+// synthetic_vocab_from, config.n_vocab tokens) or, when null, none ("no_vocab").
 // threads <= 0 = physical cores.
 SyntheticModelInfo write_synthetic_model(const ModelConfig& config, DType type, uint64_t seed,
-                                         const std::filesystem::path& out, int threads = 0);
+                                         const std::filesystem::path& out, int threads = 0,
+                                         const Metadata* vocab = nullptr);
 
 }  // namespace llmr

@@ -54,6 +54,20 @@ grep -q "| tg3 |" "$tmp/bench" && ! grep -q "| pp" "$tmp/bench" && pass "bench -
 grep -q "| pp8 |" "$tmp/bench" && grep -q "| tg2 |" "$tmp/bench" && pass "bench without -m: the default model" ||
   fail "bench default model: $(cat "$tmp/bench")"
 
+# --vocab-from: the default model's tokenizer in a synthetic file (tiny's 512 rows grow to its 4000
+# tokens); it tokenizes as the default model does and `run` turns text into text.
+"$llmr" synth --shape tiny --type q8_0 --seed $seed --vocab-from models/default.gguf "$tmp/v.gguf" >"$tmp/out" 2>&1 ||
+  fail "synth --vocab-from: $(cat "$tmp/out")"
+"$llmr" inspect "$tmp/v.gguf" >"$tmp/inspect" 2>&1
+grep -q "^tokenizer: *sentencepiece-bpe (llama)" "$tmp/inspect" && grep -q "^vocab: *4000" "$tmp/inspect" && grep -q "grown from 512 to 4000" "$tmp/out" &&
+  pass "synth --vocab-from: tokenizer llama, vocabulary 4000" || fail "synth --vocab-from inspect: $(cat "$tmp/out" "$tmp/inspect")"
+text=$(sed -n "$((RANDOM % 200 + 1))p" models/kjv-validation.txt)
+a=$("$llmr" tokenize -m "$tmp/v.gguf" --ids "$text" 2>&1)
+b=$("$llmr" tokenize -m models/default.gguf --ids "$text" 2>&1)
+[ -n "$a" ] && [ "$a" = "$b" ] && pass "synth --vocab-from: tokenizes like the source" || fail "tokenize: '$a' vs '$b'"
+out=$("$llmr" run -m "$tmp/v.gguf" -p "And Naomi said" -n 6 --temp 0 -t 1 2>"$tmp/err") && [ -n "$out" ] &&
+  pass "run on the --vocab-from model" || fail "run --vocab-from: $(cat "$tmp/err")"
+
 # Bad input: one-line errors naming the problem, exit status 1.
 expect_error() {  # expect_error DESCRIPTION PATTERN COMMAND...
   local what=$1 pattern=$2
@@ -65,6 +79,8 @@ expect_error() {  # expect_error DESCRIPTION PATTERN COMMAND...
 expect_error "unknown shape" "llama3-8b" "$llmr" synth --shape gpt5 "$tmp/x.gguf"
 expect_error "unknown type" "q9_9" "$llmr" synth --shape tiny --type q9_9 "$tmp/x.gguf"
 expect_error "missing output path" "usage" "$llmr" synth --shape tiny
+expect_error "--vocab-from a model without a tokenizer" "has no tokenizer" "$llmr" synth --shape tiny --vocab-from "$tmp/a.gguf" "$tmp/x.gguf"
+expect_error "--vocab-from a missing file" "$tmp/none.gguf" "$llmr" synth --shape tiny --vocab-from "$tmp/none.gguf" "$tmp/x.gguf"
 expect_error "unwritable output" "$tmp/no/such/dir" "$llmr" synth --shape tiny "$tmp/no/such/dir/x.gguf"
 expect_error "bench -p 0 -n 0" "nothing to measure" "$llmr" bench -m "$tmp/a.gguf" -p 0 -n 0
 expect_error "bench unknown device" "'tpu'" "$llmr" bench -m "$tmp/a.gguf" --device tpu
