@@ -62,10 +62,8 @@ GenerationOutcome run_generation(const std::vector<std::shared_ptr<Sequence>>& s
       ++c.completion_tokens;
       c.tokens.push_back(ev->token);
       std::string piece = matchers[i].push(decoders[i].push(ev->token));
-      if (!piece.empty()) {
-        c.text += piece;
-        if (!on_delta(i, piece)) out.client_gone = true;
-      }
+      c.text += piece;
+      if (!matchers[i].stopped() && !on_delta(i, piece)) out.client_gone = true;
       if (matchers[i].stopped()) {
         seqs[i]->cancel();
         end_choice(i, "stop");

@@ -27,7 +27,8 @@ struct GenerationOutcome {
   double first_token_seconds = 0, total_seconds = 0;
 };
 
-// on_delta(choice, text) and on_finish(choice, result) return false when the client is gone.
+// on_delta(choice, text) comes once per generated token, with "" when the token shows no text yet;
+// it and on_finish(choice, result) return false when the client is gone.
 using DeltaFn = std::function<bool(size_t, const std::string&)>;
 using FinishFn = std::function<bool(size_t, const ChoiceResult&)>;
 

@@ -65,6 +65,7 @@ void read_options(const Json& body, SequenceParams& p, int64_t& num_predict, std
   }
   if (auto v = opt_int(o, "repeat_last_n")) p.sampling.repeat_last_n = int(std::clamp<int64_t>(*v, 0, 1 << 20));
   if (auto v = opt_int(o, "seed")) p.sampling.seed = uint64_t(*v);
+  if (auto v = opt_bool(o, "ignore_eos")) p.stop_at_end_token = !*v;
   if (auto v = opt_number(o, "presence_penalty")) p.presence_penalty = float(std::clamp(*v, -2.0, 2.0));
   if (auto v = opt_number(o, "frequency_penalty")) p.frequency_penalty = float(std::clamp(*v, -2.0, 2.0));
   if (auto v = opt_int(o, "num_predict")) num_predict = *v;
@@ -183,7 +184,7 @@ void ollama_generate(ServerContext& ctx, const HttpRequest& req, HttpResponder& 
     seqs[0]->cancel();
     return;
   }
-  auto on_delta = [&](size_t, const std::string& text) { return !stream || line(piece(text, false)); };
+  auto on_delta = [&](size_t, const std::string& text) { return !stream || text.empty() || line(piece(text, false)); };
   auto on_finish = [&](size_t, const ChoiceResult&) { return true; };
   GenerationOutcome out = run_generation(seqs, ctx.tokenizer(), stops, res, on_delta, on_finish,
                                           raw ? params.prompt.back() : -1);

@@ -40,6 +40,8 @@ void read_sampling(const Json& body, SequenceParams& p) {
   const double top_p = opt_number(body, "top_p").value_or(1.0);
   if (!(top_p > 0 && top_p <= 1)) throw ApiError(400, "'top_p' must be in (0, 1]", "top_p");
   p.sampling.top_p = float(top_p);
+  // vLLM's and llama.cpp's name: generate max_tokens whatever the model samples (benchmarks).
+  p.stop_at_end_token = !opt_bool(body, "ignore_eos").value_or(false);
   p.sampling.seed = uint64_t(opt_int(body, "seed").value_or(int64_t(next_request.load() * 7919 + unix_now())));
   for (const char* key : {"presence_penalty", "frequency_penalty"}) {
     const double v = opt_number(body, key).value_or(0);
@@ -178,6 +180,8 @@ void openai_completions(ServerContext& ctx, const HttpRequest& req, HttpResponde
           return;
         }
   }
+  // Every token gets a chunk, "" when it shows no text yet (as llama.cpp and vLLM stream), so
+  // clients see time to first token and token pace even while control tokens or partial UTF-8 decode to nothing.
   auto on_delta = [&](size_t i, const std::string& text) {
     if (!stream) return true;
     return chunk(i, chat ? Json{{"content", text}} : Json(text), nullptr);
