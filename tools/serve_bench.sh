@@ -57,7 +57,7 @@ bench=(python3 "$here/tools/server_bench.py" "$url")
 {
   echo "# llmr serve benchmark"
   echo
-  echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC'), host: $(hostname), $(nproc) CPUs, load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+  echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC'), host: $(uname -n), $(nproc) CPUs, load average: $(cut -d' ' -f1-3 /proc/loadavg)"
   command -v nvidia-smi >/dev/null && [ "$device" = cuda ] &&
     echo "- GPU: $(nvidia-smi --query-gpu=name,memory.total --format=csv,noheader | head -1)"
   echo "- model: $model ($(du -h "$model" | cut -f1))"
