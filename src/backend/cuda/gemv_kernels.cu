@@ -9,6 +9,8 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "backend/cuda/gemv_plain.cuh"
+#include "backend/cuda/gemv_staged.cuh"
 #include "backend/cuda/kernel_status.h"
 #include "backend/cuda/matmul_kernels.h"
 #include "backend/cuda/quant_device.cuh"
@@ -406,6 +408,118 @@ void dispatch_float(const GemvArgs& a) {
   return launch_float<W, 8>(a);
 }
 
+// ---- the staged kernel (gemv_staged.cuh): the default for quantized weights in 16-byte aligned rows
+
+// Activations staged in shared memory up to this size (XBlocks or f32); wider x takes XBlocks from
+// global memory (int8) or the previous kernels (float).
+constexpr size_t kStagedMaxX = 64 * 1024;
+// Resident blocks per multiprocessor at most: each block stages x once, so fewer, fuller blocks
+// keep the redundant activation reads low (two blocks of eight warps keep ~55 KB of weights in flight).
+constexpr int kStagedBlocksPerSm = 2;
+
+// Number of multiprocessors of the current device and its opt-in shared memory per block.
+struct DeviceLimits {
+  int sms, smem_optin;
+};
+DeviceLimits device_limits() {
+  int dev = 0, sms = 0, optin = 0;
+  check_cuda(cudaGetDevice(&dev), "matmul", "cudaGetDevice");
+  check_cuda(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev), "matmul", "cudaDeviceGetAttribute");
+  check_cuda(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev), "matmul",
+             "cudaDeviceGetAttribute");
+  return {sms > 0 ? sms : 1, optin};
+}
+
+template <DType W, int TMAX, staged::XMode XM>
+void launch_staged_kernel(const GemvArgs& a, size_t x_smem, const XBlock* xq) {
+  auto kernel = staged::gemv_staged_kernel<W, TMAX, XM>;
+  using C = staged::Config<W, TMAX, XM>;
+  const size_t smem = C::kStageBytes + x_smem;
+  const DeviceLimits lim = device_limits();
+  check(smem <= size_t(lim.smem_optin), "matmul: staged gemv needs " + std::to_string(smem) +
+                                            " bytes of shared memory per block, the device allows " +
+                                            std::to_string(lim.smem_optin));
+  if (smem > 48 * 1024)  // the default limit; raised per kernel (not a stream operation: fine during capture)
+    check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)), "matmul",
+               "cudaFuncSetAttribute (staged gemv shared memory)");
+  int resident = 0;
+  check_cuda(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&resident, kernel, staged::kThreads, smem), "matmul",
+             "cudaOccupancyMaxActiveBlocksPerMultiprocessor");
+  resident = std::max(1, std::min(resident, kStagedBlocksPerSm));
+  constexpr int R = C::kRows;
+  const int64_t groups = (a.n_out + R - 1) / R;
+  const int64_t blocks = (groups + staged::kWarps - 1) / staged::kWarps;
+  const unsigned grid = unsigned(std::min<int64_t>(blocks, int64_t(lim.sms) * resident));
+  const bool x_vec4 = reinterpret_cast<uintptr_t>(a.x) % 16 == 0 && a.x_stride % 4 == 0;
+  kernel<<<grid, staged::kThreads, smem, a.stream>>>(a.w, a.w_stride, a.w_row_bytes, a.n_out, int(a.n_in / 32), a.x,
+                                                     a.x_stride, x_vec4, xq, a.T, a.bias, a.y, a.y_stride);
+  check_launch("matmul", "gemv_staged_kernel");
+}
+
+template <DType W, staged::XMode XM>
+void dispatch_staged_t(const GemvArgs& a, size_t x_smem, const XBlock* xq) {
+  if (a.T == 1) return launch_staged_kernel<W, 1, XM>(a, x_smem, xq);
+  if (a.T == 2) return launch_staged_kernel<W, 2, XM>(a, x_smem, xq);
+  if (a.T <= 4) return launch_staged_kernel<W, 4, XM>(a, x_smem, xq);
+  return launch_staged_kernel<W, 8, XM>(a, x_smem, xq);
+}
+
+template <DType W>
+bool launch_staged(const GemvArgs& a, bool float_x) {
+  const int64_t units = a.n_in / 32;
+  if (float_x) {
+    const size_t x_smem = size_t(a.T) * size_t(a.n_in) * sizeof(float);
+    if (x_smem > kStagedMaxX) return false;
+    dispatch_staged_t<W, staged::XMode::Float>(a, x_smem, nullptr);
+    return true;
+  }
+  const size_t x_smem = size_t(a.T) * size_t(units) * sizeof(XBlock);
+  if (x_smem <= kStagedMaxX) {
+    dispatch_staged_t<W, staged::XMode::Int8Shared>(a, x_smem, nullptr);
+    return true;
+  }
+  StreamScratch xq(size_t(a.T) * size_t(units) * sizeof(XBlock), a.stream, "matmul");
+  const int64_t n_blocks = a.T * units;
+  quantize_x_kernel<<<unsigned((n_blocks * 32 + 255) / 256), 256, 0, a.stream>>>(a.x, a.x_stride, a.n_in, a.T,
+                                                                                xq.as<XBlock>());
+  check_launch("matmul", "quantize_x_kernel");
+  dispatch_staged_t<W, staged::XMode::Int8Global>(a, 0, xq.as<XBlock>());
+  return true;
+}
+
+// The staged kernel when the rows allow it (16-byte aligned start and stride; n_in within int).
+// Returns false otherwise: the caller takes the previous kernels.
+bool staged_gemv(const GemvArgs& a, DType type, bool float_x) {
+  if (reinterpret_cast<uintptr_t>(a.w) % 16 || a.w_stride % 16 || a.n_in > (int64_t(1) << 30)) return false;
+  switch (type) {
+    case DType::Q8_0: return launch_staged<DType::Q8_0>(a, float_x);
+    case DType::Q4_0: return launch_staged<DType::Q4_0>(a, float_x);
+    case DType::Q4_1: return launch_staged<DType::Q4_1>(a, float_x);
+    case DType::Q4_K: return launch_staged<DType::Q4_K>(a, float_x);
+    case DType::Q5_K: return launch_staged<DType::Q5_K>(a, float_x);
+    case DType::Q6_K: return launch_staged<DType::Q6_K>(a, float_x);
+    default: return false;
+  }
+}
+
+// ---- plain types (gemv_plain.cuh)
+
+template <DType W, int TMAX>
+void launch_plain(const GemvArgs& a) {
+  const unsigned grid = unsigned((a.n_out + plain::kWarps - 1) / plain::kWarps);
+  plain::gemv_plain_kernel<W, TMAX><<<grid, plain::kThreads, 0, a.stream>>>(
+      a.w, a.w_stride, a.n_out, a.n_in / Unit<W>::kElems, a.x, a.x_stride, a.T, a.bias, a.y, a.y_stride);
+  check_launch("matmul", "gemv_plain_kernel");
+}
+
+template <DType W>
+void dispatch_plain(const GemvArgs& a) {
+  if (a.T == 1) return launch_plain<W, 1>(a);
+  if (a.T == 2) return launch_plain<W, 2>(a);
+  if (a.T <= 4) return launch_plain<W, 4>(a);
+  return launch_plain<W, 8>(a);
+}
+
 }  // namespace
 
 bool float_gemv_requested() {
@@ -436,6 +550,7 @@ bool gemv(const Tensor& x, const Tensor& w, const Tensor* bias, const Tensor& y,
     const int64_t need = (w.type == DType::Q4_1 || w.type == DType::Q4_K || w.type == DType::Q5_K) ? 4 : 2;
     if (reinterpret_cast<uintptr_t>(w.data) % need || w.stride[0] % need) return false;
     const int64_t n_blocks = T * (a.n_in / 32);
+    if (!old_kernels_requested() && !fused_gemv_requested() && staged_gemv(a, w.type, use_float_gemv(a))) return true;
     if (use_float_gemv(a)) {
       bool done = false;
       switch (w.type) {
@@ -478,10 +593,11 @@ bool gemv(const Tensor& x, const Tensor& w, const Tensor* bias, const Tensor& y,
   }
   const int64_t elems = w.type == DType::F32 ? 4 : 8;
   if (a.n_in % elems || !aligned16(w.data, w.stride[0]) || !aligned16(x.data, x.stride[0])) return false;
+  const bool old = old_kernels_requested();
   switch (w.type) {
-    case DType::F32: dispatch_float<DType::F32>(a); break;
-    case DType::F16: dispatch_float<DType::F16>(a); break;
-    case DType::BF16: dispatch_float<DType::BF16>(a); break;
+    case DType::F32: old ? dispatch_float<DType::F32>(a) : dispatch_plain<DType::F32>(a); break;
+    case DType::F16: old ? dispatch_float<DType::F16>(a) : dispatch_plain<DType::F16>(a); break;
+    case DType::BF16: old ? dispatch_float<DType::BF16>(a) : dispatch_plain<DType::BF16>(a); break;
     default: throw Error("matmul: no gemv kernel for " + std::string(name(w.type)));
   }
   return true;

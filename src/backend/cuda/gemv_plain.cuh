@@ -1,0 +1,88 @@
+#pragma once
+// The matrix-vector kernel for plain weight types (f32, f16, bf16; T <= 8): a warp per row, lanes
+// over 16-byte vectors; each lane issues V vector loads (L1 bypassed, L2 evict-first: weights are read
+// once per token) before the first use, so a warp keeps 32 V 16 bytes of its row in flight (the whole
+// 8 KB row of a 4096-wide f16 matrix at V = 16). Activations are read as float4 through L1.
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "backend/cuda/gemv_staged.cuh"
+#include "backend/cuda/quant_device.cuh"
+
+namespace llmr::cuda_ops::plain {
+
+constexpr int kWarps = 8;
+constexpr int kThreads = 32 * kWarps;
+
+// Vector loads in flight per lane: fewer at larger T (each token's accumulator and activation reads
+// take registers too).
+template <int TMAX>
+constexpr int kVecs = TMAX <= 2 ? 16 : 8;
+
+__device__ __forceinline__ uint4 ld_stream(const uint4* p, uint64_t policy) {
+  uint4 v;
+  asm volatile("ld.global.nc.L1::no_allocate.L2::cache_hint.v4.u32 {%0, %1, %2, %3}, [%4], %5;"
+               : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+               : "l"(p), "l"(policy));
+  return v;
+}
+
+template <DType W>
+__device__ __forceinline__ typename Unit<W>::Regs regs_of(uint4 v) {
+  if constexpr (W == DType::F32) return {make_float4(__uint_as_float(v.x), __uint_as_float(v.y), __uint_as_float(v.z),
+                                                     __uint_as_float(v.w))};
+  else return {v};
+}
+
+template <DType W, int TMAX>
+__global__ void __launch_bounds__(kThreads)
+gemv_plain_kernel(const uint8_t* __restrict__ w, int64_t w_stride, int64_t n_out, int64_t vecs,
+                  const float* __restrict__ x, int64_t x_stride, int T, const float* __restrict__ bias,
+                  float* __restrict__ y, int64_t y_stride) {
+  constexpr int E = Unit<W>::kElems, V = kVecs<TMAX>;
+  const int lane = int(threadIdx.x) & 31;
+  const int64_t row = int64_t(blockIdx.x) * kWarps + int(threadIdx.x) / 32;
+  if (row >= n_out) return;  // warp-uniform
+  const uint64_t policy = staged::evict_first_policy();
+  const uint4* wr = reinterpret_cast<const uint4*>(w + row * w_stride);
+  float acc[TMAX];
+#pragma unroll
+  for (int t = 0; t < TMAX; ++t) acc[t] = 0.f;
+  for (int64_t v0 = 0; v0 < vecs; v0 += 32 * V) {
+    uint4 r[V];
+#pragma unroll
+    for (int i = 0; i < V; ++i) {
+      const int64_t v = v0 + i * 32 + lane;
+      r[i] = v < vecs ? ld_stream(wr + v, policy) : make_uint4(0, 0, 0, 0);
+    }
+#pragma unroll
+    for (int i = 0; i < V; ++i) {
+      const int64_t v = v0 + i * 32 + lane;
+      if (v >= vecs) break;  // later i only go further
+      float wf[E];
+      Unit<W>::to_floats(regs_of<W>(r[i]), wf);
+#pragma unroll
+      for (int t = 0; t < TMAX; ++t) {
+        if (t >= T) break;
+        const float4* xv = reinterpret_cast<const float4*>(x + t * x_stride + v * E);
+#pragma unroll
+        for (int k = 0; k < E / 4; ++k) {
+          const float4 a = __ldg(xv + k);
+          acc[t] = fmaf(wf[4 * k], a.x, acc[t]);
+          acc[t] = fmaf(wf[4 * k + 1], a.y, acc[t]);
+          acc[t] = fmaf(wf[4 * k + 2], a.z, acc[t]);
+          acc[t] = fmaf(wf[4 * k + 3], a.w, acc[t]);
+        }
+      }
+    }
+  }
+#pragma unroll
+  for (int t = 0; t < TMAX; ++t) {
+    if (t >= T) break;
+    const float s = staged::warp_sum(acc[t]);
+    if (lane == 0) y[t * y_stride + row] = s + (bias ? bias[row] : 0.f);
+  }
+}
+
+}  // namespace llmr::cuda_ops::plain
