@@ -20,7 +20,7 @@ void on_signal(int) { g_stop = 1; }
 int serve(const std::vector<std::string>& argv) {
   Args args(argv,
             flags({kEngineFlags, {"--host", "--port", "--api-key", "--parallel", "--queue", "--kv-blocks", "--block-size",
-                                  "--prefill-chunk", "--max-body", "--timeout", "--chat-template"}}),
+                                  "--prefill-chunk", "--step-tokens", "--max-body", "--timeout", "--chat-template"}}),
             {"--cors"});
   const EngineOptions options = engine_options(args);
 
@@ -33,7 +33,8 @@ int serve(const std::vector<std::string>& argv) {
   sched.block_size = args.get_int("--block-size", 16, 1, 4096);
   sched.n_blocks = args.get_int("--kv-blocks", 0, 0, 1 << 24);
   sched.prefill_chunk = args.get_int("--prefill-chunk", 64, 1, 1 << 20);
-  sched.step_tokens = std::max<int64_t>(256, sched.max_batch);
+  // Tokens per step over all sequences: a GPU takes a larger step at little extra time per step.
+  sched.step_tokens = std::max<int64_t>(args.get_int("--step-tokens", 256, 1, 1 << 20), sched.max_batch);
   sched.kv_type = options.kv_type;
   Scheduler scheduler(engine.transformer(), sched, engine.tokenizer());
 

@@ -9,7 +9,9 @@ namespace llmr {
 
 struct Transformer::Scratch {
   std::unique_ptr<Buffer> x, h, q, k, v, attn, o, gate, up, act, selected, logits;
-  HostBuffer logits_host;  // where logits land when the backend's memory is not the host's
+  // Where logits land when the backend's memory is not the host's (pinned on CUDA: a batch's
+  // logits download at full link speed).
+  std::unique_ptr<Buffer> logits_host;
 };
 
 // A recorded single-token step: its inputs (token id, position) in pinned host memory copied to the
@@ -64,7 +66,7 @@ void Transformer::reserve(int64_t n) {
   scratch_ = std::make_unique<Scratch>(Scratch{buf(c.n_embd), buf(c.n_embd), buf(q_dim), buf(kv_dim),
                                                buf(kv_dim), buf(q_dim), buf(c.n_embd), buf(c.n_ff),
                                                buf(c.n_ff), buf(c.n_ff), buf(c.n_embd), buf(c.n_vocab),
-                                               HostBuffer(DType::F32, {n, c.n_vocab})});
+                                               backend_.alloc_host_input(DType::F32, {n, c.n_vocab})});
   capacity_ = n;
 }
 
@@ -118,7 +120,7 @@ Tensor Transformer::forward(std::span<const SequenceChunk> chunks, KvStore& kv) 
   run_layers(T, in);
   Scratch& s = *scratch_;
   const auto n_out = int64_t(out_rows.size());
-  if (n_out == 0) return s.logits_host.tensor().slice_rows(0, 0);
+  if (n_out == 0) return s.logits_host->tensor().slice_rows(0, 0);
   // Output head: logits = W_out · norm(x) over the rows asked for (a view when they are adjacent).
   const Tensor x = s.x->tensor().slice_rows(0, T);
   Tensor last = x.slice_rows(out_rows[0], n_out);
@@ -180,7 +182,7 @@ Tensor Transformer::output_head(const Tensor& last) {
 
 Tensor Transformer::to_host(const Tensor& logits) {
   if (logits.device == Device::Host) return logits;
-  Tensor host = scratch_->logits_host.tensor().slice_rows(0, logits.rows());
+  Tensor host = scratch_->logits_host->tensor().slice_rows(0, logits.rows());
   backend_.download(logits, host.data);
   return host;
 }

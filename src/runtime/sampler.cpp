@@ -23,28 +23,55 @@ int32_t argmax(std::span<const float> logits) {
   return int32_t(std::max_element(logits.begin(), logits.end()) - logits.begin());
 }
 
+namespace {
+
+// Candidates ordered best first: higher logit, then lower id.
+bool better(const std::pair<float, int32_t>& a, const std::pair<float, int32_t>& b) {
+  return a.first > b.first || (a.first == b.first && a.second < b.second);
+}
+
+// The k best (logit, id) pairs, best first, in one pass over the logits with a k-entry heap whose
+// front is the worst kept: a vocabulary of 128k costs one compare per logit, not a sort.
+void top_k(std::span<const float> logits, size_t k, std::vector<std::pair<float, int32_t>>& out) {
+  out.clear();
+  for (size_t i = 0; i < k; ++i) out.push_back({logits[i], int32_t(i)});
+  std::make_heap(out.begin(), out.end(), better);
+  for (size_t i = k; i < logits.size(); ++i) {
+    if (!(logits[i] > out.front().first)) continue;  // ties keep the lower id already held
+    std::pop_heap(out.begin(), out.end(), better);
+    out.back() = {logits[i], int32_t(i)};
+    std::push_heap(out.begin(), out.end(), better);
+  }
+  std::sort_heap(out.begin(), out.end(), better);
+}
+
+}  // namespace
+
 int32_t Sampler::sample(std::span<const float> logits, std::span<const int32_t> history) {
-  candidates_.resize(logits.size());
-  for (size_t i = 0; i < logits.size(); ++i) candidates_[i] = {logits[i], int32_t(i)};
   if (p_.repeat_penalty != 1.0f && p_.repeat_last_n > 0) {
     // As llama.cpp: positive logits are divided by the penalty, negative ones multiplied.
+    penalized_.assign(logits.begin(), logits.end());
     std::unordered_set<int32_t> seen;
     const size_t n = std::min(history.size(), size_t(p_.repeat_last_n));
     for (size_t i = history.size() - n; i < history.size(); ++i) seen.insert(history[i]);
     for (int32_t id : seen) {
-      if (id < 0 || size_t(id) >= candidates_.size()) continue;
-      float& l = candidates_[size_t(id)].first;
+      if (id < 0 || size_t(id) >= penalized_.size()) continue;
+      float& l = penalized_[size_t(id)];
       l = l > 0 ? l / p_.repeat_penalty : l * p_.repeat_penalty;
     }
+    logits = penalized_;
   }
-  auto by_logit = [](const auto& a, const auto& b) { return a.first > b.first || (a.first == b.first && a.second < b.second); };
-  if (p_.temperature == 0.0f)
-    return std::min_element(candidates_.begin(), candidates_.end(), by_logit)->second;
+  if (p_.temperature == 0.0f) return argmax(logits);
 
-  size_t n = candidates_.size();
+  size_t n = logits.size();
   if (p_.top_k > 0 && size_t(p_.top_k) < n) n = size_t(p_.top_k);
-  std::partial_sort(candidates_.begin(), candidates_.begin() + long(n), candidates_.end(), by_logit);
-  candidates_.resize(n);
+  if (n < logits.size()) {
+    top_k(logits, n, candidates_);
+  } else {
+    candidates_.resize(n);
+    for (size_t i = 0; i < n; ++i) candidates_[i] = {logits[i], int32_t(i)};
+    std::sort(candidates_.begin(), candidates_.end(), better);
+  }
   // Softmax at temperature over the survivors, then top-p and min-p cut the tail.
   const float max_logit = candidates_[0].first;
   double total = 0;

@@ -31,6 +31,7 @@ class Sampler {
   SamplingParams p_;
   std::mt19937_64 rng_;
   std::vector<std::pair<float, int32_t>> candidates_;
+  std::vector<float> penalized_;  // the logits after the repetition penalty
 };
 
 int32_t argmax(std::span<const float> logits);

@@ -20,6 +20,7 @@ Scheduler::Scheduler(Transformer& model, SchedulerOptions options, const Tokeniz
   check(options_.n_blocks >= per_seq, "--kv-blocks " + std::to_string(options_.n_blocks) +
                                           " cannot hold one full context (" + std::to_string(per_seq) + " blocks)");
   model_ = std::make_unique<BatchedForward>(model);
+  sampling_pool_ = std::make_unique<cpu::ThreadPool>(std::min(8, cpu::ThreadPool::physical_cores()));
   cache_ = std::make_unique<PagedKvCache>(model.config(), options_.n_blocks, options_.block_size, options_.kv_type,
                                           backend_);
   stats_.kv = cache_->stats();
@@ -179,7 +180,15 @@ void Scheduler::step() {
   const Tensor logits = model_->forward(items, *cache_);
   const auto now = Sequence::Clock::now();
   const int64_t n_vocab = logits.cols();
-  int64_t row = 0, generated = 0;
+  // Sampling scans the whole vocabulary per sequence: the sequences draw side by side.
+  std::vector<size_t> sampled;
+  for (size_t i = 0; i < items.size(); ++i)
+    if (items[i].want_logits) sampled.push_back(i);
+  std::vector<int32_t> next(items.size(), -1);
+  sampling_pool_->parallel_for(int64_t(sampled.size()), 1, [&](int64_t b, int64_t e) {
+    for (int64_t j = b; j < e; ++j) next[sampled[size_t(j)]] = owners[sampled[size_t(j)]]->sample(logits.row<float>(j), n_vocab);
+  });
+  int64_t generated = 0;
   std::vector<double> ttfts, itls;
   for (size_t i = 0; i < items.size(); ++i) {
     Sequence& s = *owners[i];
@@ -190,7 +199,7 @@ void Scheduler::step() {
       ++s.n_published;
     }
     if (!items[i].want_logits) continue;
-    const int32_t token = s.sample(logits.row<float>(row++), n_vocab);
+    const int32_t token = next[i];
     ++generated;
     (s.generated == 0 ? ttfts : itls).push_back(seconds(now - (s.generated == 0 ? s.submitted : s.last_token)));
     s.last_token = now;

@@ -8,6 +8,7 @@
 #include <thread>
 #include <vector>
 
+#include "backend/cpu/thread_pool.h"
 #include "runtime/batched_forward.h"
 #include "runtime/paged_kv.h"
 #include "runtime/scheduler_stats.h"
@@ -53,6 +54,7 @@ class Scheduler {
   Backend& backend_;
   std::unique_ptr<BatchedForward> model_;
   std::unique_ptr<PagedKvCache> cache_;
+  std::unique_ptr<cpu::ThreadPool> sampling_pool_;  // draws the batch's next tokens in parallel
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::deque<std::shared_ptr<Sequence>> waiting_;
