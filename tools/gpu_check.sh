@@ -48,4 +48,10 @@ if [ -x "$build/llmr" ]; then
   fi
   rm -f "$graph_model"
 fi
+# --- tensor-core prompt attention (its battery CudaAttentionMma runs with CudaAttention* above): benchmark vs LLMR_CUDA_FLASH_MMA=0 ---
+if [ -x "$build/cuda_attention_bench" ]; then
+  "$build/cuda_attention_bench" || status=1
+else
+  echo "gpu_check: $build/cuda_attention_bench not built" >&2; status=1
+fi
 exit $status

@@ -209,9 +209,13 @@ void attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, st
             v_cache.row_stride() % int64_t(info(v_cache.type).block_bytes) == 0,
         "attention: row strides must be whole elements");
   check(T * std::max(1, spec.n_head) <= INT32_MAX, "attention: too many query rows");
-  if (!old_kernels_requested() && !(T > kDecodeMaxTokens && old_prefill_attention_requested()) &&
-      attention_decode(q, k_cache, v_cache, positions, spec, out, stream, device_positions))
-    return;
+  if (!old_kernels_requested() && !(T > kDecodeMaxTokens && old_prefill_attention_requested())) {
+    // Prompts on tensor cores first (it declines shapes it does not serve, and LLMR_CUDA_FLASH_MMA=0).
+    if (T > kDecodeMaxTokens &&
+        attention_prefill_mma(q, k_cache, v_cache, positions, spec, out, stream, device_positions))
+      return;
+    if (attention_decode(q, k_cache, v_cache, positions, spec, out, stream, device_positions)) return;
+  }
   AttnParams p{};
   p.q = static_cast<const float*>(q.data);
   p.q_stride = q.row_stride() / 4;
