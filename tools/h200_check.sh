@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Everything the H200 session runs, from binaries built on the development machine:
 #   tools/h200_check.sh BIN_DIR OUT_DIR
-# BIN_DIR holds llmr, test_cuda, cuda_matmul_bench, cuda_ops_bench, cuda_attention_bench. Logs go to OUT_DIR; a summary
+# BIN_DIR holds llmr, test_cuda, cuda_matmul_bench, cuda_ops_bench, cuda_attention_bench, cuda_gemm_bench. Logs go to OUT_DIR; a summary
 # is printed last.
 set -uo pipefail
 bin=${1:?usage: tools/h200_check.sh BIN_DIR OUT_DIR}
@@ -27,6 +27,7 @@ fi
 
 timeout 120 "$bin/cuda_ops_bench" > "$out/cuda_ops_bench.log" 2>&1
 timeout 180 "$bin/cuda_matmul_bench" > "$out/cuda_matmul_bench.log" 2>&1
+timeout 180 "$bin/cuda_gemm_bench" > "$out/cuda_gemm_bench.log" 2>&1
 timeout 120 "$bin/cuda_attention_bench" > "$out/cuda_attention_bench.log" 2>&1
 
 for type in q4_0 q4_k f16; do

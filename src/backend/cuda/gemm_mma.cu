@@ -6,9 +6,9 @@
 //   q4_0 / q4_1 / q8_0 blocks.
 // - Each stage's raw weight bytes (per row: the 16-byte granules that cover them) and its f16 x tile
 //   travel global -> shared by cp.async, kStages deep. The block decodes the raw bytes into an f16 tile in
-//   shared memory with the old path's arithmetic (Unit<W>::to_floats, then one rounding to f16), and the
-//   warps multiply it by the x tile with mma.sync m16n8k16 (f16 in, f32 accumulate), operands fetched by
-//   ldmatrix.
+//   shared memory (the values of the old path: Unit<W>::to_floats rounded to f16, bit for bit, see
+//   unit_halves), and the warps multiply it by the x tile with mma.sync m16n8k16 (f16 in, f32
+//   accumulate), operands fetched by ldmatrix.
 // - When the tiles do not fill the GPU, K is split: each split writes f32 partials and a second kernel
 //   sums them in a fixed order (deterministic) and adds the bias.
 #include <cuda_fp16.h>
@@ -89,7 +89,8 @@ __device__ __forceinline__ void mma_16816(float c[4], const uint32_t a[4], uint3
 }
 
 // ---- one 32-element unit's registers (Unit<W>::Regs) from the raw bytes in shared memory, read as
-// ---- Unit<W>::load reads them from global memory. `chunk`: the row's bytes of this stage.
+// ---- Unit<W>::load reads them from global memory (q4_1 and the k-quants; q4_0 and q8_0 are decoded
+// ---- straight from the bytes). `chunk`: the row's bytes of this stage.
 
 __device__ __forceinline__ uint32_t sh_u16(const uint8_t* p) { return *reinterpret_cast<const uint16_t*>(p); }
 __device__ __forceinline__ uint32_t sh_u32(const uint8_t* p) { return *reinterpret_cast<const uint32_t*>(p); }
@@ -98,26 +99,6 @@ __device__ __forceinline__ uint32_t sh_u32_a2(const uint8_t* p) { return sh_u16(
 
 template <DType W>
 __device__ __forceinline__ typename Unit<W>::Regs shared_unit(const uint8_t* chunk, int u);
-
-template <>
-__device__ __forceinline__ Unit<DType::Q8_0>::Regs shared_unit<DType::Q8_0>(const uint8_t* chunk, int u) {
-  const uint8_t* b = chunk + 34 * u;
-  Unit<DType::Q8_0>::Regs r;
-  r.d = half_bits_to_f32(uint16_t(sh_u16(b)));
-#pragma unroll
-  for (int i = 0; i < 8; ++i) r.q[i] = int(sh_u32_a2(b + 2 + 4 * i));
-  return r;
-}
-
-template <>
-__device__ __forceinline__ Unit<DType::Q4_0>::Regs shared_unit<DType::Q4_0>(const uint8_t* chunk, int u) {
-  const uint8_t* b = chunk + 18 * u;
-  Unit<DType::Q4_0>::Regs r;
-  r.d = half_bits_to_f32(uint16_t(sh_u16(b)));
-#pragma unroll
-  for (int i = 0; i < 4; ++i) r.q[i] = int(sh_u32_a2(b + 2 + 4 * i));
-  return r;
-}
 
 template <>
 __device__ __forceinline__ Unit<DType::Q4_1>::Regs shared_unit<DType::Q4_1>(const uint8_t* chunk, int u) {
@@ -196,6 +177,111 @@ __device__ __forceinline__ uint32_t pack_half2(float a, float b) {
   return *reinterpret_cast<const uint32_t*>(&h);
 }
 
+// ---- one unit's 32 values as 16 f16 pairs (word i: elements 2i, 2i+1), bit-identical to rounding
+// ---- Unit<W>::to_floats to f16 (the old path's values), without its int -> float conversions:
+// - q4_0 / q8_0: 0x6400 | b is the half 1024 + b; subtracting 1024 + offset gives the integer exactly and
+//   one f16 multiply by the f16 scale rounds the exact product once, as the f32 product (exact: at
+//   most 8 x 11 significant bits) rounded to f16 does.
+// - other types: 0x4B000000 | b is the float 2^23 + b; the same f32 arithmetic as to_floats (whose
+//   products with the scales are exact, so a fused multiply-add rounds identically), then one rounding.
+
+// Bytes k and k+1 of w as halves 1024 + byte.
+template <int k>
+__device__ __forceinline__ uint32_t bytes_as_halves(uint32_t w) {
+  return __byte_perm(w, 0x64646464u, k | 4 << 4 | (k + 1) << 8 | 4 << 12);
+}
+// Byte k of w as the float 2^23 + byte.
+template <int k>
+__device__ __forceinline__ float byte_as_float(uint32_t w) {
+  return __int_as_float(int(__byte_perm(w, 0x4B000000u, k | 4 << 4 | 4 << 8 | 7 << 12)));
+}
+__device__ __forceinline__ uint32_t half2_bits(__half2 h) { return *reinterpret_cast<const uint32_t*>(&h); }
+__device__ __forceinline__ __half2 bits_half2(uint32_t u) { return *reinterpret_cast<const __half2*>(&u); }
+// (halves - offset) * scale, both halves of the word.
+__device__ __forceinline__ uint32_t scale_halves(uint32_t halves, __half2 offset, __half2 scale) {
+  return half2_bits(__hmul2(__hsub2(bits_half2(halves), offset), scale));
+}
+
+template <DType W>
+__device__ __forceinline__ void unit_halves(const uint8_t* chunk, int u, uint32_t h[16]);
+
+template <>
+__device__ __forceinline__ void unit_halves<DType::Q8_0>(const uint8_t* chunk, int u, uint32_t h[16]) {
+  const uint8_t* b = chunk + 34 * u;
+  const uint32_t d = sh_u16(b);
+  const __half2 scale = bits_half2(d | d << 16), offset = __float2half2_rn(1024.f + 128.f);
+#pragma unroll
+  for (int i = 0; i < 8; ++i) {
+    const uint32_t w = sh_u32_a2(b + 2 + 4 * i) ^ 0x80808080u;  // int8 q -> byte q + 128
+    h[2 * i] = scale_halves(bytes_as_halves<0>(w), offset, scale);
+    h[2 * i + 1] = scale_halves(bytes_as_halves<2>(w), offset, scale);
+  }
+}
+
+template <>
+__device__ __forceinline__ void unit_halves<DType::Q4_0>(const uint8_t* chunk, int u, uint32_t h[16]) {
+  const uint8_t* b = chunk + 18 * u;
+  const uint32_t d = sh_u16(b);
+  const __half2 scale = bits_half2(d | d << 16), offset = __float2half2_rn(1024.f + 8.f);
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    const uint32_t q = sh_u32_a2(b + 2 + 4 * i);
+    const uint32_t lo = q & 0x0F0F0F0Fu, hi = (q >> 4) & 0x0F0F0F0Fu;  // elements 4i.., 16 + 4i..
+    h[2 * i] = scale_halves(bytes_as_halves<0>(lo), offset, scale);
+    h[2 * i + 1] = scale_halves(bytes_as_halves<2>(lo), offset, scale);
+    h[8 + 2 * i] = scale_halves(bytes_as_halves<0>(hi), offset, scale);
+    h[8 + 2 * i + 1] = scale_halves(bytes_as_halves<2>(hi), offset, scale);
+  }
+}
+
+template <>
+__device__ __forceinline__ void unit_halves<DType::Q4_1>(const uint8_t* chunk, int u, uint32_t h[16]) {
+  const Unit<DType::Q4_1>::Regs r = shared_unit<DType::Q4_1>(chunk, u);
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    const uint32_t lo = uint32_t(r.q[i]) & 0x0F0F0F0Fu, hi = (uint32_t(r.q[i]) >> 4) & 0x0F0F0F0Fu;
+    // q d + m
+    h[2 * i] = pack_half2(fmaf(byte_as_float<0>(lo) - 8388608.f, r.d, r.m), fmaf(byte_as_float<1>(lo) - 8388608.f, r.d, r.m));
+    h[2 * i + 1] = pack_half2(fmaf(byte_as_float<2>(lo) - 8388608.f, r.d, r.m), fmaf(byte_as_float<3>(lo) - 8388608.f, r.d, r.m));
+    h[8 + 2 * i] = pack_half2(fmaf(byte_as_float<0>(hi) - 8388608.f, r.d, r.m), fmaf(byte_as_float<1>(hi) - 8388608.f, r.d, r.m));
+    h[8 + 2 * i + 1] = pack_half2(fmaf(byte_as_float<2>(hi) - 8388608.f, r.d, r.m), fmaf(byte_as_float<3>(hi) - 8388608.f, r.d, r.m));
+  }
+}
+
+// q4_k / q5_k: dsc q - dm for the 32 byte values of r.q.
+template <typename Regs>
+__device__ __forceinline__ void k4_halves(const Regs& r, uint32_t h[16]) {
+#pragma unroll
+  for (int i = 0; i < 8; ++i) {
+    const uint32_t w = uint32_t(r.q[i]);
+    h[2 * i] = pack_half2(fmaf(r.dsc, byte_as_float<0>(w) - 8388608.f, -r.dm), fmaf(r.dsc, byte_as_float<1>(w) - 8388608.f, -r.dm));
+    h[2 * i + 1] = pack_half2(fmaf(r.dsc, byte_as_float<2>(w) - 8388608.f, -r.dm), fmaf(r.dsc, byte_as_float<3>(w) - 8388608.f, -r.dm));
+  }
+}
+
+template <>
+__device__ __forceinline__ void unit_halves<DType::Q4_K>(const uint8_t* chunk, int u, uint32_t h[16]) {
+  k4_halves(shared_unit<DType::Q4_K>(chunk, u), h);
+}
+
+template <>
+__device__ __forceinline__ void unit_halves<DType::Q5_K>(const uint8_t* chunk, int u, uint32_t h[16]) {
+  k4_halves(shared_unit<DType::Q5_K>(chunk, u), h);
+}
+
+template <>
+__device__ __forceinline__ void unit_halves<DType::Q6_K>(const uint8_t* chunk, int u, uint32_t h[16]) {
+  const Unit<DType::Q6_K>::Regs r = shared_unit<DType::Q6_K>(chunk, u);
+  constexpr float kBias = 8388608.f + 32.f;  // 2^23 + 32: (2^23 + q) - kBias = q - 32 exactly
+#pragma unroll
+  for (int i = 0; i < 8; ++i) {
+    const uint32_t w = uint32_t(r.q[i]);
+    const float d = i < 4 ? r.d0 : r.d1;  // scales per 16 elements
+    h[2 * i] = pack_half2(d * (byte_as_float<0>(w) - kBias), d * (byte_as_float<1>(w) - kBias));
+    h[2 * i + 1] = pack_half2(d * (byte_as_float<2>(w) - kBias), d * (byte_as_float<3>(w) - kBias));
+  }
+}
+
 struct MmaArgs {
   const uint8_t* w;
   int64_t w_stride;    // bytes between weight rows
@@ -265,12 +351,10 @@ __global__ void __launch_bounds__(kThreads, 1) gemm_mma_kernel(const MmaArgs p) 
       uint4 g[4] = {};
       if (u < units) {
         const uint8_t* chunk = rb + r * L::kRawPitch + (row_stage_addr(r, s) & 15);
-        float v[32];
-        Unit<W>::to_floats(shared_unit<W>(chunk, u), v);
+        uint32_t h[16];
+        unit_halves<W>(chunk, u, h);
 #pragma unroll
-        for (int k = 0; k < 4; ++k)
-          g[k] = make_uint4(pack_half2(v[8 * k], v[8 * k + 1]), pack_half2(v[8 * k + 2], v[8 * k + 3]),
-                            pack_half2(v[8 * k + 4], v[8 * k + 5]), pack_half2(v[8 * k + 6], v[8 * k + 7]));
+        for (int k = 0; k < 4; ++k) g[k] = make_uint4(h[4 * k], h[4 * k + 1], h[4 * k + 2], h[4 * k + 3]);
       }
       const int rot = u >> 1;
       if (rot & 1) {
@@ -384,16 +468,23 @@ void launch(const Tensor& x, const Tensor& w, const Tensor* bias, const Tensor& 
                                   L::kBytesTotal),
              "matmul", "cudaFuncSetAttribute (gemm_mma)");
 
-  // Split K until the grid covers every SM (228 KB of shared memory each), keeping >= 2 stages per split.
+  // Split K so that the blocks fill the SMs (228 KB of shared memory each) in as little time as
+  // possible: time ~ waves x stages per block, 5% more for any split (partials written and summed).
   const int64_t m_tiles = (n_out + kBM - 1) / kBM, n_tiles = (T + BN - 1) / BN;
   const int64_t total_stages = (n_in + kKS - 1) / kKS;
   const int64_t per_sm = std::max<int64_t>(1, (228 * 1024) / (L::kBytesTotal + 1024));
-  const int64_t target = int64_t(sms) * per_sm, tiles = m_tiles * n_tiles;
-  int64_t splits = 1;
-  if (tiles < target) splits = std::clamp<int64_t>((target + tiles - 1) / tiles, 1, std::max<int64_t>(1, total_stages / 2));
-  splits = std::min<int64_t>(splits, 32);
-  const int64_t per_split = (total_stages + splits - 1) / splits;
-  splits = (total_stages + per_split - 1) / per_split;  // no empty split
+  const int64_t slots = int64_t(sms) * per_sm, tiles = m_tiles * n_tiles;
+  int64_t splits = 1, per_split = total_stages;
+  double best = 0;
+  for (int64_t s = 1; s <= std::min<int64_t>(32, total_stages); ++s) {
+    const int64_t ps = (total_stages + s - 1) / s, real = (total_stages + ps - 1) / ps;  // no empty split
+    const double cost = double((tiles * real + slots - 1) / slots * ps) * (real > 1 ? 1.05 : 1.0);
+    if (s == 1 || cost < best) {
+      best = cost;
+      splits = real;
+      per_split = ps;
+    }
+  }
 
   StreamScratch xh(size_t(T * n_in) * 2, stream, "matmul");
   x_to_f16_kernel<<<blocks_for(T * n_in / 8, 256), 256, 0, stream>>>(static_cast<const float*>(x.data),
