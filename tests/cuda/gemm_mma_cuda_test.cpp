@@ -151,8 +151,9 @@ std::vector<float> run_backend(const Problem& p) {
 
 class GemmMma : public ::testing::TestWithParam<DType> {};
 
-// Two row counts that leave partial tiles of 128 rows, rows of 2 or 3 stages of 256 elements (q4_0 /
-// q4_1 / q8_0: 13 blocks, the last stage partial), every T, bias on odd T.
+// Row counts that leave partial tiles of 128 rows; rows of 2 or 3 stages of 256 elements (q4_0 / q4_1 /
+// q8_0: 13 blocks, the last stage partial), which these few tiles split over blocks, and rows of one
+// stage, which cannot be split; every T, bias on and off.
 TEST_P(GemmMma, EveryTokenCountMatchesReference) {
   const DType type = GetParam();
   for (int64_t T : kTokens) {
@@ -161,6 +162,9 @@ TEST_P(GemmMma, EveryTokenCountMatchesReference) {
     if (HasFatalFailure()) return;
     Problem b(type, T, k_quant(type) ? 768 : 416, 67, T % 2 == 0);
     expect_matches(b, run_direct(b));
+    if (HasFatalFailure()) return;
+    Problem c(type, T, 256, 260, T % 2 == 0);  // one stage: no K split, the bias added by the kernel itself
+    expect_matches(c, run_direct(c));
     if (HasFatalFailure()) return;
   }
 }
