@@ -1,8 +1,9 @@
 // GPU microbenchmark of the matmul and attention kernels on Llama-3-8B shapes (CUDA events, warm-up,
 // median of repeated batches, weights rotated over copies that together exceed the L2 cache).
-// Prints, per weight type and shape: GEMV (T=1) time and GB/s of weights read against the 4.28 TB/s
-// device copy rate, the same with LLMR_CUDA_FUSED_GEMV=1 (fused_us) and with LLMR_CUDA_FLOAT_GEMV=1
-// (float_us: f32 activations, quantized types only; plain types take the same kernel), and GEMM (T=512) TFLOP/s; then
+// Prints, per weight type and shape: GEMV time at T=1 and GB/s of weights read against the 4.28 TB/s
+// device copy rate, the same fraction at T=2, 4, 8, T=1 times with int8 activations
+// (LLMR_CUDA_FLOAT_GEMV=0), f32 activations (=1; plain types take the same kernel either way) and the
+// previous kernels (LLMR_CUDA_OLD_KERNELS=1), and GEMM (T=512) TFLOP/s; then
 // attention decode (T=1 and 4, S=512 and 4096, new kernel and old) in GB/s of K/V read, and prefill
 // (T=512) time. Usage: cuda_matmul_bench [--quick]
 #include <cuda_runtime.h>
@@ -87,16 +88,29 @@ double median_time(cudaStream_t s, int batches, int per_batch, F&& fn) {
   return times[times.size() / 2];
 }
 
+// Runs fn with the environment variable `var` set to `value` (null: unset), restoring "unset" after.
+template <typename F>
+double with_env(const char* var, const char* value, F&& fn) {
+  if (value) ::setenv(var, value, 1);
+  const double t = fn();
+  ::unsetenv(var);
+  return t;
+}
+
 void bench_matmul(cudaStream_t s, cublasHandle_t cublas, bool quick) {
-  const DType types[] = {DType::Q4_0, DType::Q4_K, DType::Q6_K, DType::Q8_0, DType::F16};
+  const DType types[] = {DType::Q4_0, DType::Q4_K, DType::Q6_K, DType::Q8_0, DType::F16, DType::BF16};
   const int64_t shapes[][2] = {{4096, 4096}, {1024, 4096}, {14336, 4096}, {4096, 14336}, {128256, 4096}};  // {out, in}
-  std::printf("%-6s %-14s %10s %9s %7s %9s %9s %11s %9s\n", "type", "out x in", "gemv_us", "GB/s", "%copy", "fused_us",
-              "float_us", "gemm512_us", "TFLOP/s");
+  std::printf("GEMV: weights read once per call; %%copy = GB/s over %.2f TB/s. Default routing at T=1,2,4,8;\n"
+              "T=1 also with int8 activations (LLMR_CUDA_FLOAT_GEMV=0), f32 activations (=1) and the previous\n"
+              "kernels (LLMR_CUDA_OLD_KERNELS=1); GEMM at T=512.\n", kCopyRate / 1e12);
+  std::printf("%-6s %-12s %8s %6s %6s | %6s %6s %6s | %8s %8s %8s | %10s %8s\n", "type", "out x in", "T1_us", "GB/s",
+              "%copy", "%T2", "%T4", "%T8", "int8_us", "f32_us", "old_us", "gemm512_us", "TFLOP/s");
   for (DType type : types)
     for (const auto& sh : shapes) {
       const int64_t out = sh[0], in = sh[1], T = 512;
       const size_t wbytes = row_bytes(type, in) * size_t(out);
-      const int copies = int(std::clamp<size_t>((size_t(256) << 20) / wbytes + 1, 1, 8));
+      // copies together >= 256 MB (L2: 50 MB), so every call reads its weights from device memory
+      const int copies = int(std::clamp<size_t>((size_t(256) << 20) / wbytes + 1, 1, 128));
       const auto host = random_matrix(type, out, in);
       std::vector<std::unique_ptr<DeviceMem>> w;
       for (int c = 0; c < copies; ++c) {
@@ -110,17 +124,21 @@ void bench_matmul(cudaStream_t s, cublasHandle_t cublas, bool quick) {
         cuda_ops::matmul(device_view(x.p, DType::F32, t_rows, in), device_view(w[size_t(i % copies)]->p, type, out, in),
                          nullptr, device_view(y.p, DType::F32, t_rows, out), s, cublas);
       };
-      const double t1 = median_time(s, quick ? 5 : 21, 20, [&](int i) { run(1, i); });
-      ::setenv("LLMR_CUDA_FUSED_GEMV", "1", 1);  // the one-launch GEMV, for comparison
-      const double t1_old = median_time(s, quick ? 5 : 21, 20, [&](int i) { run(1, i); });
-      ::unsetenv("LLMR_CUDA_FUSED_GEMV");
-      ::setenv("LLMR_CUDA_FLOAT_GEMV", "1", 1);  // quantized weights against f32 activations
-      const double t1_float = median_time(s, quick ? 5 : 21, 20, [&](int i) { run(1, i); });
-      ::unsetenv("LLMR_CUDA_FLOAT_GEMV");
+      const int batches = quick ? 5 : 21;
+      auto gemv_time = [&](int64_t t_rows) { return median_time(s, batches, 20, [&](int i) { run(t_rows, i); }); };
+      double t_at[4];
+      const int64_t ts[4] = {1, 2, 4, 8};
+      for (int k = 0; k < 4; ++k) t_at[k] = gemv_time(ts[k]);
+      const bool q = info(type).quantized;
+      const double t_int8 = q ? with_env("LLMR_CUDA_FLOAT_GEMV", "0", [&] { return gemv_time(1); }) : t_at[0];
+      const double t_f32 = q ? with_env("LLMR_CUDA_FLOAT_GEMV", "1", [&] { return gemv_time(1); }) : t_at[0];
+      const double t_old = with_env("LLMR_CUDA_OLD_KERNELS", "1", [&] { return gemv_time(1); });
       const double tg = median_time(s, quick ? 3 : 7, 3, [&](int i) { run(T, i); });
+      auto pct = [&](double t) { return 100.0 * double(wbytes) / t / kCopyRate; };
       const std::string shape = std::to_string(out) + "x" + std::to_string(in);
-      std::printf("%-6s %-14s %10.2f %9.0f %6.1f%% %9.2f %9.2f %11.1f %9.1f\n", name(type), shape.c_str(), t1 * 1e6,
-                  double(wbytes) / t1 / 1e9, 100.0 * double(wbytes) / t1 / kCopyRate, t1_old * 1e6, t1_float * 1e6, tg * 1e6,
+      std::printf("%-6s %-12s %8.2f %6.0f %5.1f%% | %5.1f%% %5.1f%% %5.1f%% | %8.2f %8.2f %8.2f | %10.1f %8.1f\n", name(type),
+                  shape.c_str(), t_at[0] * 1e6, double(wbytes) / t_at[0] / 1e9, pct(t_at[0]), pct(t_at[1]), pct(t_at[2]),
+                  pct(t_at[3]), t_int8 * 1e6, t_f32 * 1e6, t_old * 1e6, tg * 1e6,
                   2.0 * double(T) * double(in) * double(out) / tg / 1e12);
       std::fflush(stdout);
     }

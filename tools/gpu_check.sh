@@ -63,4 +63,25 @@ if [ -x "$build/cuda_gemm_bench" ]; then
 else
   echo "gpu_check: $build/cuda_gemm_bench not built" >&2; status=1
 fi
+# --- GEMV (issue 4): generation speed per GEMV variant (the staged/plain kernels' battery
+# CudaMatmulStagedGemv runs with CudaMatmul* above; the GEMV microbenchmark is cuda_matmul_bench
+# above: %copy at T=1,2,4,8, and T=1 with int8 / f32 activations and the previous kernels) ---
+if [ -x "$build/llmr" ]; then
+  for gemv_type in q4_0 q4_k; do
+    gemv_model=/tmp/llmr-gemv-llama3-8b-$gemv_type.gguf
+    if "$build/llmr" synth --shape llama3-8b --type $gemv_type "$gemv_model" > /dev/null 2>&1; then
+      for variant in "default" "LLMR_CUDA_FLOAT_GEMV=0" "LLMR_CUDA_OLD_KERNELS=1"; do
+        echo "gemv $gemv_type: $variant"
+        if [ "$variant" = default ]; then
+          timeout 150 "$build/llmr" bench -m "$gemv_model" -p 0 -n 128 -r 3 --device cuda || status=1
+        else
+          env "$variant" timeout 150 "$build/llmr" bench -m "$gemv_model" -p 0 -n 128 -r 3 --device cuda || status=1
+        fi
+      done
+    else
+      echo "gpu_check: llmr synth of $gemv_model failed" >&2; status=1
+    fi
+    rm -f "$gemv_model"
+  done
+fi
 exit $status

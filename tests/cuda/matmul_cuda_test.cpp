@@ -92,15 +92,26 @@ Bound oracle(DType type, int64_t T, const float* xr, const float* wr, int64_t in
   return {want, tol, abs_sum};
 }
 
+// Strided operands: w's rows `w_extra` columns (whole blocks) longer than the `in` the matmul sees,
+// x's rows `x_extra` floats longer (an odd count leaves the rows 4-byte aligned only).
+struct Layout {
+  int64_t w_extra = 0, x_extra = 0;
+};
+
 // Runs the GPU matmul and checks output rows `rows` (all tokens) against the double oracle.
 void check_gpu_matmul(DType type, int64_t T, int64_t in, int64_t out, int64_t distinct, bool with_bias,
-                      const std::vector<int64_t>& rows, bool float_gemv = false) {
+                      const std::vector<int64_t>& rows, bool float_gemv = false, Layout layout = {}) {
   SCOPED_TRACE(std::string(name(type)) + " T=" + std::to_string(T) + " in=" + std::to_string(in) +
-               " out=" + std::to_string(out) + (with_bias ? " +bias" : "") + (float_gemv ? " float_gemv" : ""));
-  Weights w = make_weights(type, out, in, distinct);
-  HostBuffer x(DType::F32, {T, in}), y(DType::F32, {T, out}), bias(DType::F32, {out});
-  auto xv = random_floats(size_t(T * in), -2.f, 2.f);
-  std::memcpy(x.data(), xv.data(), xv.size() * 4);
+               " out=" + std::to_string(out) + (with_bias ? " +bias" : "") + (float_gemv ? " float_gemv" : "") +
+               " w_extra=" + std::to_string(layout.w_extra) + " x_extra=" + std::to_string(layout.x_extra));
+  const int64_t w_cols = in + layout.w_extra, x_cols = in + layout.x_extra;
+  Weights w = make_weights(type, out, w_cols, distinct);  // row(r) starts with the `in` values the matmul sees
+  HostBuffer x(DType::F32, {T, x_cols}), y(DType::F32, {T, out}), bias(DType::F32, {out});
+  auto xfull = random_floats(size_t(T * x_cols), -2.f, 2.f);
+  std::memcpy(x.data(), xfull.data(), xfull.size() * 4);
+  std::vector<float> xv(size_t(T * in));  // the activations the matmul sees, [T, in]
+  for (int64_t t = 0; t < T; ++t)
+    std::memcpy(xv.data() + t * in, xfull.data() + t * x_cols, size_t(in) * 4);
   auto bv = random_floats(size_t(out));
   std::memcpy(bias.data(), bv.data(), bv.size() * 4);
   std::vector<float> poison(size_t(T * out), std::nanf(""));
@@ -108,8 +119,10 @@ void check_gpu_matmul(DType type, int64_t T, int64_t in, int64_t out, int64_t di
 
   Backend& be = gpu();
   auto dw = be.upload(w.q.tensor()), dx = be.upload(x.tensor()), dy = be.upload(y.tensor()), db = be.upload(bias.tensor());
-  Tensor dbt = db->tensor();
-  be.matmul(dx->tensor(), dw->tensor(), with_bias ? &dbt : nullptr, dy->tensor());
+  Tensor dbt = db->tensor(), dwt = dw->tensor(), dxt = dx->tensor();
+  dwt.shape[1] = in;  // the first `in` columns, the row stride of the wider matrix
+  dxt.shape[1] = in;
+  be.matmul(dxt, dwt, with_bias ? &dbt : nullptr, dy->tensor());
   std::vector<float> got(size_t(T * out));
   be.download(dy->tensor(), got.data());
   be.synchronize();
@@ -221,6 +234,76 @@ TEST(CudaMatmulInt8Gemv, EveryQuantizedTypeOnNarrowRows) {
     if (::testing::Test::HasFatalFailure()) break;
   }
   ::unsetenv("LLMR_CUDA_FLOAT_GEMV");
+}
+
+const DType kQuantTypes[] = {DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q4_K, DType::Q5_K, DType::Q6_K};
+
+bool k_quant(DType t) { return t == DType::Q4_K || t == DType::Q5_K || t == DType::Q6_K; }
+
+// Sets LLMR_CUDA_FLOAT_GEMV for one scope ("1": f32 activations, "0": int8), restoring "unset" after.
+struct FloatGemvEnv {
+  explicit FloatGemvEnv(bool on) { ::setenv("LLMR_CUDA_FLOAT_GEMV", on ? "1" : "0", 1); }
+  ~FloatGemvEnv() { ::unsetenv("LLMR_CUDA_FLOAT_GEMV"); }
+};
+
+// The staged GEMV (gemv_staged.cuh), both activation modes, every T from 1 to 8: every row of an
+// odd row count (259: neither a multiple of the two rows per warp nor of the block's rows), a single
+// row, and 8461 rows (more row groups than the resident grid has warps: warps loop). x staged in
+// shared memory: f32 up to 64 KB (in = 1024 at every T, 4096 at T <= 2), XBlocks up to 64 KB
+// (in = 4096 at every T); wider XBlocks read from global memory (in = 14336, T = 5 and 8).
+TEST(CudaMatmulStagedGemv, EveryQuantizedTypeEveryTokenCount) {
+  for (DType type : kQuantTypes)
+    for (bool float_x : {true, false}) {
+      FloatGemvEnv env(float_x);
+      for (int64_t T = 1; T <= 8; ++T) {
+        check_gpu_matmul(type, T, 1024, 259, 259, T % 2 == 1, all_rows(259), float_x);
+        if (float_x && T > 2) continue;
+        check_gpu_matmul(type, T, 4096, 259, 61, T % 2 == 0, all_rows(259), float_x);
+        if (::testing::Test::HasFatalFailure()) return;
+      }
+      check_gpu_matmul(type, 1, 4096, 1, 1, true, all_rows(1), float_x);
+      check_gpu_matmul(type, 2, 4096, 8461, 61, false, sample_rows(8461, 300), float_x);
+      if (!float_x) {
+        check_gpu_matmul(type, 5, 14336, 67, 67, true, all_rows(67));
+        check_gpu_matmul(type, 8, 14336, 300, 61, false, all_rows(300));
+      }
+      if (::testing::Test::HasFatalFailure()) return;
+    }
+}
+
+// Rows whose length is not a whole number of the staged kernel's chunks (32 units, q6_k 64), with
+// row strides padded to 16 bytes (the staged kernel's condition): q4_0 / q8_0 / q4_1 at 127 units
+// and 3 units (fewer than a warp's lanes), k-quants at 24 and 40 units; strided x, 16-byte aligned
+// (x_extra = 4: float4 staging) and only 4-byte aligned (x_extra = 3: scalar staging).
+TEST(CudaMatmulStagedGemv, PartialChunksPaddedRowsStridedX) {
+  for (DType type : kQuantTypes)
+    for (bool float_x : {true, false}) {
+      FloatGemvEnv env(float_x);
+      // padded to a multiple of 2048 (k-quants: 8 super-blocks, 8 x 210 bytes for q6_k) or 256 (8 blocks)
+      const int64_t pad = k_quant(type) ? 2048 : 256;
+      for (int64_t in : k_quant(type) ? std::vector<int64_t>{768, 1280} : std::vector<int64_t>{4064, 96}) {
+        const int64_t extra = (in + pad - 1) / pad * pad - in;
+        const int64_t rb = int64_t(row_bytes(type, in + extra));
+        ASSERT_EQ(rb % 16, 0) << name(type) << " in=" << in << ": the padded row is " << rb << " bytes";
+        for (int64_t T : {1, 3, 8}) {
+          check_gpu_matmul(type, T, in, 131, 131, T != 3, all_rows(131), float_x, {extra, 4});
+          check_gpu_matmul(type, T, in, 37, 37, T == 3, all_rows(37), float_x, {extra, 3});
+          if (::testing::Test::HasFatalFailure()) return;
+        }
+      }
+    }
+}
+
+// The plain-type kernel (gemv_plain.cuh): rows shorter than one batch of vectors, a partial last
+// batch (f16/bf16 4104 = 513 vectors), single rows, strided (16-byte aligned) x, every T.
+TEST(CudaMatmulStagedGemv, PlainTypesPartialBatchesStridedX) {
+  for (DType type : {DType::F32, DType::F16, DType::BF16})
+    for (int64_t T = 1; T <= 8; ++T) {
+      check_gpu_matmul(type, T, 4104, 77, 77, T % 2 == 1, all_rows(77), false, {0, 4});
+      check_gpu_matmul(type, T, 24, 9, 9, true, all_rows(9));
+      check_gpu_matmul(type, T, 2048, 1, 1, false, all_rows(1), false, {8, 8});
+      if (::testing::Test::HasFatalFailure()) return;
+    }
 }
 
 INSTANTIATE_TEST_SUITE_P(AllTypes, CudaMatmul, ::testing::ValuesIn(kWeightTypes),
