@@ -456,23 +456,29 @@ __global__ void x_to_f16_kernel(const float* __restrict__ x, int64_t x_stride, i
 
 unsigned blocks_for(int64_t n, int threads) { return unsigned((n + threads - 1) / threads); }
 
+// False when the device cannot give a block the tile's shared memory (then the caller takes gemm()).
 template <DType W, int BN>
-void launch(const Tensor& x, const Tensor& w, const Tensor* bias, const Tensor& y, cudaStream_t stream) {
+bool launch(const Tensor& x, const Tensor& w, const Tensor* bias, const Tensor& y, cudaStream_t stream) {
   using L = Layout<W, BN>;
   const int64_t T = x.shape[0], n_in = x.shape[1], n_out = w.shape[0];
-  int dev = 0, sms = 0;
+  int dev = 0, sms = 0, optin = 0, per_sm_bytes = 0;
   check_cuda(cudaGetDevice(&dev), "matmul", "cudaGetDevice");
   check_cuda(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev), "matmul", "cudaDeviceGetAttribute");
+  check_cuda(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev), "matmul",
+             "cudaDeviceGetAttribute");
+  check_cuda(cudaDeviceGetAttribute(&per_sm_bytes, cudaDevAttrMaxSharedMemoryPerMultiprocessor, dev), "matmul",
+             "cudaDeviceGetAttribute");
+  if (optin < L::kBytesTotal) return false;
   // Set on every call: the attribute belongs to the current device, and several may be in use.
   check_cuda(cudaFuncSetAttribute(gemm_mma_kernel<W, BN>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                   L::kBytesTotal),
              "matmul", "cudaFuncSetAttribute (gemm_mma)");
 
-  // Split K so that the blocks fill the SMs (228 KB of shared memory each) in as little time as
+  // Split K so that the blocks fill the SMs (by their shared memory) in as little time as
   // possible: time ~ waves x stages per block, 5% more for any split (partials written and summed).
   const int64_t m_tiles = (n_out + kBM - 1) / kBM, n_tiles = (T + BN - 1) / BN;
   const int64_t total_stages = (n_in + kKS - 1) / kKS;
-  const int64_t per_sm = std::max<int64_t>(1, (228 * 1024) / (L::kBytesTotal + 1024));
+  const int64_t per_sm = std::max<int64_t>(1, per_sm_bytes / (L::kBytesTotal + 1024));  // 1 KB reserved per block
   const int64_t slots = int64_t(sms) * per_sm, tiles = m_tiles * n_tiles;
   int64_t splits = 1, per_split = total_stages;
   double best = 0;
@@ -512,6 +518,7 @@ void launch(const Tensor& x, const Tensor& w, const Tensor* bias, const Tensor& 
                                                                        a.y, a.ldy);
     check_launch("matmul", "sum_splits_kernel");
   }
+  return true;
 }
 
 template <DType W>
@@ -520,10 +527,9 @@ bool launch_type(const Tensor& x, const Tensor& w, const Tensor* bias, const Ten
   if (reinterpret_cast<uintptr_t>(w.data) % align != 0 || w.stride[0] % align != 0) return false;
   if (x.shape[1] % Geometry<W>::kElems != 0) return false;
   const int64_t T = x.shape[0];
-  if (T <= 16) launch<W, 16>(x, w, bias, y, stream);
-  else if (T <= 32) launch<W, 32>(x, w, bias, y, stream);
-  else launch<W, 64>(x, w, bias, y, stream);
-  return true;
+  if (T <= 16) return launch<W, 16>(x, w, bias, y, stream);
+  if (T <= 32) return launch<W, 32>(x, w, bias, y, stream);
+  return launch<W, 64>(x, w, bias, y, stream);
 }
 
 }  // namespace
