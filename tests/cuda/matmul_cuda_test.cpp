@@ -249,14 +249,14 @@ struct FloatGemvEnv {
 // The staged GEMV (gemv_staged.cuh), both activation modes, every T from 1 to 8: every row of an
 // odd row count (259: neither a multiple of the two rows per warp nor of the block's rows), a single
 // row, and 8461 rows (more row groups than the resident grid has warps: warps loop). x staged in
-// shared memory: f32 up to 64 KB (in = 1024 at every T, 4096 at T <= 2), XBlocks up to 64 KB
+// shared memory: f32 up to 64 KB (in = 2048 at every T, 4096 at T <= 2), XBlocks up to 64 KB
 // (in = 4096 at every T); wider XBlocks read from global memory (in = 14336, T = 5 and 8).
 TEST(CudaMatmulStagedGemv, EveryQuantizedTypeEveryTokenCount) {
   for (DType type : kQuantTypes)
     for (bool float_x : {true, false}) {
       FloatGemvEnv env(float_x);
       for (int64_t T = 1; T <= 8; ++T) {
-        check_gpu_matmul(type, T, 1024, 259, 259, T % 2 == 1, all_rows(259), float_x);
+        check_gpu_matmul(type, T, 2048, 259, 259, T % 2 == 1, all_rows(259), float_x);
         if (float_x && T > 2) continue;
         check_gpu_matmul(type, T, 4096, 259, 61, T % 2 == 0, all_rows(259), float_x);
         if (::testing::Test::HasFatalFailure()) return;
@@ -286,6 +286,9 @@ TEST(CudaMatmulStagedGemv, PartialChunksPaddedRowsStridedX) {
         const int64_t rb = int64_t(row_bytes(type, in + extra));
         ASSERT_EQ(rb % 16, 0) << name(type) << " in=" << in << ": the padded row is " << rb << " bytes";
         for (int64_t T : {1, 3, 8}) {
+          // f32 x over 64 KB is not staged: the previous kernels, which take the int8 path for
+          // x rows not 16-byte aligned (outside the f32 bound this test holds float_x to)
+          if (float_x && T * in * 4 > 64 * 1024) continue;
           check_gpu_matmul(type, T, in, 131, 131, T != 3, all_rows(131), float_x, {extra, 4});
           check_gpu_matmul(type, T, in, 37, 37, T == 3, all_rows(37), float_x, {extra, 3});
           if (::testing::Test::HasFatalFailure()) return;
