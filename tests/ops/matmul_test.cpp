@@ -112,7 +112,7 @@ TEST_P(MatmulBattery, MatchesOracleOverShapes) {
   std::erase_if(ins, [&](int64_t n) { return n % std::max<int64_t>(block, 1) != 0; });
   const int64_t outs[] = {1, 3, 67, 256};
   int i = 0;
-  for (int64_t T : {1, 2, 5, 64})
+  for (int64_t T : {1, 2, 3, 5, 64})
     for (int64_t in : ins) {
       int64_t out = outs[i % 4];
       if (T * in * out > 4'000'000) out = 67;  // keeps the double oracle quick
