@@ -8,6 +8,9 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <map>
+#include <mutex>
+#include <utility>
 
 #include "backend/cuda/gemv_plain.cuh"
 #include "backend/cuda/gemv_staged.cuh"
@@ -417,17 +420,31 @@ constexpr size_t kStagedMaxX = 64 * 1024;
 // keep the redundant activation reads low (two blocks of eight warps keep ~55 KB of weights in flight).
 constexpr int kStagedBlocksPerSm = 2;
 
-// Number of multiprocessors of the current device and its opt-in shared memory per block.
+// Number of multiprocessors of a device and its opt-in shared memory per block.
 struct DeviceLimits {
   int sms, smem_optin;
 };
-DeviceLimits device_limits() {
-  int dev = 0, sms = 0, optin = 0;
-  check_cuda(cudaGetDevice(&dev), "matmul", "cudaGetDevice");
+
+// Per-launch host work kept to a map lookup (generation steps outside a graph launch hundreds of
+// these per token): the device's limits, each kernel's shared-memory limit raised once per device,
+// and its resident blocks per (device, shared memory bytes), all queried on first use.
+struct StagedLaunchCache {
+  std::mutex mutex;
+  std::map<int, bool> raised;                   // device -> dynamic shared memory limit raised
+  std::map<std::pair<int, size_t>, int> resident;  // (device, bytes) -> resident blocks per SM
+};
+
+DeviceLimits device_limits(int dev) {
+  static std::mutex mutex;
+  static std::map<int, DeviceLimits> known;
+  std::lock_guard<std::mutex> lock(mutex);
+  auto it = known.find(dev);
+  if (it != known.end()) return it->second;
+  int sms = 0, optin = 0;
   check_cuda(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev), "matmul", "cudaDeviceGetAttribute");
   check_cuda(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev), "matmul",
              "cudaDeviceGetAttribute");
-  return {sms > 0 ? sms : 1, optin};
+  return known[dev] = DeviceLimits{sms > 0 ? sms : 1, optin};
 }
 
 template <DType W, int TMAX, staged::XMode XM>
@@ -435,16 +452,29 @@ void launch_staged_kernel(const GemvArgs& a, size_t x_smem, const XBlock* xq) {
   auto kernel = staged::gemv_staged_kernel<W, TMAX, XM>;
   using C = staged::Config<W, TMAX, XM>;
   const size_t smem = C::kStageBytes + x_smem;
-  const DeviceLimits lim = device_limits();
+  int dev = 0;
+  check_cuda(cudaGetDevice(&dev), "matmul", "cudaGetDevice");
+  const DeviceLimits lim = device_limits(dev);
   check(smem <= size_t(lim.smem_optin), "matmul: staged gemv needs " + std::to_string(smem) +
                                             " bytes of shared memory per block, the device allows " +
                                             std::to_string(lim.smem_optin));
-  if (smem > 48 * 1024)  // the default limit; raised per kernel (not a stream operation: fine during capture)
-    check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)), "matmul",
-               "cudaFuncSetAttribute (staged gemv shared memory)");
+  static StagedLaunchCache cache;  // one per kernel instantiation
   int resident = 0;
-  check_cuda(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&resident, kernel, staged::kThreads, smem), "matmul",
-             "cudaOccupancyMaxActiveBlocksPerMultiprocessor");
+  {
+    std::lock_guard<std::mutex> lock(cache.mutex);
+    if (!cache.raised[dev]) {  // to the device's limit once (not a stream operation: fine during capture)
+      check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, lim.smem_optin), "matmul",
+                 "cudaFuncSetAttribute (staged gemv shared memory)");
+      cache.raised[dev] = true;
+    }
+    auto it = cache.resident.find({dev, smem});
+    if (it == cache.resident.end()) {
+      check_cuda(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&resident, kernel, staged::kThreads, smem), "matmul",
+                 "cudaOccupancyMaxActiveBlocksPerMultiprocessor");
+      it = cache.resident.emplace(std::make_pair(dev, smem), resident).first;
+    }
+    resident = it->second;
+  }
   resident = std::max(1, std::min(resident, kStagedBlocksPerSm));
   constexpr int R = C::kRows;
   const int64_t groups = (a.n_out + R - 1) / R;
