@@ -498,8 +498,8 @@ template <DType W>
 bool launch_staged(const GemvArgs& a, bool float_x) {
   const int64_t units = a.n_in / 32;
   if (float_x) {
-    const size_t x_smem = size_t(a.T) * size_t(a.n_in) * sizeof(float);
-    if (x_smem > kStagedMaxX) return false;
+    const size_t x_smem = size_t(a.T) * size_t(a.n_in + units) * sizeof(float);  // x and its unit sums
+    if (x_smem > kStagedMaxX + size_t(a.T) * size_t(units) * sizeof(float)) return false;
     dispatch_staged_t<W, staged::XMode::Float>(a, x_smem, nullptr);
     return true;
   }

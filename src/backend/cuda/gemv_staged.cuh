@@ -231,11 +231,23 @@ __device__ __forceinline__ float4 x_chunk(const float* xu, int c, int u) {
   return *reinterpret_cast<const float4*>(xu + ((c ^ (u & 7)) << 2));
 }
 
+// The 32 activations of unit u, unswizzled.
+__device__ __forceinline__ void x_unit(const float* xu, int u, float x[32]) {
+#pragma unroll
+  for (int c = 0; c < 8; ++c) {
+    const float4 a = x_chunk(xu, c, u);
+    x[4 * c] = a.x;
+    x[4 * c + 1] = a.y;
+    x[4 * c + 2] = a.z;
+    x[4 * c + 3] = a.w;
+  }
+}
+
 template <DType W>
 struct FloatDot {
   template <int R>
   static __device__ __forceinline__ void apply(const typename Unit<W>::Regs (&regs)[R], const float* xu, int u,
-                                               float (&acc)[R]) {
+                                               float sx, float (&acc)[R]) {
     float wf[R][32];
 #pragma unroll
     for (int r = 0; r < R; ++r) Unit<W>::to_floats(regs[r], wf[r]);
@@ -253,48 +265,57 @@ struct FloatDot {
   }
 };
 
-// q4_0 without integer-to-float conversions (the f32 path's bottleneck): a nibble q at bits
+// q4_0 / q4_1 without integer-to-float conversions (the f32 path's bottleneck): a nibble q at bits
 // [s, s + 4) of a word, or-ed into the exponent of 2^23, is the float 2^23 + q 2^s exactly (s <= 19);
-// subtracting 2^23 + 8 2^s leaves (q - 8) 2^s exactly. Each nibble position s keeps its own partial
-// sum, scaled by 2^-s (exact) at the end of the unit: d sum_k (q_k - 8) x_k with every product exact
+// subtracting 2^23 + OFF 2^s leaves (q - OFF) 2^s exactly. Each nibble position s keeps its own
+// partial sum, scaled by 2^-s (exact) at the end: sum_k (q_k - OFF) x_k with every product exact
 // before its f32 add, as in the generic path.
+// Word i of qs holds bytes 4i..4i+3: low nibbles are elements 4i..4i+3, high ones 16+4i..16+4i+3.
+// Byte b's low nibble sits at bit 8b, its high one at 8b + 4. Bytes 0, 1 are read in place
+// (s = 0, 4, 8, 12), bytes 2, 3 from the word shifted right by 12 (s = 4, 8, 12, 16).
+template <int OFF>
+__device__ __forceinline__ float nibbles_dot(const int (&q)[4], const float (&x)[32]) {
+  float p[5] = {0.f, 0.f, 0.f, 0.f, 0.f};  // partial sums by s / 4
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    const uint32_t words[2] = {uint32_t(q[i]), uint32_t(q[i]) >> 12};
+#pragma unroll
+    for (int b = 0; b < 4; ++b) {
+      const uint32_t w = words[b >> 1];
+      const int s_lo = 8 * (b & 1) + ((b >> 1) ? 4 : 0);  // bit of byte b's low nibble in w
+      const int s_hi = s_lo + 4;
+      const float lo = __uint_as_float(0x4B000000u | (w & (0xFu << s_lo))) - (8388608.f + float(OFF) * float(1 << s_lo));
+      const float hi = __uint_as_float(0x4B000000u | (w & (0xFu << s_hi))) - (8388608.f + float(OFF) * float(1 << s_hi));
+      p[s_lo / 4] = fmaf(lo, x[4 * i + b], p[s_lo / 4]);
+      p[s_hi / 4] = fmaf(hi, x[16 + 4 * i + b], p[s_hi / 4]);
+    }
+  }
+  return p[0] + p[1] * 0x1p-4f + p[2] * 0x1p-8f + p[3] * 0x1p-12f + p[4] * 0x1p-16f;
+}
+
+// q4_0: d sum (q - 8) x.
 template <>
 struct FloatDot<DType::Q4_0> {
   template <int R>
   static __device__ __forceinline__ void apply(const Unit<DType::Q4_0>::Regs (&regs)[R], const float* xu, int u,
-                                               float (&acc)[R]) {
-    // word i of qs holds bytes 4i..4i+3: low nibbles are elements 4i..4i+3, high ones 16+4i..16+4i+3.
-    // Byte b's low nibble sits at bit 8b, its high one at 8b + 4. Bytes 0, 1 are read in place
-    // (s = 0, 4, 8, 12), bytes 2, 3 from the word shifted right by 12 (s = 4, 8, 12, 16).
+                                               float sx, float (&acc)[R]) {
     float x[32];
+    x_unit(xu, u, x);
 #pragma unroll
-    for (int c = 0; c < 8; ++c) {
-      const float4 a = x_chunk(xu, c, u);
-      x[4 * c] = a.x;
-      x[4 * c + 1] = a.y;
-      x[4 * c + 2] = a.z;
-      x[4 * c + 3] = a.w;
-    }
+    for (int r = 0; r < R; ++r) acc[r] = fmaf(regs[r].d, nibbles_dot<8>(regs[r].q, x), acc[r]);
+  }
+};
+
+// q4_1: value = d q + m, so the unit gives d sum q x + m sum x.
+template <>
+struct FloatDot<DType::Q4_1> {
+  template <int R>
+  static __device__ __forceinline__ void apply(const Unit<DType::Q4_1>::Regs (&regs)[R], const float* xu, int u,
+                                               float sx, float (&acc)[R]) {
+    float x[32];
+    x_unit(xu, u, x);
 #pragma unroll
-    for (int r = 0; r < R; ++r) {
-      float p[5] = {0.f, 0.f, 0.f, 0.f, 0.f};  // partial sums by s / 4
-#pragma unroll
-      for (int i = 0; i < 4; ++i) {
-        const uint32_t words[2] = {uint32_t(regs[r].q[i]), uint32_t(regs[r].q[i]) >> 12};
-#pragma unroll
-        for (int b = 0; b < 4; ++b) {
-          const uint32_t w = words[b >> 1];
-          const int s_lo = 8 * (b & 1) + ((b >> 1) ? 4 : 0);  // bit of byte b's low nibble in w
-          const int s_hi = s_lo + 4;
-          const float lo = __uint_as_float(0x4B000000u | (w & (0xFu << s_lo))) - (8388608.f + 8.f * float(1 << s_lo));
-          const float hi = __uint_as_float(0x4B000000u | (w & (0xFu << s_hi))) - (8388608.f + 8.f * float(1 << s_hi));
-          p[s_lo / 4] = fmaf(lo, x[4 * i + b], p[s_lo / 4]);
-          p[s_hi / 4] = fmaf(hi, x[16 + 4 * i + b], p[s_hi / 4]);
-        }
-      }
-      const float sum = p[0] + p[1] * 0x1p-4f + p[2] * 0x1p-8f + p[3] * 0x1p-12f + p[4] * 0x1p-16f;
-      acc[r] = fmaf(regs[r].d, sum, acc[r]);
-    }
+    for (int r = 0; r < R; ++r) acc[r] = fmaf(regs[r].d, nibbles_dot<0>(regs[r].q, x), fmaf(regs[r].m, sx, acc[r]));
   }
 };
 
@@ -312,34 +333,12 @@ __device__ __forceinline__ void bytes_dot(uint32_t w, const float* x, float& p0,
   p8 = fmaf(__uint_as_float(0x4B000000u | (hi & 0xFF00u)) - k8, x[3], p8);
 }
 
-// The 32 activations of unit u (unswizzled) and, optionally, their sum (pairwise: 5 roundings deep).
-__device__ __forceinline__ void x_unit(const float* xu, int u, float x[32]) {
-#pragma unroll
-  for (int c = 0; c < 8; ++c) {
-    const float4 a = x_chunk(xu, c, u);
-    x[4 * c] = a.x;
-    x[4 * c + 1] = a.y;
-    x[4 * c + 2] = a.z;
-    x[4 * c + 3] = a.w;
-  }
-}
-__device__ __forceinline__ float pairwise_sum32(const float x[32]) {
-  float s[16];
-#pragma unroll
-  for (int i = 0; i < 16; ++i) s[i] = x[i] + x[i + 16];
-#pragma unroll
-  for (int i = 0; i < 8; ++i) s[i] += s[i + 8];
-#pragma unroll
-  for (int i = 0; i < 4; ++i) s[i] += s[i + 4];
-  return (s[0] + s[2]) + (s[1] + s[3]);
-}
-
 // q8_0: d sum q x; the signed bytes made unsigned (q + 128) by flipping their top bits.
 template <>
 struct FloatDot<DType::Q8_0> {
   template <int R>
   static __device__ __forceinline__ void apply(const Unit<DType::Q8_0>::Regs (&regs)[R], const float* xu, int u,
-                                               float (&acc)[R]) {
+                                               float sx, float (&acc)[R]) {
     float x[32];
     x_unit(xu, u, x);
 #pragma unroll
@@ -352,15 +351,15 @@ struct FloatDot<DType::Q8_0> {
   }
 };
 
-// q4_k / q5_k: value = dsc q - dm, so the unit gives dsc sum q x - dm sum x.
+// q4_k / q5_k: value = dsc q - dm, so the unit gives dsc sum q x - dm sum x (sx: the sum of the
+// unit's activations, staged with them).
 template <DType W>
 struct FloatDotK4 {
   template <int R>
   static __device__ __forceinline__ void apply(const typename Unit<W>::Regs (&regs)[R], const float* xu, int u,
-                                               float (&acc)[R]) {
+                                               float sx, float (&acc)[R]) {
     float x[32];
     x_unit(xu, u, x);
-    const float sx = pairwise_sum32(x);
 #pragma unroll
     for (int r = 0; r < R; ++r) {
       float p0 = 0.f, p8 = 0.f;
@@ -380,7 +379,7 @@ template <>
 struct FloatDot<DType::Q6_K> {
   template <int R>
   static __device__ __forceinline__ void apply(const Unit<DType::Q6_K>::Regs (&regs)[R], const float* xu, int u,
-                                               float (&acc)[R]) {
+                                               float sx, float (&acc)[R]) {
     float x[32];
     x_unit(xu, u, x);
 #pragma unroll
@@ -433,7 +432,7 @@ __device__ __forceinline__ void quantize_quad(float4 v, int sub, XBlock* xb, boo
 }
 
 // Stages x [T][n_in] (row stride x_stride floats) in shared memory: XBlocks [T][n_in / 32] (Int8Shared)
-// or swizzled f32 (Float). Eight consecutive threads take one 32-value block, a float4 each.
+// or swizzled f32 (Float) followed by each unit's sum [T][n_in / 32]. Eight consecutive threads take one 32-value block, a float4 each.
 template <XMode XM>
 __device__ __forceinline__ void stage_x(const float* __restrict__ x, int64_t x_stride, int n_in, int T, bool x_vec4,
                                         void* xs) {
@@ -460,8 +459,15 @@ __device__ __forceinline__ void stage_x(const float* __restrict__ x, int64_t x_s
         // the whole warp shuffles; blocks past the end (whole 8-lane groups, total % 8 == 0) are not stored
         quantize_quad(v[b], c, static_cast<XBlock*>(xs) + t * (n_in / 32) + u, q < total);
       } else {
-        if (q < total)
-          reinterpret_cast<float4*>(static_cast<float*>(xs) + int64_t(t) * n_in + u * 32)[c ^ (u & 7)] = v[b];
+        // the unit's sum, pairwise (5 roundings deep): this lane's four, then the 8-lane group
+        float sum = (v[b].x + v[b].y) + (v[b].z + v[b].w);
+#pragma unroll
+        for (int o = 1; o < 8; o <<= 1) sum += __shfl_xor_sync(0xFFFFFFFFu, sum, o);
+        if (q < total) {
+          float* xf = static_cast<float*>(xs);
+          reinterpret_cast<float4*>(xf + t * n_in + u * 32)[c ^ (u & 7)] = v[b];
+          if (c == 0) xf[T * n_in + t * (n_in / 32) + u] = sum;
+        }
       }
     }
   }
@@ -516,6 +522,7 @@ gemv_staged_kernel(const uint8_t* __restrict__ w, int64_t w_stride, int64_t w_ro
   const XBlock* xq = XM == XMode::Int8Shared ? static_cast<const XBlock*>(xs) : xq_global;
   const float* xf = static_cast<const float*>(xs);
   const int n_in = units * 32;
+  const float* xsum = xf + T * n_in;  // Float: [T][units] sums of each unit's activations
 
   float acc[R][TMAX];
 #pragma unroll
@@ -546,7 +553,7 @@ gemv_staged_kernel(const uint8_t* __restrict__ w, int64_t w_stride, int64_t w_ro
             float a[R];
 #pragma unroll
             for (int r = 0; r < R; ++r) a[r] = acc[r][t];
-            FloatDot<W>::template apply<R>(regs, xf + int64_t(t) * n_in + u * 32, u, a);
+            FloatDot<W>::template apply<R>(regs, xf + int64_t(t) * n_in + u * 32, u, xsum[t * units + u], a);
 #pragma unroll
             for (int r = 0; r < R; ++r) acc[r][t] = a[r];
           } else {
