@@ -3,7 +3,8 @@
 // Prints, per weight type and shape: GEMV time at T=1 and GB/s of weights read against the 4.28 TB/s
 // device copy rate, the same fraction at T=2, 4, 8, T=1 times with int8 activations
 // (LLMR_CUDA_FLOAT_GEMV=0), f32 activations (=1; plain types take the same kernel either way) and the
-// previous kernels (LLMR_CUDA_OLD_KERNELS=1), and GEMM (T=512) TFLOP/s; then
+// previous kernels (LLMR_CUDA_OLD_KERNELS=1), %copy of the staged kernel at 1, 3, 4 resident blocks per
+// SM (LLMR_CUDA_GEMV_BLOCKS_PER_SM; default 2), and GEMM (T=512) TFLOP/s; then
 // attention decode (T=1 and 4, S=512 and 4096, new kernel and old) in GB/s of K/V read, and prefill
 // (T=512) time. Usage: cuda_matmul_bench [--quick]
 #include <cuda_runtime.h>
@@ -101,10 +102,12 @@ void bench_matmul(cudaStream_t s, cublasHandle_t cublas, bool quick) {
   const DType types[] = {DType::Q4_0, DType::Q4_K, DType::Q6_K, DType::Q8_0, DType::F16, DType::BF16};
   const int64_t shapes[][2] = {{4096, 4096}, {1024, 4096}, {14336, 4096}, {4096, 14336}, {128256, 4096}};  // {out, in}
   std::printf("GEMV: weights read once per call; %%copy = GB/s over %.2f TB/s. Default routing at T=1,2,4,8;\n"
-              "T=1 also with int8 activations (LLMR_CUDA_FLOAT_GEMV=0), f32 activations (=1) and the previous\n"
-              "kernels (LLMR_CUDA_OLD_KERNELS=1); GEMM at T=512.\n", kCopyRate / 1e12);
-  std::printf("%-6s %-12s %8s %6s %6s | %6s %6s %6s | %8s %8s %8s | %10s %8s\n", "type", "out x in", "T1_us", "GB/s",
-              "%copy", "%T2", "%T4", "%T8", "int8_us", "f32_us", "old_us", "gemm512_us", "TFLOP/s");
+              "T=1 also with int8 activations (LLMR_CUDA_FLOAT_GEMV=0), f32 activations (=1), the previous\n"
+              "kernels (LLMR_CUDA_OLD_KERNELS=1) and the staged kernel at 1, 3, 4 blocks per SM (default 2;\n"
+              "LLMR_CUDA_GEMV_BLOCKS_PER_SM); GEMM at T=512.\n", kCopyRate / 1e12);
+  std::printf("%-6s %-12s %8s %6s %6s | %6s %6s %6s | %8s %8s %8s | %6s %6s %6s | %10s %8s\n", "type", "out x in", "T1_us",
+              "GB/s", "%copy", "%T2", "%T4", "%T8", "int8_us", "f32_us", "old_us", "%bps1", "%bps3", "%bps4",
+              "gemm512_us", "TFLOP/s");
   for (DType type : types)
     for (const auto& sh : shapes) {
       const int64_t out = sh[0], in = sh[1], T = 512;
@@ -133,12 +136,18 @@ void bench_matmul(cudaStream_t s, cublasHandle_t cublas, bool quick) {
       const double t_int8 = q ? with_env("LLMR_CUDA_FLOAT_GEMV", "0", [&] { return gemv_time(1); }) : t_at[0];
       const double t_f32 = q ? with_env("LLMR_CUDA_FLOAT_GEMV", "1", [&] { return gemv_time(1); }) : t_at[0];
       const double t_old = with_env("LLMR_CUDA_OLD_KERNELS", "1", [&] { return gemv_time(1); });
+      double t_bps[3] = {t_at[0], t_at[0], t_at[0]};  // staged kernel at 1, 3, 4 resident blocks per SM (default 2)
+      const char* bps[3] = {"1", "3", "4"};
+      if (q)
+        for (int k = 0; k < 3; ++k) t_bps[k] = with_env("LLMR_CUDA_GEMV_BLOCKS_PER_SM", bps[k], [&] { return gemv_time(1); });
       const double tg = median_time(s, quick ? 3 : 7, 3, [&](int i) { run(T, i); });
       auto pct = [&](double t) { return 100.0 * double(wbytes) / t / kCopyRate; };
       const std::string shape = std::to_string(out) + "x" + std::to_string(in);
-      std::printf("%-6s %-12s %8.2f %6.0f %5.1f%% | %5.1f%% %5.1f%% %5.1f%% | %8.2f %8.2f %8.2f | %10.1f %8.1f\n", name(type),
-                  shape.c_str(), t_at[0] * 1e6, double(wbytes) / t_at[0] / 1e9, pct(t_at[0]), pct(t_at[1]), pct(t_at[2]),
-                  pct(t_at[3]), t_int8 * 1e6, t_f32 * 1e6, t_old * 1e6, tg * 1e6,
+      std::printf("%-6s %-12s %8.2f %6.0f %5.1f%% | %5.1f%% %5.1f%% %5.1f%% | %8.2f %8.2f %8.2f | %5.1f%% %5.1f%% %5.1f%% | "
+                  "%10.1f %8.1f\n",
+                  name(type), shape.c_str(), t_at[0] * 1e6, double(wbytes) / t_at[0] / 1e9, pct(t_at[0]), pct(t_at[1]),
+                  pct(t_at[2]), pct(t_at[3]), t_int8 * 1e6, t_f32 * 1e6, t_old * 1e6, pct(t_bps[0]), pct(t_bps[1]),
+                  pct(t_bps[2]), tg * 1e6,
                   2.0 * double(T) * double(in) * double(out) / tg / 1e12);
       std::fflush(stdout);
     }

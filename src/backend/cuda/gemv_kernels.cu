@@ -418,7 +418,14 @@ void dispatch_float(const GemvArgs& a) {
 constexpr size_t kStagedMaxX = 64 * 1024;
 // Resident blocks per multiprocessor at most: each block stages x once, so fewer, fuller blocks
 // keep the redundant activation reads low (two blocks of eight warps keep ~55 KB of weights in flight).
+// LLMR_CUDA_GEMV_BLOCKS_PER_SM=N (1..8, read at every call) overrides it, for tuning runs.
 constexpr int kStagedBlocksPerSm = 2;
+int staged_blocks_per_sm() {
+  const char* v = std::getenv("LLMR_CUDA_GEMV_BLOCKS_PER_SM");
+  if (!v || !*v) return kStagedBlocksPerSm;
+  const int n = std::atoi(v);
+  return n >= 1 && n <= 8 ? n : kStagedBlocksPerSm;
+}
 
 // Number of multiprocessors of a device and its opt-in shared memory per block.
 struct DeviceLimits {
@@ -475,7 +482,7 @@ void launch_staged_kernel(const GemvArgs& a, size_t x_smem, const XBlock* xq) {
     }
     resident = it->second;
   }
-  resident = std::max(1, std::min(resident, kStagedBlocksPerSm));
+  resident = std::max(1, std::min(resident, staged_blocks_per_sm()));
   constexpr int R = C::kRows;
   const int64_t groups = (a.n_out + R - 1) / R;
   const int64_t blocks = (groups + staged::kWarps - 1) / staged::kWarps;
