@@ -1,6 +1,8 @@
 #include "runtime/scheduler.h"
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 
 namespace llmr {
 namespace {
@@ -20,6 +22,8 @@ Scheduler::Scheduler(Transformer& model, SchedulerOptions options, const Tokeniz
   check(options_.n_blocks >= per_seq, "--kv-blocks " + std::to_string(options_.n_blocks) +
                                           " cannot hold one full context (" + std::to_string(per_seq) + " blocks)");
   model_ = std::make_unique<BatchedForward>(model);
+  const char* trace = std::getenv("LLMR_TRACE_STEPS");
+  trace_steps_ = trace && *trace && *trace != '0';
   sampling_pool_ = std::make_unique<cpu::ThreadPool>(std::min(8, cpu::ThreadPool::physical_cores()));
   cache_ = std::make_unique<PagedKvCache>(model.config(), options_.n_blocks, options_.block_size, options_.kv_type,
                                           backend_);
@@ -177,6 +181,7 @@ void Scheduler::step() {
     prompt_tokens += n;
   }
   if (items.empty()) return;
+  const auto started = Sequence::Clock::now();
   const Tensor logits = model_->forward(items, *cache_);
   const auto now = Sequence::Clock::now();
   const int64_t n_vocab = logits.cols();
@@ -188,6 +193,13 @@ void Scheduler::step() {
   sampling_pool_->parallel_for(int64_t(sampled.size()), 1, [&](int64_t b, int64_t e) {
     for (int64_t j = b; j < e; ++j) next[sampled[size_t(j)]] = owners[sampled[size_t(j)]]->sample(logits.row<float>(j), n_vocab);
   });
+  if (trace_steps_) {  // LLMR_TRACE_STEPS=1: where a step's time goes
+    int64_t rows = 0;
+    for (const BatchItem& it : items) rows += int64_t(it.tokens.size());
+    std::fprintf(stderr, "step: %zu sequences, %lld rows (%lld prompt), forward %.2f ms, sampling %.2f ms\n",
+                 items.size(), (long long)rows, (long long)prompt_tokens, 1e3 * seconds(now - started),
+                 1e3 * seconds(Sequence::Clock::now() - now));
+  }
   int64_t generated = 0;
   std::vector<double> ttfts, itls;
   for (size_t i = 0; i < items.size(); ++i) {

@@ -62,6 +62,7 @@ class Scheduler {
   SchedulerStats stats_;  // under mu_
   int64_t next_id_ = 1;
   bool stopping_ = false;
+  bool trace_steps_ = false;  // LLMR_TRACE_STEPS: one line per step on stderr
   std::thread thread_;
 };
 

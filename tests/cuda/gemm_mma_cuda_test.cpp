@@ -4,7 +4,7 @@
 // tile of 128 rows, rows of several stages and of a partial last stage (q4_0/q4_1/q8_0 rows of 13
 // blocks), long rows on few tiles (K split over blocks, then summed), bias on and off, strided x and y
 // rows (the padding of y must stay untouched). Then the dispatch in CudaBackend::matmul:
-// LLMR_CUDA_MMA_MAX_TOKENS unset (default 128) takes this kernel, 0 or a smaller bound does not.
+// LLMR_CUDA_MMA_MAX_TOKENS unset (default 96) takes this kernel, 0 or a smaller bound does not.
 //
 // Tolerance, per output element, with abs_sum = sum_k |x_k w_k| (w the dequantized weights, in double):
 // x and the decoded w are each rounded to f16 (relative 2^-11 each, so each product moves by at most
@@ -254,13 +254,13 @@ bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
   return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * 4) == 0;
 }
 
-// Through CudaBackend::matmul: with the variable unset (default 128) T = 17 and T = 128 take gemm_mma
+// Through CudaBackend::matmul: with the variable unset (default 96) T = 17 and T = 96 take gemm_mma
 // (bit-identical to calling it directly: the kernel is deterministic); with 0 the older path runs
 // (not bit-identical), as with a bound below T, still within the same tolerance of the reference.
 TEST(GemmMmaDispatch, EnvironmentSelectsPath) {
   MmaEnv restore;
   for (DType type : {DType::Q4_0, DType::Q6_K}) {
-    for (int64_t T : {17, 128}) {
+    for (int64_t T : {17, 96}) {
       Problem p(type, T, 1024, 130, true, 8, 0);
       ::unsetenv(MmaEnv::kVar);
       const auto direct = run_direct(p);

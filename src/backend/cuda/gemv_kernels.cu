@@ -564,14 +564,12 @@ bool float_gemv_requested() {
   return v && *v && std::strcmp(v, "0") != 0;
 }
 
-// Unset: the f32-activation kernel where x fits in shared memory (faster there on the H200, and no
-// int8 rounding of x), the int8 kernel for wider x (e.g. Llama-3-8B's down projection, where the f32
-// kernel reads x from global memory and measured 3.7x slower). "0": never; any other value: always.
-bool use_float_gemv(const GemvArgs& a) {
+// Unset or "0": int8 activations (the CPU backend's arithmetic too); on the H200 the staged int8
+// kernel measured 1.0-1.8x faster than the f32-activation one on every Llama-3-8B shape
+// (docs/measurements/2026-11-29-h200-5). Any other value: f32 activations (no int8 rounding of x).
+bool use_float_gemv(const GemvArgs&) {
   if (old_kernels_requested()) return false;
-  const char* v = std::getenv("LLMR_CUDA_FLOAT_GEMV");
-  if (v && *v) return std::strcmp(v, "0") != 0;
-  return !fused_gemv_requested() && int64_t(a.T) * a.n_in * 4 <= 48 * 1024;
+  return float_gemv_requested();
 }
 
 bool gemv(const Tensor& x, const Tensor& w, const Tensor* bias, const Tensor& y, cudaStream_t stream) {

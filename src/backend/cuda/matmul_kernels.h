@@ -34,7 +34,7 @@ void gemm(const Tensor& x, const Tensor& w, const Tensor* bias, const Tensor& y,
 // The quantized-weight tensor-core GEMM (gemm_mma.cu): reads q4_0/q4_1/q8_0/q4_k/q5_k/q6_k weights
 // directly, any T. Returns false when the type, shape or alignment does not allow it (then use gemm()).
 bool gemm_mma(const Tensor& x, const Tensor& w, const Tensor* bias, const Tensor& y, cudaStream_t stream);
-// Largest T that matmul() sends to gemm_mma: LLMR_CUDA_MMA_MAX_TOKENS (read at every call; default 128,
+// Largest T that matmul() sends to gemm_mma: LLMR_CUDA_MMA_MAX_TOKENS (read at every call; default 96,
 // 0 = never). Throws Error naming the variable for text that is not a count.
 int64_t mma_max_tokens();
 
@@ -75,10 +75,9 @@ bool old_prefill_attention_requested();
 // default: on the H200 it measured slower than quantize-then-GEMV on every Llama-3-8B shape
 // (docs/measurements/2026-11-29-h200/, second session).
 bool fused_gemv_requested();
-// The GEMV that decodes weights to f32 and keeps the activations in f32 (no int8 rounding of x: closer
-// to the CPU and to transformers) runs by default where x fits in shared memory; LLMR_CUDA_FLOAT_GEMV=1
-// (read at every call; LLMR_CUDA_OLD_KERNELS=1 overrides it) selects it for every quantized type at
-// T <= 8, =0 never. Defined in gemv_kernels.cu.
+// LLMR_CUDA_FLOAT_GEMV=1 (read at every call; LLMR_CUDA_OLD_KERNELS=1 overrides it) selects the GEMV
+// that decodes weights to f32 and keeps the activations in f32 (no int8 rounding of x) for every
+// quantized type at T <= 8; unset or 0: int8 activations, faster on the H200. Defined in gemv_kernels.cu.
 bool float_gemv_requested();
 
 // Keeps memory freed by cudaFreeAsync in the device's pool between calls (the scratch buffers of
