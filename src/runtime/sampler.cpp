@@ -62,51 +62,78 @@ int32_t Sampler::sample(std::span<const float> logits, std::span<const int32_t> 
     logits = penalized_;
   }
   if (p_.temperature == 0.0f) return argmax(logits);
+  const size_t n = logits.size();
 
-  size_t n = logits.size();
-  if (p_.top_k > 0 && size_t(p_.top_k) < n) n = size_t(p_.top_k);
-  if (n < logits.size()) {
-    top_k(logits, n, candidates_);
-  } else {
-    candidates_.resize(n);
-    for (size_t i = 0; i < n; ++i) candidates_[i] = {logits[i], int32_t(i)};
-    std::sort(candidates_.begin(), candidates_.end(), better);
-  }
-  // Softmax at temperature over the survivors, then top-p and min-p cut the tail.
-  const float max_logit = candidates_[0].first;
+  // 1. Candidates: the top_k best, or every token (then nothing is sorted unless top-p needs it).
+  const bool all = !(p_.top_k > 0 && size_t(p_.top_k) < n);
+  if (!all) top_k(logits, size_t(p_.top_k), candidates_);
+  const float max_logit = all ? logits[size_t(argmax(logits))] : candidates_[0].first;
+
+  // 2. Softmax at temperature over the candidates, summed in id order.
+  auto weight = [&](float l) { return std::exp((l - max_logit) / p_.temperature); };
   double total = 0;
-  for (auto& [l, id] : candidates_) {
-    l = std::exp((l - max_logit) / p_.temperature);
-    total += l;
+  if (all) {
+    probs_.resize(n);
+    for (size_t i = 0; i < n; ++i) total += (probs_[i] = weight(logits[i]));
+    for (float& q : probs_) q = float(q / total);
+  } else {
+    std::vector<std::pair<float, int32_t>> by_id = candidates_;
+    std::sort(by_id.begin(), by_id.end(), [](const auto& a, const auto& b) { return a.second < b.second; });
+    for (const auto& c : by_id) total += weight(c.first);
+    for (auto& c : candidates_) c.first = float(weight(c.first) / total);
   }
-  for (auto& c : candidates_) c.first = float(c.first / total);
-  size_t keep = candidates_.size();
+  auto prob = [&](const std::pair<float, int32_t>& c) { return all ? probs_[size_t(c.second)] : c.first; };
+
+  // 3. Top-p: the shortest best-first prefix holding top_p of the mass. Over every token, the best
+  // 1024 are selected first and all of them sorted only when those do not reach top_p.
+  bool cut = !all;  // whether candidates_ lists the kept tokens, best first
   if (p_.top_p < 1.0f) {
-    double cum = 0;
-    for (size_t i = 0; i < candidates_.size(); ++i) {
-      cum += candidates_[i].first;
-      if (cum >= p_.top_p) {
-        keep = i + 1;
-        break;
-      }
+    auto prefix = [&]() -> size_t {
+      double cum = 0;
+      for (size_t i = 0; i < candidates_.size(); ++i)
+        if ((cum += prob(candidates_[i])) >= p_.top_p) return i + 1;
+      return 0;
+    };
+    if (all) top_k(logits, std::min<size_t>(n, 1024), candidates_);
+    size_t keep = prefix();
+    if (keep == 0 && all && candidates_.size() < n) {
+      top_k(logits, n, candidates_);
+      keep = prefix();
     }
+    if (keep > 0) candidates_.resize(keep);
+    cut = true;
   }
-  if (p_.min_p > 0) {
-    const float floor = p_.min_p * candidates_[0].first;
-    size_t i = 1;
-    while (i < keep && candidates_[i].first >= floor) ++i;
-    keep = i;
+
+  // 4. Min-p: tokens below min_p times the best one's probability leave (the best always stays).
+  kept_.clear();
+  const int32_t top = cut ? candidates_[0].second : argmax(logits);
+  const float floor = p_.min_p * (all ? probs_[size_t(top)] : candidates_[0].first);
+  if (cut) {
+    for (size_t i = 0; i < candidates_.size(); ++i) {
+      const float q = prob(candidates_[i]);
+      if (i > 0 && p_.min_p > 0 && q < floor) break;  // best first: every later one is below it too
+      kept_.push_back({candidates_[i].second, q});
+    }
+  } else if (p_.min_p > 0) {
+    for (size_t i = 0; i < n; ++i)
+      if (int32_t(i) == top || probs_[i] >= floor) kept_.push_back({int32_t(i), probs_[i]});
+  } else {  // nothing cut: the draw walks probs_ itself
+    double mass = 0;
+    for (float q : probs_) mass += q;
+    double r = std::uniform_real_distribution<double>(0.0, mass)(rng_);
+    for (size_t i = 0; i < n; ++i)
+      if ((r -= probs_[i]) <= 0) return int32_t(i);
+    return int32_t(n - 1);
   }
-  candidates_.resize(keep);
+
+  // 5. The draw: kept tokens walked in id order.
+  std::sort(kept_.begin(), kept_.end());
   double mass = 0;
-  for (const auto& c : candidates_) mass += c.first;
-  std::uniform_real_distribution<double> uniform(0.0, mass);
-  double r = uniform(rng_);
-  for (const auto& c : candidates_) {
-    r -= c.first;
-    if (r <= 0) return c.second;
-  }
-  return candidates_.back().second;
+  for (const auto& [id, q] : kept_) mass += q;
+  double r = std::uniform_real_distribution<double>(0.0, mass)(rng_);
+  for (const auto& [id, q] : kept_)
+    if ((r -= q) <= 0) return id;
+  return kept_.back().first;
 }
 
 }  // namespace llmr

@@ -1,6 +1,13 @@
 #pragma once
 // Picks the next token from logits: repetition penalty, temperature, top-k, top-p, min-p, then a
-// draw from a seeded generator; greedy (argmax) when temperature is 0.
+// draw from a seeded generator; greedy (argmax, lowest id on ties) when temperature is 0.
+// The definition, step by step (tests/runtime/sampler_test.cpp holds a literal copy):
+//  1. candidates: the top_k best (higher logit, then lower id), or every token when top_k is 0;
+//  2. p = exp((logit - best) / temperature), normalised by their sum taken in id order;
+//  3. top-p: the shortest best-first prefix whose probabilities sum (best first) to >= top_p;
+//  4. min-p: of those, best first, the run with p >= min_p * p(best) (the best always stays);
+//  5. a uniform draw over the kept mass, walking the kept tokens in id order.
+// Over a 128k vocabulary with top_k 0 and no top-p nothing is sorted: a step costs a few passes.
 #include <cstdint>
 #include <random>
 #include <span>
@@ -32,6 +39,8 @@ class Sampler {
   std::mt19937_64 rng_;
   std::vector<std::pair<float, int32_t>> candidates_;
   std::vector<float> penalized_;  // the logits after the repetition penalty
+  std::vector<float> probs_;      // every token's probability, when there is no top-k
+  std::vector<std::pair<int32_t, float>> kept_;  // (id, probability) of the tokens the draw walks
 };
 
 int32_t argmax(std::span<const float> logits);

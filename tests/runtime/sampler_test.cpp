@@ -1,5 +1,5 @@
-// Sampler: greedy picks the first largest logit; a seeded draw equals the one an unoptimised
-// definition (sort everything, cut, softmax, top-p, min-p, draw) makes with the same generator;
+// Sampler: greedy picks the first largest logit; a seeded draw equals the one the literal definition
+// in sampler.h (sort everything, cut, softmax, top-p, min-p, draw in id order) makes with the same generator;
 // draws at temperature 1 with no cuts follow the softmax.
 #include <gtest/gtest.h>
 
@@ -14,17 +14,20 @@
 namespace llmr::testing {
 namespace {
 
-// The pipeline as documented, done the slow way.
+// The pipeline as sampler.h defines it, done the slow way: everything sorted, every step literal.
 int32_t naive_sample(std::vector<float> logits, const SamplingParams& p, std::mt19937_64& rng) {
-  std::vector<std::pair<float, int32_t>> c;  // float probabilities, as the sampler keeps them
+  std::vector<std::pair<float, int32_t>> c;  // (logit, then probability; id), best first
   for (size_t i = 0; i < logits.size(); ++i) c.push_back({logits[i], int32_t(i)});
   std::sort(c.begin(), c.end(), [](auto& a, auto& b) { return a.first > b.first || (a.first == b.first && a.second < b.second); });
   if (p.temperature == 0) return c[0].second;
   if (p.top_k > 0 && size_t(p.top_k) < c.size()) c.resize(size_t(p.top_k));
   const float top = c[0].first;
+  std::vector<std::pair<int32_t, float>> by_id;  // (id, weight)
+  for (auto& [l, id] : c) by_id.push_back({id, std::exp((l - top) / p.temperature)});
+  std::sort(by_id.begin(), by_id.end());
   double total = 0;
-  for (auto& [l, id] : c) total += (l = std::exp((l - top) / p.temperature));
-  for (auto& [l, id] : c) l = float(l / total);
+  for (auto& [id, e] : by_id) total += e;
+  for (auto& [l, id] : c) l = float(std::exp((l - top) / p.temperature) / total);
   size_t keep = c.size();
   if (p.top_p < 1) {
     double cum = 0;
@@ -40,12 +43,15 @@ int32_t naive_sample(std::vector<float> logits, const SamplingParams& p, std::mt
     keep = i;
   }
   c.resize(keep);
+  std::vector<std::pair<int32_t, float>> kept;
+  for (auto& [q, id] : c) kept.push_back({id, q});
+  std::sort(kept.begin(), kept.end());
   double mass = 0;
-  for (auto& [l, id] : c) mass += l;
+  for (auto& [id, q] : kept) mass += q;
   double r = std::uniform_real_distribution<double>(0.0, mass)(rng);
-  for (auto& [l, id] : c)
-    if ((r -= l) <= 0) return id;
-  return c.back().second;
+  for (auto& [id, q] : kept)
+    if ((r -= q) <= 0) return id;
+  return kept.back().first;
 }
 
 TEST(Sampler, GreedyTakesTheFirstLargestLogit) {
@@ -66,6 +72,9 @@ TEST(Sampler, SeededDrawsEqualTheSlowDefinition) {
       {0.5f, 5, 1.0f, 0.0f, 1.0f, 64, 0},
       {1.3f, 1000, 0.5f, 0.0f, 1.0f, 64, 0},
       {1.0f, 2000, 1.0f, 0.2f, 1.0f, 64, 0},
+      {0.8f, 0, 0.9f, 0.0f, 1.0f, 64, 0},     // top-p over every token: past the first 1024
+      {0.3f, 0, 0.5f, 0.0f, 1.0f, 64, 0},     // top-p reached within the first 1024
+      {0.9f, 0, 1.0f, 0.1f, 1.0f, 64, 0},     // min-p over every token
   };
   for (SamplingParams p : settings) {
     p.seed = rng()();

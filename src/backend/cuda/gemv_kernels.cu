@@ -35,8 +35,10 @@ __device__ __forceinline__ void quantize_block(float v, int lane, XBlock& xb) {
   float amax = fabsf(v);
 #pragma unroll
   for (int o = 16; o > 0; o >>= 1) amax = fmaxf(amax, __shfl_xor_sync(0xFFFFFFFFu, amax, o));
+  // As the CPU's quantize_activations, bit for bit: q = rn(v * (127 / amax)), ties to even.
   const float d = amax / 127.f;
-  const int q = d > 0.f ? max(-127, min(127, __float2int_rn(v / d))) : 0;
+  const float id = amax > 0.f ? 127.f / amax : 0.f;
+  const int q = max(-127, min(127, __float2int_rn(__fmul_rn(v, id))));
   int s = q;  // half sums: lanes 0..15 and 16..31 reduce separately
 #pragma unroll
   for (int o = 8; o > 0; o >>= 1) s += __shfl_xor_sync(0xFFFFFFFFu, s, o);

@@ -404,17 +404,18 @@ __device__ __forceinline__ float warp_sum(float v) {
 }
 
 // Quantizes the 4 values of one thread, 8 consecutive lanes holding one 32-value block (sub = lane & 7),
-// to exactly the XBlock of quantize_block: d = amax / 127, q = rn(v / d) clamped, half sums.
+// to exactly the XBlock of quantize_block: d = amax / 127, q = rn(v * (127 / amax)) clamped, half sums.
 __device__ __forceinline__ void quantize_quad(float4 v, int sub, XBlock* xb, bool store) {
   float amax = fmaxf(fmaxf(fabsf(v.x), fabsf(v.y)), fmaxf(fabsf(v.z), fabsf(v.w)));
 #pragma unroll
   for (int o = 1; o < 8; o <<= 1) amax = fmaxf(amax, __shfl_xor_sync(0xFFFFFFFFu, amax, o));
   const float d = amax / 127.f;
+  const float id = amax > 0.f ? 127.f / amax : 0.f;
   const float vs[4] = {v.x, v.y, v.z, v.w};
   int packed = 0, s = 0;
 #pragma unroll
   for (int i = 0; i < 4; ++i) {
-    const int q = d > 0.f ? max(-127, min(127, __float2int_rn(vs[i] / d))) : 0;
+    const int q = max(-127, min(127, __float2int_rn(__fmul_rn(vs[i], id))));
     packed |= (q & 0xFF) << (8 * i);
     s += q;
   }
