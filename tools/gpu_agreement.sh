@@ -21,11 +21,19 @@ for dir in tests/fixtures/*/; do
     fi
   done
 done
+# The default model (Q8_0, 320 wide) has near-ties that the two ways of taking activations settle
+# differently: the CUDA GEMV with f32 activations must give the CPU's (SIMD) tokens, which the demo
+# model test holds to transformers'; the default CUDA GEMV (int8 activations, rounded as the CPU
+# quantizer rounds) must give the tokens of the CPU's scalar path (int8 activations too).
 for prompt in "And God said" "In the beginning" "The LORD is my shepherd"; do
   cpu=$("$llmr" run -p "$prompt" -n 48 --temp 0 --output-ids --device cpu 2>/dev/null)
+  gpu=$(LLMR_CUDA_FLOAT_GEMV=1 "$llmr" run -p "$prompt" -n 48 --temp 0 --output-ids --device cuda 2>/dev/null)
+  [ -n "$gpu" ] && [ "$cpu" = "$gpu" ] && { passes=$((passes + 1)); echo "ok: default model '$prompt', f32 activations"; } ||
+    { failures=$((failures + 1)); echo "FAIL: default model '$prompt', f32 activations: cuda $gpu cpu $cpu"; }
+  cpu=$(LLMR_CPU_LEVEL=scalar "$llmr" run -p "$prompt" -n 48 --temp 0 --output-ids --device cpu 2>/dev/null)
   gpu=$("$llmr" run -p "$prompt" -n 48 --temp 0 --output-ids --device cuda 2>/dev/null)
-  [ -n "$gpu" ] && [ "$cpu" = "$gpu" ] && { passes=$((passes + 1)); echo "ok: default model '$prompt'"; } ||
-    { failures=$((failures + 1)); echo "FAIL: default model '$prompt': cuda $gpu cpu $cpu"; }
+  [ -n "$gpu" ] && [ "$cpu" = "$gpu" ] && { passes=$((passes + 1)); echo "ok: default model '$prompt', int8 activations"; } ||
+    { failures=$((failures + 1)); echo "FAIL: default model '$prompt', int8 activations: cuda $gpu cpu (scalar) $cpu"; }
 done
 echo "$passes passed, $failures failed"
 [ $failures -eq 0 ]
