@@ -3,10 +3,11 @@
 // draw from a seeded generator; greedy (argmax, lowest id on ties) when temperature is 0.
 // The definition, step by step (tests/runtime/sampler_test.cpp holds a literal copy):
 //  1. candidates: the top_k best (higher logit, then lower id), or every token when top_k is 0;
-//  2. p = exp((logit - best) / temperature), normalised by their sum taken in id order;
+//  2. p = exp((logit - best) / temperature) (sampler_math.h's exp), times 1 / (their sum in id order);
 //  3. top-p: the shortest best-first prefix whose probabilities sum (best first) to >= top_p;
 //  4. min-p: of those, best first, the run with p >= min_p * p(best) (the best always stays);
-//  5. a uniform draw over the kept mass, walking the kept tokens in id order.
+//  5. a uniform draw over the kept mass (every token: sampler_math::sum; else summed in id order),
+//     walking the kept tokens in id order.
 // Over a 128k vocabulary with top_k 0 and no top-p nothing is sorted: a step costs a few passes.
 #include <cstdint>
 #include <random>

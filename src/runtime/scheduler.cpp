@@ -24,7 +24,8 @@ Scheduler::Scheduler(Transformer& model, SchedulerOptions options, const Tokeniz
   model_ = std::make_unique<BatchedForward>(model);
   const char* trace = std::getenv("LLMR_TRACE_STEPS");
   trace_steps_ = trace && *trace && *trace != '0';
-  sampling_pool_ = std::make_unique<cpu::ThreadPool>(std::min(8, cpu::ThreadPool::physical_cores()));
+  // Sampling is light per token but scans the whole vocabulary: one thread per logical CPU, up to 16.
+  sampling_pool_ = std::make_unique<cpu::ThreadPool>(int(std::clamp(std::thread::hardware_concurrency(), 1u, 16u)));
   cache_ = std::make_unique<PagedKvCache>(model.config(), options_.n_blocks, options_.block_size, options_.kv_type,
                                           backend_);
   stats_.kv = cache_->stats();

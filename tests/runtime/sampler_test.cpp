@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "runtime/sampler.h"
+#include "runtime/sampler_math.h"
 #include "test_util.h"
 
 namespace llmr::testing {
@@ -22,12 +23,14 @@ int32_t naive_sample(std::vector<float> logits, const SamplingParams& p, std::mt
   if (p.temperature == 0) return c[0].second;
   if (p.top_k > 0 && size_t(p.top_k) < c.size()) c.resize(size_t(p.top_k));
   const float top = c[0].first;
+  auto weight = [&](float l) { return sampler_math::exp_nonpositive((l - top) / p.temperature); };
   std::vector<std::pair<int32_t, float>> by_id;  // (id, weight)
-  for (auto& [l, id] : c) by_id.push_back({id, std::exp((l - top) / p.temperature)});
+  for (auto& [l, id] : c) by_id.push_back({id, weight(l)});
   std::sort(by_id.begin(), by_id.end());
-  double total = 0;
-  for (auto& [id, e] : by_id) total += e;
-  for (auto& [l, id] : c) l = float(std::exp((l - top) / p.temperature) / total);
+  std::vector<float> weights;
+  for (auto& [id, e] : by_id) weights.push_back(e);
+  const auto inv = float(1.0 / sampler_math::sum(weights));
+  for (auto& [l, id] : c) l = weight(l) * inv;
   size_t keep = c.size();
   if (p.top_p < 1) {
     double cum = 0;
@@ -47,7 +50,13 @@ int32_t naive_sample(std::vector<float> logits, const SamplingParams& p, std::mt
   for (auto& [q, id] : c) kept.push_back({id, q});
   std::sort(kept.begin(), kept.end());
   double mass = 0;
-  for (auto& [id, q] : kept) mass += q;
+  if (kept.size() == logits.size() && p.top_k == 0 && p.top_p >= 1 && p.min_p <= 0) {
+    std::vector<float> all;
+    for (auto& [id, q] : kept) all.push_back(q);
+    mass = sampler_math::sum(all);  // every token kept: the vocabulary-wide sum
+  } else {
+    for (auto& [id, q] : kept) mass += q;
+  }
   double r = std::uniform_real_distribution<double>(0.0, mass)(rng);
   for (auto& [id, q] : kept)
     if ((r -= q) <= 0) return id;
@@ -102,6 +111,21 @@ TEST(Sampler, DrawsFollowTheSoftmax) {
     // 5 standard deviations of a binomial count.
     EXPECT_NEAR(counts[i] / double(n), expect, 5 * std::sqrt(expect * (1 - expect) / n)) << "token " << i;
   }
+}
+
+TEST(SamplerMath, ExpAndSumAreAccurate) {
+  double worst = 0;
+  for (float x = -87.f; x <= 0.f; x += 0.00037f) {
+    const double want = std::exp(double(x));
+    worst = std::max(worst, std::fabs(sampler_math::exp_nonpositive(x) - want) / want);
+  }
+  EXPECT_LT(worst, 1e-5);  // x log2(e) rounded to f32: |x| 2^-24 relative at most
+  EXPECT_EQ(sampler_math::exp_nonpositive(0.f), 1.f);
+  EXPECT_EQ(sampler_math::exp_nonpositive(-200.f), 0.f);
+  const std::vector<float> v = random_floats(1001, 0.f, 1.f);
+  long double want = 0;
+  for (float f : v) want += f;
+  EXPECT_NEAR(sampler_math::sum(v), double(want), 1e-12 * double(want));
 }
 
 TEST(Sampler, RepetitionPenaltyLowersRecentTokens) {
