@@ -62,8 +62,8 @@ if has serve; then
   f=/tmp/llama3-8b-q4_0-vocab.gguf
   "$bin/llmr" synth --shape llama3-8b --type q4_0 --vocab-from models/default.gguf "$f" > /dev/null 2>&1 ||
     echo "synth for serve failed" >> "$out/summary.txt"
-  # A GPU step takes a whole 512-token prompt per sequence and up to 4096 tokens in all.
-  MODEL=$f EXTRA_SERVE_ARGS="${SERVE_ARGS:---prefill-chunk 512 --step-tokens 4096}" timeout 420 \
+  # serve's CUDA defaults: a whole 512-token prompt per sequence per step, up to 4096 tokens in all.
+  MODEL=$f EXTRA_SERVE_ARGS="${SERVE_ARGS:-}" timeout 420 \
     bash tools/serve_bench.sh "$bin/llmr" "$out/serve" cuda > "$out/serve.log" 2>&1 || echo "serve_bench rc=$?" >> "$out/summary.txt"
   cat "$out/serve/serve_bench.md" >> "$out/summary.txt" 2>/dev/null
   rm -f "$f"

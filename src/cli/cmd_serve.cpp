@@ -32,9 +32,11 @@ int serve(const std::vector<std::string>& argv) {
   sched.max_queue = int(args.get_int("--queue", 256, 0, 1 << 20));
   sched.block_size = args.get_int("--block-size", 16, 1, 4096);
   sched.n_blocks = args.get_int("--kv-blocks", 0, 0, 1 << 24);
-  sched.prefill_chunk = args.get_int("--prefill-chunk", 64, 1, 1 << 20);
-  // Tokens per step over all sequences: a GPU takes a larger step at little extra time per step.
-  sched.step_tokens = std::max<int64_t>(args.get_int("--step-tokens", 256, 1, 1 << 20), sched.max_batch);
+  // Prompt tokens per sequence per step, and tokens per step over all sequences: a GPU takes whole
+  // prompts in a step at little extra time per step; a CPU keeps steps short so streams keep flowing.
+  const bool gpu = options.device == "cuda";
+  sched.prefill_chunk = args.get_int("--prefill-chunk", gpu ? 512 : 64, 1, 1 << 20);
+  sched.step_tokens = std::max<int64_t>(args.get_int("--step-tokens", gpu ? 4096 : 256, 1, 1 << 20), sched.max_batch);
   sched.kv_type = options.kv_type;
   Scheduler scheduler(engine.transformer(), sched, engine.tokenizer());
 
