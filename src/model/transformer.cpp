@@ -57,17 +57,27 @@ Tensor Transformer::place(const Tensor& host_weight) {
 
 Transformer::~Transformer() = default;
 
-void Transformer::reserve(int64_t n) {
-  if (n <= capacity_) return;
-  n = std::max(n, 2 * capacity_);  // grow geometrically: batches change size every step
+void Transformer::reserve(int64_t n, int64_t n_out) {
+  if (!scratch_) scratch_ = std::make_unique<Scratch>();
+  Scratch& s = *scratch_;
   const auto& c = config_;
-  const int64_t q_dim = c.n_head * c.head_dim, kv_dim = c.n_head_kv * c.head_dim;
-  auto buf = [&](int64_t cols) { return backend_.alloc(DType::F32, {n, cols}); };
-  scratch_ = std::make_unique<Scratch>(Scratch{buf(c.n_embd), buf(c.n_embd), buf(q_dim), buf(kv_dim),
-                                               buf(kv_dim), buf(q_dim), buf(c.n_embd), buf(c.n_ff),
-                                               buf(c.n_ff), buf(c.n_ff), buf(c.n_embd), buf(c.n_vocab),
-                                               backend_.alloc_host_input(DType::F32, {n, c.n_vocab})});
-  capacity_ = n;
+  // Both grow geometrically (batches change size every step); logits only for the rows that return
+  // them, since a server step of 4096 prompt rows asks for one row per sequence.
+  if (n > capacity_) {
+    n = std::max(n, 2 * capacity_);
+    const int64_t q_dim = c.n_head * c.head_dim, kv_dim = c.n_head_kv * c.head_dim;
+    auto buf = [&](int64_t cols) { return backend_.alloc(DType::F32, {n, cols}); };
+    s.x = buf(c.n_embd), s.h = buf(c.n_embd), s.q = buf(q_dim), s.k = buf(kv_dim), s.v = buf(kv_dim);
+    s.attn = buf(q_dim), s.o = buf(c.n_embd), s.gate = buf(c.n_ff), s.up = buf(c.n_ff), s.act = buf(c.n_ff);
+    capacity_ = n;
+  }
+  if (n_out > out_capacity_) {
+    n_out = std::max(n_out, 2 * out_capacity_);
+    s.selected = backend_.alloc(DType::F32, {n_out, c.n_embd});
+    s.logits = backend_.alloc(DType::F32, {n_out, c.n_vocab});
+    s.logits_host = backend_.alloc_host_input(DType::F32, {n_out, c.n_vocab});
+    out_capacity_ = n_out;
+  }
 }
 
 void Transformer::set_decode_graphs(bool on) {
@@ -106,7 +116,7 @@ Tensor Transformer::forward(std::span<const SequenceChunk> chunks, KvStore& kv) 
   }
   const auto T = int64_t(tokens.size());
   check(T > 0, "forward: no tokens");
-  reserve(T);
+  reserve(T, std::max<int64_t>(1, int64_t(out_rows.size())));
   Backend& ops = backend_;
   const AttentionSpec attention{int(c.n_head), int(c.n_head_kv), int(c.head_dim),
                                 float(1.0 / std::sqrt(double(c.head_dim)))};
@@ -194,7 +204,7 @@ Tensor Transformer::forward_graph(int32_t token, int64_t pos, KvCache& cache) {
                                                       std::to_string(cache.capacity(0)));
   check(token >= 0 && token < c.n_vocab,
         "token id " + std::to_string(token) + " is outside the vocabulary of " + std::to_string(c.n_vocab));
-  reserve(1);
+  reserve(1, 1);
   Scratch& s = *scratch_;
   std::vector<const void*> fingerprint;
   for (int64_t l = 0; l < c.n_layer; ++l) fingerprint.insert(fingerprint.end(), {cache.k(l).data, cache.v(l).data});

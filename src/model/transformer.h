@@ -49,7 +49,7 @@ class Transformer {
   Backend& backend() { return backend_; }
 
  private:
-  struct Scratch;  // activations for up to `capacity_` rows
+  struct Scratch;  // activations for up to `capacity_` rows, logits for up to `out_capacity_`
   struct DecodeGraph;  // a recorded single-token step and what it was recorded against
   // How a pass's per-row inputs reach the ops: the embedding, rope of q / k (with their head counts),
   // and per layer the KV write plus attention.
@@ -64,7 +64,7 @@ class Transformer {
   Tensor output_head(const Tensor& last);
   Tensor to_host(const Tensor& logits);
   Tensor forward_graph(int32_t token, int64_t pos, KvCache& cache);
-  void reserve(int64_t n_rows);
+  void reserve(int64_t n_rows, int64_t n_out);
   Tensor place(const Tensor& host_weight);  // the weight in the backend's memory
 
   const ModelConfig& config_;
@@ -73,7 +73,7 @@ class Transformer {
   std::vector<std::unique_ptr<Buffer>> placed_;
   std::vector<float> inv_freq_;
   std::unique_ptr<Scratch> scratch_;
-  int64_t capacity_ = 0;
+  int64_t capacity_ = 0, out_capacity_ = 0;
   bool graphs_on_ = false;
   int64_t graph_replays_ = 0;
   std::unique_ptr<DecodeGraph> graph_;
