@@ -17,6 +17,9 @@ struct LayerWeights {
   Tensor q_norm, k_norm;      // Qwen3 only
   Tensor ffn_norm;
   Tensor w_gate, w_up, w_down;
+  // wq|wk|wv and w_gate|w_up stacked into one matrix each (one matrix-vector product instead of
+  // three and two), made at load by backends whose upload copies; data null otherwise.
+  Tensor wqkv, w_gate_up;
 };
 
 struct ModelWeights {

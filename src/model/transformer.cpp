@@ -3,12 +3,14 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 
 namespace llmr {
 
 struct Transformer::Scratch {
   std::unique_ptr<Buffer> x, h, q, k, v, attn, o, gate, up, act, selected, logits;
+  std::unique_ptr<Buffer> qkv, gate_up;  // the stacked projections' outputs (null unless fused)
   // Where logits land when the backend's memory is not the host's (pinned on CUDA: a batch's
   // logits download at full link speed).
   std::unique_ptr<Buffer> logits_host;
@@ -30,6 +32,21 @@ bool graphs_requested() {
   return !(v && std::string(v) == "0");
 }
 
+// Columns [begin, begin + count) of a 2-D f32 tensor, as a view with its row stride.
+Tensor columns(const Tensor& t, int64_t begin, int64_t count) {
+  Tensor v = Tensor::view(static_cast<float*>(t.data) + begin, DType::F32, {t.rows(), count}, t.device);
+  v.stride[0] = t.row_stride();
+  return v;
+}
+
+// Whether these matrices can be stacked into one: same type and input width, contiguous rows.
+bool stackable(std::initializer_list<const Tensor*> ws) {
+  const Tensor& first = **ws.begin();
+  for (const Tensor* w : ws)
+    if (!w->data || w->type != first.type || w->cols() != first.cols() || !w->is_contiguous()) return false;
+  return true;
+}
+
 }  // namespace
 
 Transformer::Transformer(const ModelConfig& config, const ModelWeights& weights, Backend& backend)
@@ -41,13 +58,46 @@ Transformer::Transformer(const ModelConfig& config, const ModelWeights& weights,
   weights_.output = weights.output.data == weights.token_embd.data ? weights_.token_embd : place(weights.output);
   for (const LayerWeights& l : weights.layers) {
     LayerWeights d;
+    // Where upload copies anyway, q/k/v and gate/up become one matrix each: one product per block
+    // instead of three and two (Llama-3-8B's 1024-row k and v products alone ran at a fifth of the
+    // copy rate). Not with biases or per-head q/k norms, whose ops want q and k as separate tensors.
+    const bool stack_qkv = backend_.upload_copies() && !config_.qkv_bias && !config_.qk_norm &&
+                           stackable({&l.wq, &l.wk, &l.wv});
+    const bool stack_ffn = backend_.upload_copies() && stackable({&l.w_gate, &l.w_up});
+    if (stack_qkv) {
+      d.wqkv = place_stacked({&l.wq, &l.wk, &l.wv});
+      d.wq = d.wqkv.slice_rows(0, l.wq.rows());
+      d.wk = d.wqkv.slice_rows(l.wq.rows(), l.wk.rows());
+      d.wv = d.wqkv.slice_rows(l.wq.rows() + l.wk.rows(), l.wv.rows());
+    }
+    if (stack_ffn) {
+      d.w_gate_up = place_stacked({&l.w_gate, &l.w_up});
+      d.w_gate = d.w_gate_up.slice_rows(0, l.w_gate.rows());
+      d.w_up = d.w_gate_up.slice_rows(l.w_gate.rows(), l.w_up.rows());
+    }
     for (auto [dst, src] : {std::pair{&d.attn_norm, &l.attn_norm}, {&d.wq, &l.wq}, {&d.wk, &l.wk}, {&d.wv, &l.wv},
                             {&d.wo, &l.wo}, {&d.bq, &l.bq}, {&d.bk, &l.bk}, {&d.bv, &l.bv}, {&d.q_norm, &l.q_norm},
                             {&d.k_norm, &l.k_norm}, {&d.ffn_norm, &l.ffn_norm}, {&d.w_gate, &l.w_gate},
                             {&d.w_up, &l.w_up}, {&d.w_down, &l.w_down}})
-      if (src->data) *dst = place(*src);
+      if (src->data && !dst->data) *dst = place(*src);  // stacked ones are placed already
+    stacked_ = stacked_ || stack_qkv || stack_ffn;
     weights_.layers.push_back(d);
   }
+}
+
+
+Tensor Transformer::place_stacked(std::initializer_list<const Tensor*> parts) {
+  int64_t rows = 0;
+  for (const Tensor* w : parts) rows += w->rows();
+  const Tensor& first = **parts.begin();
+  HostBuffer host(first.type, {rows, first.cols()});
+  char* dst = static_cast<char*>(host.data());
+  for (const Tensor* w : parts) {
+    const size_t bytes = size_t(w->rows()) * row_bytes(w->type, w->cols());
+    std::memcpy(dst, w->data, bytes);
+    dst += bytes;
+  }
+  return place(host.tensor());  // upload copies: the staging buffer may go
 }
 
 Tensor Transformer::place(const Tensor& host_weight) {
@@ -69,6 +119,8 @@ void Transformer::reserve(int64_t n, int64_t n_out) {
     auto buf = [&](int64_t cols) { return backend_.alloc(DType::F32, {n, cols}); };
     s.x = buf(c.n_embd), s.h = buf(c.n_embd), s.q = buf(q_dim), s.k = buf(kv_dim), s.v = buf(kv_dim);
     s.attn = buf(q_dim), s.o = buf(c.n_embd), s.gate = buf(c.n_ff), s.up = buf(c.n_ff), s.act = buf(c.n_ff);
+    s.qkv = stacked_ ? buf(q_dim + 2 * kv_dim) : nullptr;
+    s.gate_up = stacked_ ? buf(2 * c.n_ff) : nullptr;
     capacity_ = n;
   }
   if (n_out > out_capacity_) {
@@ -148,6 +200,10 @@ void Transformer::run_layers(int64_t T, const StepInputs& in) {
   auto rows = [T](const std::unique_ptr<Buffer>& b) { return b->tensor().slice_rows(0, T); };
   Tensor x = rows(s.x), h = rows(s.h), q = rows(s.q), k = rows(s.k), v = rows(s.v), attn = rows(s.attn),
          o = rows(s.o), gate = rows(s.gate), up = rows(s.up), act = rows(s.act);
+  // With stacked weights q, k, v (gate, up) are column ranges of one product's output.
+  const int64_t q_dim = c.n_head * c.head_dim, kv_dim = c.n_head_kv * c.head_dim;
+  const Tensor qkv = s.qkv ? rows(s.qkv) : Tensor{}, gate_up = s.gate_up ? rows(s.gate_up) : Tensor{};
+  const Tensor q_alone = q, k_alone = k, v_alone = v, gate_alone = gate, up_alone = up;
   const float eps = float(c.rms_eps);
   // Views of q and k with one row per head, for Qwen3's per-head norm.
   auto per_head = [&](const Tensor& t, int64_t heads) {
@@ -159,9 +215,15 @@ void Transformer::run_layers(int64_t T, const StepInputs& in) {
     const LayerWeights& w = weights_.layers[size_t(l)];
     // Attention block: h = norm(x); x += Wo · attention(rope(Wq h), rope(Wk h), Wv h)
     ops.rms_norm(x, w.attn_norm, eps, h);
-    ops.matmul(h, w.wq, c.qkv_bias ? &w.bq : nullptr, q);
-    ops.matmul(h, w.wk, c.qkv_bias ? &w.bk : nullptr, k);
-    ops.matmul(h, w.wv, c.qkv_bias ? &w.bv : nullptr, v);
+    if (w.wqkv.data) {
+      ops.matmul(h, w.wqkv, nullptr, qkv);
+      q = columns(qkv, 0, q_dim), k = columns(qkv, q_dim, kv_dim), v = columns(qkv, q_dim + kv_dim, kv_dim);
+    } else {
+      q = q_alone, k = k_alone, v = v_alone;
+      ops.matmul(h, w.wq, c.qkv_bias ? &w.bq : nullptr, q);
+      ops.matmul(h, w.wk, c.qkv_bias ? &w.bk : nullptr, k);
+      ops.matmul(h, w.wv, c.qkv_bias ? &w.bv : nullptr, v);
+    }
     if (c.qk_norm) {
       ops.rms_norm(per_head(q, c.n_head), w.q_norm, eps, per_head(q, c.n_head));
       ops.rms_norm(per_head(k, c.n_head_kv), w.k_norm, eps, per_head(k, c.n_head_kv));
@@ -172,8 +234,14 @@ void Transformer::run_layers(int64_t T, const StepInputs& in) {
     ops.matmul(attn, w.wo, nullptr, o);
     // Feed-forward block: x += o; h = norm(x); x += W_down · (silu(W_gate h) * W_up h)
     ops.rms_norm_residual(o, x, w.ffn_norm, eps, x, h);
-    ops.matmul(h, w.w_gate, nullptr, gate);
-    ops.matmul(h, w.w_up, nullptr, up);
+    if (w.w_gate_up.data) {
+      ops.matmul(h, w.w_gate_up, nullptr, gate_up);
+      gate = columns(gate_up, 0, c.n_ff), up = columns(gate_up, c.n_ff, c.n_ff);
+    } else {
+      gate = gate_alone, up = up_alone;
+      ops.matmul(h, w.w_gate, nullptr, gate);
+      ops.matmul(h, w.w_up, nullptr, up);
+    }
     ops.swiglu(gate, up, act);
     ops.matmul(act, w.w_down, nullptr, o);
     ops.add(x, o, x);
@@ -209,8 +277,9 @@ Tensor Transformer::forward_graph(int32_t token, int64_t pos, KvCache& cache) {
   std::vector<const void*> fingerprint;
   for (int64_t l = 0; l < c.n_layer; ++l) fingerprint.insert(fingerprint.end(), {cache.k(l).data, cache.v(l).data});
   fingerprint.push_back(reinterpret_cast<const void*>(intptr_t(cache.n_ctx())));
-  for (const auto* b : {&s.x, &s.h, &s.q, &s.k, &s.v, &s.attn, &s.o, &s.gate, &s.up, &s.act, &s.selected, &s.logits})
-    fingerprint.push_back((*b)->tensor().data);
+  for (const auto* b : {&s.x, &s.h, &s.q, &s.k, &s.v, &s.attn, &s.o, &s.gate, &s.up, &s.act, &s.selected, &s.logits,
+                        &s.qkv, &s.gate_up})
+    fingerprint.push_back(*b ? (*b)->tensor().data : nullptr);
 
   const int32_t ids[1] = {token};
   if (!graph_ || graph_->fingerprint != fingerprint) {

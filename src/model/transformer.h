@@ -66,6 +66,8 @@ class Transformer {
   Tensor forward_graph(int32_t token, int64_t pos, KvCache& cache);
   void reserve(int64_t n_rows, int64_t n_out);
   Tensor place(const Tensor& host_weight);  // the weight in the backend's memory
+  // The matrices' rows one after another, as one weight in the backend's memory (upload_copies only).
+  Tensor place_stacked(std::initializer_list<const Tensor*> parts);
 
   const ModelConfig& config_;
   ModelWeights weights_;  // views of the backend's copies (the file's mapping itself on the CPU)
@@ -74,6 +76,7 @@ class Transformer {
   std::vector<float> inv_freq_;
   std::unique_ptr<Scratch> scratch_;
   int64_t capacity_ = 0, out_capacity_ = 0;
+  bool stacked_ = false;  // some layer's q/k/v or gate/up weights are stacked (scratch for their outputs)
   bool graphs_on_ = false;
   int64_t graph_replays_ = 0;
   std::unique_ptr<DecodeGraph> graph_;

@@ -55,6 +55,9 @@ class Backend {
   virtual std::unique_ptr<Buffer> alloc(DType type, const std::vector<int64_t>& shape);
   // A tensor these ops can read with the contents of `host` (a contiguous host tensor).
   virtual std::unique_ptr<Buffer> upload(const Tensor& host);
+  // Whether upload() copies into this backend's own memory (then the host tensor may be a temporary,
+  // and weights can be rearranged at load for free); false: upload() returns a view of the host tensor.
+  virtual bool upload_copies() const { return false; }
   // Copies a contiguous tensor of this backend's memory to host memory of the same size.
   virtual void download(const Tensor& src, void* host);
   // Waits for queued work (asynchronous backends).
