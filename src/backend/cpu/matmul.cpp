@@ -88,6 +88,9 @@ void matmul_at_level(Level level, const Tensor& x, const Tensor& w, const Tensor
   // Many tokens at AVX-512: panels of 16 rows, each decoded once and dotted with every token.
   const PanelFn panel = level == Level::Avx512 && T >= kPanelMinTokens ? panel_avx512(w.type) : nullptr;
   if (panel) {
+    if (panel_takes_offset_x(w.type))
+      for (ActBlock& blk : blocks)
+        for (int8_t& q : blk.qs) q = int8_t(uint8_t(q) ^ 0x80u);
     const int64_t panels = (n_out + kPanelRows - 1) / kPanelRows;
     const auto* xb = static_cast<const ActBlock*>(act);
     float* y0 = static_cast<float*>(y.data);

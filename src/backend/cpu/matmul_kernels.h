@@ -39,6 +39,9 @@ using PanelFn = void (*)(const void* w, size_t w_row_bytes, int rows, const ActB
                          const float* bias);
 constexpr int kPanelRows = 16;
 PanelFn panel_avx512(DType type);  // nullptr for types the row kernels serve
+// Panels of signed weights (q8_0) take activations stored as unsigned x + 128 (qs bytes ^ 0x80),
+// dotted against the signed levels; the caller converts them once per call.
+bool panel_takes_offset_x(DType type);
 
 enum class Level { Scalar, Avx2, Avx512 };
 const char* level_name(Level level);
