@@ -70,15 +70,22 @@ void matmul_at_level(Level level, const Tensor& x, const Tensor& w, const Tensor
   std::vector<ActBlock> blocks;
   if (int8) {
     const int64_t nb = n / 32;
-    blocks.resize(size_t(T * nb));
+    const int64_t stride = act_stride_blocks(nb);
+    blocks.resize(size_t(T * stride));
     for_range(T, 4, [&](int64_t b, int64_t e) {
       for (int64_t t = b; t < e; ++t) {
-        if (level == Level::Avx512) quantize_activations_avx512(x.row<float>(t), blocks.data() + t * nb, n);
-        else quantize_activations(x.row<float>(t), blocks.data() + t * nb, n);
+        ActBlock* xb = blocks.data() + t * stride;
+        if (level == Level::Avx512) quantize_activations_avx512(x.row<float>(t), xb, n);
+        else quantize_activations(x.row<float>(t), xb, n);
+        float* heads = act_heads(xb, nb);
+        for (int64_t c = 0; c < nb; ++c) {
+          heads[c] = xb[c].d;
+          heads[nb + c] = xb[c].s;
+        }
       }
     });
     act = blocks.data();
-    act_stride = nb;
+    act_stride = stride;
   } else if (x.stride[0] % int64_t(sizeof(float)) != 0) {
     throw Error("matmul: x " + x.describe() + " has a row stride that is not a whole number of floats");
   }
@@ -89,8 +96,9 @@ void matmul_at_level(Level level, const Tensor& x, const Tensor& w, const Tensor
   const PanelFn panel = level == Level::Avx512 && T >= kPanelMinTokens ? panel_avx512(w.type) : nullptr;
   if (panel) {
     if (panel_takes_offset_x(w.type))
-      for (ActBlock& blk : blocks)
-        for (int8_t& q : blk.qs) q = int8_t(uint8_t(q) ^ 0x80u);
+      for (int64_t t = 0; t < T; ++t)
+        for (int64_t c = 0; c < n / 32; ++c)
+          for (int8_t& q : blocks[size_t(t * act_stride + c)].qs) q = int8_t(uint8_t(q) ^ 0x80u);
     const int64_t panels = (n_out + kPanelRows - 1) / kPanelRows;
     const auto* xb = static_cast<const ActBlock*>(act);
     float* y0 = static_cast<float*>(y.data);

@@ -24,10 +24,20 @@ void quantize_activations(const float* x, ActBlock* out, int64_t n);
 // The same, with AVX-512 (identical results); only where the processor has it.
 void quantize_activations_avx512(const float* x, ActBlock* out, int64_t n);
 
+// Each token's activations: nb = n / 32 ActBlocks, then its blocks' d (nb floats) and s (nb floats)
+// as arrays, so that vector kernels load several at once; act_stride_blocks(nb) ActBlocks in all
+// (4 floats of slack past the s array: a 4-wide load at a row's last partial group stays inside).
+constexpr int64_t act_stride_blocks(int64_t nb) {
+  return nb + (int64_t(sizeof(float)) * (2 * nb + 4) + int64_t(sizeof(ActBlock)) - 1) / int64_t(sizeof(ActBlock));
+}
+inline float* act_heads(ActBlock* token, int64_t nb) { return reinterpret_cast<float*>(token + nb); }
+inline const float* act_heads(const ActBlock* token, int64_t nb) { return reinterpret_cast<const float*>(token + nb); }
+
 constexpr int kTokenTile = 4;  // tokens that share one decode of each weight block
 
 // out[t] = dot(weight row, token t) for t < nt <= kTokenTile over n elements. act points at token
-// 0's data: ActBlocks for quantized weights, floats otherwise; act_stride is in those units.
+// 0's data: ActBlocks (laid out as above) for quantized weights, floats otherwise; act_stride is in
+// those units.
 using RowDotFn = void (*)(const void* wrow, const void* act, int64_t act_stride, int nt, int64_t n,
                           float* out);
 
