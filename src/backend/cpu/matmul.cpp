@@ -81,6 +81,9 @@ void matmul_at_level(Level level, const Tensor& x, const Tensor& w, const Tensor
         for (int64_t c = 0; c < nb; ++c) {
           heads[c] = xb[c].d;
           heads[nb + c] = xb[c].s;
+          int32_t sum = 0;
+          for (int8_t q : xb[c].qs) sum += q;
+          reinterpret_cast<int32_t*>(heads)[2 * nb + c] = -128 * sum;
         }
       }
     });
@@ -95,10 +98,6 @@ void matmul_at_level(Level level, const Tensor& x, const Tensor& w, const Tensor
   // Many tokens at AVX-512: panels of 16 rows, each decoded once and dotted with every token.
   const PanelFn panel = level == Level::Avx512 && T >= kPanelMinTokens ? panel_avx512(w.type) : nullptr;
   if (panel) {
-    if (panel_takes_offset_x(w.type))
-      for (int64_t t = 0; t < T; ++t)
-        for (int64_t c = 0; c < n / 32; ++c)
-          for (int8_t& q : blocks[size_t(t * act_stride + c)].qs) q = int8_t(uint8_t(q) ^ 0x80u);
     const int64_t panels = (n_out + kPanelRows - 1) / kPanelRows;
     const auto* xb = static_cast<const ActBlock*>(act);
     float* y0 = static_cast<float*>(y.data);

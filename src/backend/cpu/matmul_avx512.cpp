@@ -9,6 +9,5 @@
 namespace llmr::cpu {
 RowDotFn row_dot_avx512(DType type) { return avx512::row_dot(type); }
 PanelFn panel_avx512(DType type) { return avx512::panel(type); }
-bool panel_takes_offset_x(DType type) { return type == DType::Q8_0; }
 void quantize_activations_avx512(const float* x, ActBlock* out, int64_t n) { avx512::quantize(x, out, n); }
 }  // namespace llmr::cpu

@@ -24,11 +24,12 @@ void quantize_activations(const float* x, ActBlock* out, int64_t n);
 // The same, with AVX-512 (identical results); only where the processor has it.
 void quantize_activations_avx512(const float* x, ActBlock* out, int64_t n);
 
-// Each token's activations: nb = n / 32 ActBlocks, then its blocks' d (nb floats) and s (nb floats)
-// as arrays, so that vector kernels load several at once; act_stride_blocks(nb) ActBlocks in all
-// (4 floats of slack past the s array: a 4-wide load at a row's last partial group stays inside).
+// Each token's activations: nb = n / 32 ActBlocks, then as arrays (so that vector kernels load
+// several at once) its blocks' d (nb floats), s (nb floats) and -128 * (sum of qs) (nb int32: the
+// q8_0 panel dots unsigned levels + 128); act_stride_blocks(nb) ActBlocks in all (4 floats of slack:
+// a 4-wide load at a row's last partial group stays inside).
 constexpr int64_t act_stride_blocks(int64_t nb) {
-  return nb + (int64_t(sizeof(float)) * (2 * nb + 4) + int64_t(sizeof(ActBlock)) - 1) / int64_t(sizeof(ActBlock));
+  return nb + (int64_t(sizeof(float)) * (3 * nb + 4) + int64_t(sizeof(ActBlock)) - 1) / int64_t(sizeof(ActBlock));
 }
 inline float* act_heads(ActBlock* token, int64_t nb) { return reinterpret_cast<float*>(token + nb); }
 inline const float* act_heads(const ActBlock* token, int64_t nb) { return reinterpret_cast<const float*>(token + nb); }
@@ -49,9 +50,6 @@ using PanelFn = void (*)(const void* w, size_t w_row_bytes, int rows, const ActB
                          const float* bias);
 constexpr int kPanelRows = 16;
 PanelFn panel_avx512(DType type);  // nullptr for types the row kernels serve
-// Panels of signed weights (q8_0) take activations stored as unsigned x + 128 (qs bytes ^ 0x80),
-// dotted against the signed levels; the caller converts them once per call.
-bool panel_takes_offset_x(DType type);
 
 enum class Level { Scalar, Avx2, Avx512 };
 const char* level_name(Level level);
