@@ -23,46 +23,18 @@
 #include "tensor/dtype.h"
 #include "tensor/quant.h"
 #include "tensor/tensor.h"
+#include "cuda_bench_util.h"
 
 using namespace llmr;
 
 namespace {
 
+using bench_util::DeviceMem;
+using bench_util::device_view;
+using bench_util::random_floats;
+using bench_util::random_matrix;
+
 const char* kOp = "cuda_gemm_bench";
-
-struct DeviceMem {
-  void* p = nullptr;
-  explicit DeviceMem(size_t bytes) { cuda_ops::check_cuda(cudaMalloc(&p, bytes), kOp, "cudaMalloc"); }
-  ~DeviceMem() { cudaFree(p); }
-  DeviceMem(const DeviceMem&) = delete;
-  DeviceMem& operator=(const DeviceMem&) = delete;
-};
-
-std::mt19937 gen(12345);
-
-std::vector<float> random_floats(size_t n, float lo, float hi) {
-  std::uniform_real_distribution<float> d(lo, hi);
-  std::vector<float> v(n);
-  for (auto& x : v) x = d(gen);
-  return v;
-}
-
-// Host bytes of a [rows, cols] matrix of `type` whose rows cycle through 61 random quantized rows.
-std::vector<unsigned char> random_matrix(DType type, int64_t rows, int64_t cols) {
-  const size_t rb = row_bytes(type, cols);
-  std::vector<unsigned char> bytes(rb * size_t(rows));
-  const int64_t distinct = std::min<int64_t>(rows, 61);
-  for (int64_t r = 0; r < distinct; ++r) {
-    auto v = random_floats(size_t(cols), -0.05f, 0.05f);
-    quantize_row(type, v.data(), bytes.data() + rb * size_t(r), cols);
-  }
-  for (int64_t r = distinct; r < rows; ++r) std::memcpy(&bytes[rb * size_t(r)], &bytes[rb * size_t(r % distinct)], rb);
-  return bytes;
-}
-
-Tensor device_view(void* p, DType type, int64_t rows, int64_t cols) {
-  return Tensor::view(p, type, {rows, cols}, Device::Cuda);
-}
 
 // Median (seconds) of `runs` single calls fn(i), each between two events, after 3 warm-up calls.
 template <typename F>
