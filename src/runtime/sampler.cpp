@@ -121,8 +121,7 @@ int32_t Sampler::sample(std::span<const float> logits, std::span<const int32_t> 
 
   // 4. Min-p: tokens below min_p times the best one's probability leave (the best always stays).
   kept_.clear();
-  const int32_t top = cut ? candidates_[0].second : best_id;
-  const float floor = p_.min_p * (all ? probs_[size_t(top)] : candidates_[0].first);
+  const float floor = p_.min_p * (all ? probs_[size_t(best_id)] : candidates_[0].first);
   if (cut) {
     for (size_t i = 0; i < candidates_.size(); ++i) {
       const float q = prob(candidates_[i]);
@@ -131,7 +130,7 @@ int32_t Sampler::sample(std::span<const float> logits, std::span<const int32_t> 
     }
   } else if (p_.min_p > 0) {
     for (size_t i = 0; i < n; ++i)
-      if (int32_t(i) == top || probs_[i] >= floor) kept_.push_back({int32_t(i), probs_[i]});
+      if (int32_t(i) == best_id || probs_[i] >= floor) kept_.push_back({int32_t(i), probs_[i]});
   } else {  // nothing cut: the draw walks probs_ itself
     const double mass = sampler_math::sum(probs_);
     double r = std::uniform_real_distribution<double>(0.0, mass)(rng_);
