@@ -15,6 +15,7 @@
 
 #include "backend/cuda/cuda_backend_impl.h"
 #include "backend/cuda/device_tensors.h"
+#include "backend/cuda/device_limits.h"
 #include "backend/cuda/kernel_status.h"
 #include "backend/cuda/matmul_kernels.h"
 #include "ops/op_checks.h"
@@ -185,16 +186,6 @@ void launch_split(const AttnParams& p, dim3 grid, cudaStream_t stream) {
   check_launch("attention", "attention_split_kernel");
 }
 
-int multiprocessors() {
-  static const int count = [] {
-    int dev = 0, n = 0;
-    check_cuda(cudaGetDevice(&dev), "attention", "cudaGetDevice");
-    check_cuda(cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev), "attention", "cudaDeviceGetAttribute");
-    return n;
-  }();
-  return count;
-}
-
 }  // namespace
 
 void attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, std::span<const int32_t> positions,
@@ -240,7 +231,7 @@ void attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, st
 
   // Enough blocks for two waves over the multiprocessors, each split at least 128 keys long.
   const int64_t base_blocks = T * int64_t(spec.n_kv_head) * p.head_groups;
-  int64_t n_split = std::max<int64_t>(1, (2 * multiprocessors() + base_blocks - 1) / base_blocks);
+  int64_t n_split = std::max<int64_t>(1, (2 * device_limits("attention").multiprocessors + base_blocks - 1) / base_blocks);
   n_split = std::max<int64_t>(1, std::min(n_split, (max_keys + 127) / 128));
   const int64_t per_split = (max_keys + n_split - 1) / n_split;
   p.keys_per_split = int((per_split + kKeysPerTile - 1) / kKeysPerTile * kKeysPerTile);

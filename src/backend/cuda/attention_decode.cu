@@ -15,6 +15,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "backend/cuda/device_limits.h"
 #include "backend/cuda/kernel_status.h"
 #include "backend/cuda/matmul_kernels.h"
 
@@ -252,16 +253,6 @@ __global__ void __launch_bounds__(128) attention_decode_merge_kernel(DecodeParam
   }
 }
 
-int multiprocessors() {
-  static const int count = [] {
-    int dev = 0, n = 0;
-    check_cuda(cudaGetDevice(&dev), "attention", "cudaGetDevice");
-    check_cuda(cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev), "attention", "cudaDeviceGetAttribute");
-    return n;
-  }();
-  return count;
-}
-
 // Launch configuration chosen on the host from the cache types, head_dim and alignment.
 struct Config {
   int vec, lpk, nch, nh, r;
@@ -360,7 +351,7 @@ bool attention_decode(const Tensor& q, const Tensor& k_cache, const Tensor& v_ca
 
   // About four blocks per multiprocessor, each split at least kMinKeysPerSplit keys.
   const int64_t base_blocks = T * int64_t(spec.n_kv_head) * p.head_groups;
-  int64_t n_split = (4 * int64_t(multiprocessors()) + base_blocks - 1) / base_blocks;
+  int64_t n_split = (4 * int64_t(device_limits("attention").multiprocessors) + base_blocks - 1) / base_blocks;
   n_split = std::clamp<int64_t>(std::min(n_split, (max_keys + kMinKeysPerSplit - 1) / kMinKeysPerSplit), 1, kMaxSplits);
   const int64_t per_split = (max_keys + n_split - 1) / n_split;
   p.keys_per_split = int((per_split + 31) / 32 * 32);

@@ -18,6 +18,7 @@
 #include <cstdlib>
 #include <string>
 
+#include "backend/cuda/device_limits.h"
 #include "backend/cuda/kernel_status.h"
 #include "backend/cuda/matmul_kernels.h"
 #include "backend/cuda/quant_device.cuh"
@@ -461,13 +462,8 @@ template <DType W, int BN>
 bool launch(const Tensor& x, const Tensor& w, const Tensor* bias, const Tensor& y, cudaStream_t stream) {
   using L = Layout<W, BN>;
   const int64_t T = x.shape[0], n_in = x.shape[1], n_out = w.shape[0];
-  int dev = 0, sms = 0, optin = 0, per_sm_bytes = 0;
-  check_cuda(cudaGetDevice(&dev), "matmul", "cudaGetDevice");
-  check_cuda(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev), "matmul", "cudaDeviceGetAttribute");
-  check_cuda(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev), "matmul",
-             "cudaDeviceGetAttribute");
-  check_cuda(cudaDeviceGetAttribute(&per_sm_bytes, cudaDevAttrMaxSharedMemoryPerMultiprocessor, dev), "matmul",
-             "cudaDeviceGetAttribute");
+  const DeviceLimits lim = device_limits("matmul");
+  const int sms = lim.multiprocessors, optin = lim.smem_per_block_optin, per_sm_bytes = lim.smem_per_multiprocessor;
   if (optin < L::kBytesTotal) return false;
   // Set on every call: the attribute belongs to the current device, and several may be in use.
   check_cuda(cudaFuncSetAttribute(gemm_mma_kernel<W, BN>, cudaFuncAttributeMaxDynamicSharedMemorySize,

@@ -14,6 +14,7 @@
 
 #include "backend/cuda/gemv_plain.cuh"
 #include "backend/cuda/gemv_staged.cuh"
+#include "backend/cuda/device_limits.h"
 #include "backend/cuda/kernel_status.h"
 #include "backend/cuda/matmul_kernels.h"
 #include "backend/cuda/quant_device.cuh"
@@ -356,14 +357,6 @@ void launch_quant_f32_kernel(const GemvArgs& a, unsigned grid, size_t shared) {
   check_launch("matmul", "gemv_quant_f32_kernel");
 }
 
-// Number of multiprocessors of the current device (sizes the row-looping grid).
-int multiprocessors() {
-  int dev = 0, sms = 0;
-  check_cuda(cudaGetDevice(&dev), "matmul", "cudaGetDevice");
-  check_cuda(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev), "matmul", "cudaDeviceGetAttribute");
-  return sms > 0 ? sms : 1;
-}
-
 // x staged in shared memory when T x n_in floats fit, else read from global (16-byte aligned rows
 // only). Returns false when neither applies: the caller takes the int8 path.
 template <DType W, int TMAX>
@@ -373,7 +366,7 @@ bool launch_quant_f32(const GemvArgs& a) {
   if (!smem && !aligned16(a.x, a.x_stride * 4)) return false;
   const int64_t row_blocks = (a.n_out + kFloatWarps - 1) / kFloatWarps;
   // staged: at most 8 blocks per multiprocessor resident anyway (64 warps), each loops over rows
-  const int64_t cap = smem ? int64_t(multiprocessors()) * (2048 / kFloatThreads) : row_blocks;
+  const int64_t cap = smem ? int64_t(device_limits("matmul").multiprocessors) * (2048 / kFloatThreads) : row_blocks;
   const unsigned grid = unsigned(std::min(row_blocks, cap));
   constexpr bool kHasWords = W == DType::Q4_0 || W == DType::Q8_0;
   const bool words = (a.n_in / 32) % 2 == 0 && reinterpret_cast<uintptr_t>(a.w) % 4 == 0 && a.w_stride % 4 == 0;
@@ -429,11 +422,6 @@ int staged_blocks_per_sm() {
   return n >= 1 && n <= 8 ? n : kStagedBlocksPerSm;
 }
 
-// Number of multiprocessors of a device and its opt-in shared memory per block.
-struct DeviceLimits {
-  int sms, smem_optin;
-};
-
 // Per-launch host work kept to a map lookup (generation steps outside a graph launch hundreds of
 // these per token): the device's limits, each kernel's shared-memory limit raised once per device,
 // and its resident blocks per (device, shared memory bytes), all queried on first use.
@@ -443,36 +431,22 @@ struct StagedLaunchCache {
   std::map<std::pair<int, size_t>, int> resident;  // (device, bytes) -> resident blocks per SM
 };
 
-DeviceLimits device_limits(int dev) {
-  static std::mutex mutex;
-  static std::map<int, DeviceLimits> known;
-  std::lock_guard<std::mutex> lock(mutex);
-  auto it = known.find(dev);
-  if (it != known.end()) return it->second;
-  int sms = 0, optin = 0;
-  check_cuda(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev), "matmul", "cudaDeviceGetAttribute");
-  check_cuda(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev), "matmul",
-             "cudaDeviceGetAttribute");
-  return known[dev] = DeviceLimits{sms > 0 ? sms : 1, optin};
-}
-
 template <DType W, int TMAX, staged::XMode XM>
 void launch_staged_kernel(const GemvArgs& a, size_t x_smem, const XBlock* xq) {
   auto kernel = staged::gemv_staged_kernel<W, TMAX, XM>;
   using C = staged::Config<W, TMAX, XM>;
   const size_t smem = C::kStageBytes + x_smem;
-  int dev = 0;
-  check_cuda(cudaGetDevice(&dev), "matmul", "cudaGetDevice");
-  const DeviceLimits lim = device_limits(dev);
-  check(smem <= size_t(lim.smem_optin), "matmul: staged gemv needs " + std::to_string(smem) +
+  const DeviceLimits lim = device_limits("matmul");
+  const int dev = lim.device;
+  check(smem <= size_t(lim.smem_per_block_optin), "matmul: staged gemv needs " + std::to_string(smem) +
                                             " bytes of shared memory per block, the device allows " +
-                                            std::to_string(lim.smem_optin));
+                                            std::to_string(lim.smem_per_block_optin));
   static StagedLaunchCache cache;  // one per kernel instantiation
   int resident = 0;
   {
     std::lock_guard<std::mutex> lock(cache.mutex);
     if (!cache.raised[dev]) {  // to the device's limit once (not a stream operation: fine during capture)
-      check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, lim.smem_optin), "matmul",
+      check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, lim.smem_per_block_optin), "matmul",
                  "cudaFuncSetAttribute (staged gemv shared memory)");
       cache.raised[dev] = true;
     }
@@ -488,7 +462,7 @@ void launch_staged_kernel(const GemvArgs& a, size_t x_smem, const XBlock* xq) {
   constexpr int R = C::kRows;
   const int64_t groups = (a.n_out + R - 1) / R;
   const int64_t blocks = (groups + staged::kWarps - 1) / staged::kWarps;
-  const unsigned grid = unsigned(std::min<int64_t>(blocks, int64_t(lim.sms) * resident));
+  const unsigned grid = unsigned(std::min<int64_t>(blocks, int64_t(lim.multiprocessors) * resident));
   const bool x_vec4 = reinterpret_cast<uintptr_t>(a.x) % 16 == 0 && a.x_stride % 4 == 0;
   kernel<<<grid, staged::kThreads, smem, a.stream>>>(a.w, a.w_stride, a.w_row_bytes, a.n_out, int(a.n_in / 32), a.x,
                                                      a.x_stride, x_vec4, xq, a.T, a.bias, a.y, a.y_stride);
