@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <random>
 #include <vector>
 
@@ -48,6 +49,18 @@ inline std::vector<unsigned char> random_matrix(DType type, int64_t rows, int64_
   }
   for (int64_t r = distinct; r < rows; ++r) std::memcpy(&bytes[rb * size_t(r)], &bytes[rb * size_t(r % distinct)], rb);
   return bytes;
+}
+
+// `copies` device copies of one random [rows, cols] matrix of `type`: cycling through them makes
+// every call read its weights from device memory rather than from the 50 MB L2.
+inline std::vector<std::unique_ptr<DeviceMem>> weight_copies(DType type, int64_t rows, int64_t cols, int copies) {
+  const auto host = random_matrix(type, rows, cols);
+  std::vector<std::unique_ptr<DeviceMem>> w;
+  for (int c = 0; c < copies; ++c) {
+    w.push_back(std::make_unique<DeviceMem>(host.size()));
+    cuda_ops::check_cuda(cudaMemcpy(w.back()->p, host.data(), host.size(), cudaMemcpyHostToDevice), "bench", "cudaMemcpy");
+  }
+  return w;
 }
 
 inline Tensor device_view(void* p, DType type, int64_t rows, int64_t cols) {

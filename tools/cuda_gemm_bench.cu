@@ -77,12 +77,7 @@ void bench(cudaStream_t s, cublasHandle_t cublas, bool quick) {
       const int64_t out = sh[0], in = sh[1], max_t = 512;
       const size_t wbytes = row_bytes(type, in) * size_t(out);
       const int copies = int(std::clamp<size_t>((size_t(256) << 20) / wbytes + 1, 1, 8));
-      const auto host = random_matrix(type, out, in);
-      std::vector<std::unique_ptr<DeviceMem>> w;
-      for (int c = 0; c < copies; ++c) {
-        w.push_back(std::make_unique<DeviceMem>(wbytes));
-        cuda_ops::check_cuda(cudaMemcpy(w.back()->p, host.data(), wbytes, cudaMemcpyHostToDevice), kOp, "cudaMemcpy");
-      }
+      const auto w = bench_util::weight_copies(type, out, in, copies);
       const auto xv = random_floats(size_t(max_t * in), -1.f, 1.f);
       DeviceMem x(xv.size() * 4), y_new(size_t(max_t * out) * 4), y_old(size_t(max_t * out) * 4);
       cuda_ops::check_cuda(cudaMemcpy(x.p, xv.data(), xv.size() * 4, cudaMemcpyHostToDevice), kOp, "cudaMemcpy");
