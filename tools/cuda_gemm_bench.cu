@@ -32,7 +32,6 @@ namespace {
 using bench_util::DeviceMem;
 using bench_util::device_view;
 using bench_util::random_floats;
-using bench_util::random_matrix;
 
 const char* kOp = "cuda_gemm_bench";
 

@@ -34,7 +34,6 @@ namespace {
 using bench_util::DeviceMem;
 using bench_util::device_view;
 using bench_util::random_floats;
-using bench_util::random_matrix;
 
 constexpr double kCopyRate = 4.28e12;  // bytes/s, H200 device-to-device copy (issue 4)
 const char* kOp = "bench";
