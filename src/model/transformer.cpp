@@ -228,8 +228,12 @@ void Transformer::run_layers(int64_t T, const StepInputs& in) {
       ops.rms_norm(per_head(q, c.n_head), w.q_norm, eps, per_head(q, c.n_head));
       ops.rms_norm(per_head(k, c.n_head_kv), w.k_norm, eps, per_head(k, c.n_head_kv));
     }
-    in.rope(q, int(c.n_head));
-    in.rope(k, int(c.n_head_kv));
+    if (w.wqkv.data) {
+      in.rope(columns(qkv, 0, q_dim + kv_dim), int(c.n_head + c.n_head_kv));  // q and k side by side: one pass
+    } else {
+      in.rope(q, int(c.n_head));
+      in.rope(k, int(c.n_head_kv));
+    }
     in.attend(l, q, k, v, attn);
     ops.matmul(attn, w.wo, nullptr, o);
     // Feed-forward block: x += o; h = norm(x); x += W_down · (silu(W_gate h) * W_up h)
@@ -243,8 +247,7 @@ void Transformer::run_layers(int64_t T, const StepInputs& in) {
       ops.matmul(h, w.w_up, nullptr, up);
     }
     ops.swiglu(gate, up, act);
-    ops.matmul(act, w.w_down, nullptr, o);
-    ops.add(x, o, x);
+    ops.matmul_add(act, w.w_down, x);
   }
 }
 

@@ -47,6 +47,14 @@ std::span<const int32_t> host_indices(const char* op, const char* what, const Te
 
 }  // namespace
 
+void Backend::matmul_add(const Tensor& x, const Tensor& w, const Tensor& y) {
+  check(y.ndim == 2 && x.ndim == 2, "matmul_add: x " + x.describe() + " and y " + y.describe() +
+                                                        " must be matrices");
+  const auto product = alloc(DType::F32, {y.shape[0], y.shape[1]});
+  matmul(x, w, nullptr, product->tensor());
+  add(y, product->tensor(), y);
+}
+
 void Backend::store_rows(const Tensor& src, const Tensor& dst, const Tensor& positions) {
   op_checks::store_rows(src, dst, positions);
   const auto pos = host_indices("store_rows", "positions", positions, src.rows());

@@ -78,6 +78,10 @@ class Backend {
   // y [T, out] f32.
   virtual void matmul(const Tensor& x, const Tensor& w, const Tensor* bias, const Tensor& y) = 0;
 
+  // y += x * w^T: the product added into y in place (a residual stream's update); shapes as matmul,
+  // no bias. The default runs matmul into a scratch tensor of this backend, then add.
+  virtual void matmul_add(const Tensor& x, const Tensor& w, const Tensor& y);
+
   // Rotates, in place, the first rot_dims of every head of x [T, n_heads * head_dim] (f32) by
   // positions[t] * inv_freq.
   virtual void rope(const Tensor& x, int n_heads, std::span<const int32_t> positions,

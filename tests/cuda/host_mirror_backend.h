@@ -115,6 +115,11 @@ class HostMirrorBackend final : public Backend {
     cuda_->matmul(m.device(0), m.device(1), m.device_or_null(2), m.device(3));
     m.download();
   }
+  void matmul_add(const Tensor& x, const Tensor& w, const Tensor& y) override {
+    DeviceMirror m(*cuda_, {&x, &w, &y});
+    cuda_->matmul_add(m.device(0), m.device(1), m.device(2));
+    m.download();
+  }
   void rope(const Tensor& x, int n_heads, std::span<const int32_t> positions, const RopeSpec& spec) override {
     DeviceMirror m(*cuda_, {&x});
     cuda_->rope(m.device(0), n_heads, positions, spec);

@@ -132,6 +132,40 @@ INSTANTIATE_TEST_SUITE_P(AllImpls, MatmulBattery,
                            return s;
                          });
 
+// matmul_add (y += x w^T) on every backend: the backend's own matmul of the same x and w, added to
+// the y it started from. The product's error is matmul's (checked above); the add may round once
+// more, and a fused kernel may add in another order: 1e-5 of |y0| + |product| covers both.
+class MatmulAddBattery : public ::testing::TestWithParam<std::tuple<std::string, DType>> {};
+
+TEST_P(MatmulAddBattery, AddsTheProductIntoY) {
+  const auto [impl, type] = GetParam();
+  Backend& be = testing::backend_named(impl);
+  const int64_t in = info(type).block_elems > 32 ? 512 : 4096;
+  for (int64_t T : {1, 2, 3, 9})
+    for (int64_t out : {1, 67, 256}) {
+      SCOPED_TRACE(impl + " " + name(type) + " T=" + std::to_string(T) + " out=" + std::to_string(out));
+      Weights w = random_weights(type, out, in);
+      HostBuffer x(DType::F32, {T, in}), y(DType::F32, {T, out}), product(DType::F32, {T, out});
+      auto xv = random_floats(size_t(T * in), -2.f, 2.f), yv = random_floats(size_t(T * out), -5.f, 5.f);
+      testing::fill(x.tensor(), [&](int64_t i) { return xv[size_t(i)]; });
+      testing::fill(y.tensor(), [&](int64_t i) { return yv[size_t(i)]; });
+      be.matmul(x.tensor(), w.q.tensor(), nullptr, product.tensor());
+      be.matmul_add(x.tensor(), w.q.tensor(), y.tensor());
+      for (int64_t t = 0; t < T; ++t)
+        for (int64_t o = 0; o < out; ++o) {
+          const float p = product.tensor().row<float>(t)[o], y0 = yv[size_t(t * out + o)];
+          const float got = y.tensor().row<float>(t)[o];
+          ASSERT_NEAR(got, y0 + p, 1e-5 * (std::fabs(y0) + std::fabs(p)) + 1e-6) << "y[" << t << "][" << o << "]";
+        }
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(AllBackends, MatmulAddBattery,
+                         ::testing::Combine(::testing::ValuesIn(testing::backend_names()),
+                                            ::testing::Values(DType::F16, DType::Q8_0, DType::Q4_0, DType::Q4_K,
+                                                              DType::Q6_K)),
+                         [](const auto& p) { return std::get<0>(p.param) + "_" + name(std::get<1>(p.param)); });
+
 class MatmulErrors : public ::testing::TestWithParam<std::string> {};
 
 // Expects Error whose message contains `needle`.

@@ -60,6 +60,7 @@ class CudaBackend final : public Backend {
                  const AttentionSpec& spec, const Tensor& out) override;
   void swiglu(const Tensor& gate, const Tensor& up, const Tensor& out) override;
   void add(const Tensor& a, const Tensor& b, const Tensor& out) override;
+  void matmul_add(const Tensor& x, const Tensor& w, const Tensor& y) override;
   void softmax(const Tensor& x) override;
   void copy(const Tensor& src, const Tensor& dst) override;
   void store_rows(const Tensor& src, const Tensor& dst, const Tensor& positions) override;

@@ -9,6 +9,7 @@
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/device_tensors.h"
 #include "backend/cuda/float_types.cuh"
+#include "backend/cuda/pdl.cuh"
 
 namespace llmr::cuda_detail {
 
@@ -23,6 +24,8 @@ struct BinaryRows {
 template <typename Op, int VEC>
 __global__ void __launch_bounds__(256) binary_rows(BinaryRows p, Op op) {
   using P = Pack<F32, VEC>;
+  cuda_ops::pdl_wait();
+  cuda_ops::pdl_release();
   const int64_t nv = p.cols / VEC;
   for (int64_t r = blockIdx.y; r < p.rows; r += gridDim.y) {
     const P* a = reinterpret_cast<const P*>(p.a + r * p.a_stride);
@@ -64,10 +67,9 @@ void launch_binary(CudaBackend& be, const Tensor& a, const Tensor& b, const Tens
   const int64_t grid_x = std::clamp<int64_t>((units + kThreads - 1) / kThreads, 1, std::max<int64_t>(want_x, 1));
   const dim3 grid{unsigned(std::min<int64_t>(grid_x, 1 << 30)), unsigned(grid_y)};
   if (vector)
-    binary_rows<Op, 4><<<grid, kThreads, 0, be.stream()>>>(p, op);
+    cuda_ops::launch_pdl(binary_rows<Op, 4>, grid, dim3(kThreads), 0, be.stream(), name, "binary_rows", p, op);
   else
-    binary_rows<Op, 1><<<grid, kThreads, 0, be.stream()>>>(p, op);
-  check_launch(name, "binary_rows");
+    cuda_ops::launch_pdl(binary_rows<Op, 1>, grid, dim3(kThreads), 0, be.stream(), name, "binary_rows", p, op);
 }
 
 }  // namespace llmr::cuda_detail

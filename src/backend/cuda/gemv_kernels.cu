@@ -13,10 +13,12 @@
 #include <utility>
 
 #include "backend/cuda/gemv_plain.cuh"
+#include "backend/cuda/gemv_xreg.h"
 #include "backend/cuda/gemv_staged.cuh"
 #include "backend/cuda/device_limits.h"
 #include "backend/cuda/kernel_status.h"
 #include "backend/cuda/matmul_kernels.h"
+#include "backend/cuda/pdl.cuh"
 #include "backend/cuda/quant_device.cuh"
 
 namespace llmr::cuda_ops {
@@ -55,6 +57,8 @@ __device__ __forceinline__ void quantize_block(float v, int lane, XBlock& xb) {
 // x [T, n] f32 (row stride x_stride floats) -> XBlocks [T, n/32]: one warp per block, a lane per value.
 __global__ void quantize_x_kernel(const float* __restrict__ x, int64_t x_stride, int64_t n, int64_t T,
                                   XBlock* __restrict__ out) {
+  pdl_wait();
+  pdl_release();  // the GEMV after it may start loading weights now
   const int64_t blocks_per_row = n / 32;
   const int64_t blk = (int64_t(blockIdx.x) * blockDim.x + threadIdx.x) / 32;
   const int lane = threadIdx.x & 31;
@@ -535,6 +539,13 @@ void dispatch_plain(const GemvArgs& a) {
 
 }  // namespace
 
+void quantize_x(const float* x, int64_t x_stride, int64_t n, int64_t T, XBlock* out, cudaStream_t stream) {
+  const int64_t n_blocks = T * (n / 32);
+  if (n_blocks == 0) return;
+  launch_pdl(quantize_x_kernel, dim3(unsigned((n_blocks * 32 + 255) / 256)), dim3(256), 0, stream, "matmul",
+             "quantize_x_kernel", x, x_stride, n, T, out);
+}
+
 bool float_gemv_requested() {
   const char* v = std::getenv("LLMR_CUDA_FLOAT_GEMV");
   return v && *v && std::strcmp(v, "0") != 0;
@@ -546,6 +557,33 @@ bool float_gemv_requested() {
 bool use_float_gemv(const GemvArgs&) {
   if (old_kernels_requested()) return false;
   return float_gemv_requested();
+}
+
+namespace {
+
+// The register-held-activation kernel (gemv_xreg.h) where it applies and int8 activations are
+// wanted; LLMR_CUDA_XREG=0 (read at every call) turns it off. Returns false otherwise.
+bool xreg_gemv(const GemvArgs& a, DType type, bool accumulate) {
+  const char* off = std::getenv("LLMR_CUDA_XREG");
+  if ((off && std::strcmp(off, "0") == 0) || old_kernels_requested() || use_float_gemv(a)) return false;
+  const int64_t units = a.n_in / 32;
+  if (units > INT32_MAX || !xreg_applies(type, a.T, int(units), a.w, a.w_stride)) return false;
+  StreamScratch xq(size_t(a.T) * size_t(units) * sizeof(XBlock), a.stream, "matmul");
+  quantize_x(a.x, a.x_stride, a.n_in, a.T, xq.as<XBlock>(), a.stream);
+  const XregArgs args{a.w, a.w_stride, a.n_out, int(units), xq.as<XBlock>(), a.T, a.bias, a.y, a.y_stride,
+                      accumulate, a.stream};
+  return launch_xreg(type, args, xreg_shape(a.n_out, a.T));
+}
+
+}  // namespace
+
+bool gemv_accumulate(const Tensor& x, const Tensor& w, const Tensor& y, cudaStream_t stream) {
+  const int64_t T = x.shape[0];
+  if (T < 1 || T > kXregMaxTokens || !uses_xblocks(w.type)) return false;
+  const GemvArgs a{static_cast<const uint8_t*>(w.data), w.stride[0], w.shape[0], w.shape[1],
+                   static_cast<const float*>(x.data), x.stride[0] / 4, int(T), nullptr, static_cast<float*>(y.data),
+                   y.stride[0] / 4, stream, int64_t(row_bytes(w.type, w.shape[1]))};
+  return a.n_out > 0 && xreg_gemv(a, w.type, true);
 }
 
 bool gemv(const Tensor& x, const Tensor& w, const Tensor* bias, const Tensor& y, cudaStream_t stream) {
@@ -561,6 +599,7 @@ bool gemv(const Tensor& x, const Tensor& w, const Tensor* bias, const Tensor& y,
     const int64_t need = (w.type == DType::Q4_1 || w.type == DType::Q4_K || w.type == DType::Q5_K) ? 4 : 2;
     if (reinterpret_cast<uintptr_t>(w.data) % need || w.stride[0] % need) return false;
     const int64_t n_blocks = T * (a.n_in / 32);
+    if (xreg_gemv(a, w.type, false)) return true;
     if (!old_kernels_requested() && !fused_gemv_requested() && staged_gemv(a, w.type, use_float_gemv(a))) return true;
     if (use_float_gemv(a)) {
       bool done = false;

@@ -58,4 +58,16 @@ void CudaBackend::matmul(const Tensor& x, const Tensor& w, const Tensor* bias, c
   cuda_ops::matmul(x, w, bias, y, stream(), cublas());
 }
 
+// y += x w^T: the GEMV adds into y where it can (generation), else a stream-ordered scratch product and add.
+void CudaBackend::matmul_add(const Tensor& x, const Tensor& w, const Tensor& y) {
+  cuda_ops::check_matmul_device_args(x, w, nullptr, y);
+  cuda_ops::keep_pool_memory(device());
+  if (x.shape[0] == 0 || w.shape[0] == 0) return;
+  if (cuda_ops::gemv_accumulate(x, w, y, stream())) return;
+  cuda_ops::StreamScratch product(size_t(y.shape[0]) * size_t(y.shape[1]) * 4, stream(), "matmul_add");
+  const Tensor p = Tensor::view(product.as<float>(), DType::F32, {y.shape[0], y.shape[1]}, Device::Cuda);
+  cuda_ops::matmul(x, w, nullptr, p, stream(), cublas());
+  add(y, p, y);
+}
+
 }  // namespace llmr

@@ -27,6 +27,10 @@ void matmul(const Tensor& x, const Tensor& w, const Tensor* bias, const Tensor& 
 // allow it (16-byte vectors of plain types); the caller then takes the GEMM path.
 bool gemv(const Tensor& x, const Tensor& w, const Tensor* bias, const Tensor& y, cudaStream_t stream);
 
+// y += x w^T through the matrix-vector path, for the types, T and alignments it takes (q4_0, q8_0,
+// q4_k at T <= 2); false when it does not apply (nothing launched: the caller adds another way).
+bool gemv_accumulate(const Tensor& x, const Tensor& w, const Tensor& y, cudaStream_t stream);
+
 // The tensor-core path: any T.
 void gemm(const Tensor& x, const Tensor& w, const Tensor* bias, const Tensor& y, cudaStream_t stream,
           cublasHandle_t cublas);

@@ -7,19 +7,10 @@
 
 #include <cstdint>
 
+#include "backend/cuda/xblock.h"
 #include "tensor/dtype.h"
 
 namespace llmr::cuda_ops {
-
-// Activations of the integer path: 32 values rounded to qs * d with d = amax / 127, plus the sums
-// of qs over each half (the offsets of q4_0/q4_1/q4_k/q5_k/q6_k need them). 48 bytes, 16-aligned.
-struct alignas(16) XBlock {
-  int8_t qs[32];
-  float d;
-  int s0, s1;  // sum of qs[0..16) and qs[16..32)
-  int pad;
-};
-static_assert(sizeof(XBlock) == 48);
 
 __device__ __forceinline__ float half_bits_to_f32(uint16_t h) { return __half2float(__ushort_as_half(h)); }
 __device__ __forceinline__ uint32_t ld_u16(const uint8_t* p) { return __ldg(reinterpret_cast<const uint16_t*>(p)); }
@@ -214,6 +205,26 @@ struct Unit<DType::Q4_K> {
     const uint8_t* qs = b + 16 + 32 * (j >> 1);
 #pragma unroll
     for (int i = 0; i < 8; ++i) r.q[i] = int((ld_u32(qs + 4 * i) >> shift) & 0x0F0F0F0Fu);
+    return r;
+  }
+  // The same from three 16-byte loads (16-byte aligned rows: super-blocks are 144 bytes): the
+  // super-block's header (d, dmin, scales) and the 32 quant bytes whose nibbles the sub-block shares
+  // with its neighbour; scales picked out with shifts (no local-memory array).
+  static __device__ __forceinline__ Regs load16(const uint8_t* row, int64_t u) {
+    const uint8_t* b = row + (u >> 3) * 144;
+    const int j = int(u & 7), shift = 4 * (j & 1), jj = 8 * (j & 3);
+    const uint4 h = __ldg(reinterpret_cast<const uint4*>(b));
+    const uint4 q0 = __ldg(reinterpret_cast<const uint4*>(b + 16 + 32 * (j >> 1)));
+    const uint4 q1 = __ldg(reinterpret_cast<const uint4*>(b + 32 + 32 * (j >> 1)));
+    const uint32_t b0 = (h.y >> jj) & 0xFF, b1 = (h.z >> jj) & 0xFF, b2 = (h.w >> jj) & 0xFF;
+    const int sc = j < 4 ? int(b0 & 63) : int((b2 & 0xF) | ((b0 >> 6) << 4));
+    const int m = j < 4 ? int(b1 & 63) : int((b2 >> 4) | ((b1 >> 6) << 4));
+    Regs r;
+    r.dsc = half_bits_to_f32(uint16_t(h.x & 0xFFFF)) * float(sc);
+    r.dm = half_bits_to_f32(uint16_t(h.x >> 16)) * float(m);
+    const uint32_t q[8] = {q0.x, q0.y, q0.z, q0.w, q1.x, q1.y, q1.z, q1.w};
+#pragma unroll
+    for (int i = 0; i < 8; ++i) r.q[i] = int((q[i] >> shift) & 0x0F0F0F0Fu);
     return r;
   }
   // value = d sc q - dmin m

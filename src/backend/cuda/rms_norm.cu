@@ -10,6 +10,7 @@
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/device_tensors.h"
 #include "backend/cuda/float_types.cuh"
+#include "backend/cuda/pdl.cuh"
 #include "ops/op_checks.h"
 
 namespace llmr {
@@ -62,6 +63,8 @@ __device__ __forceinline__ void load_weights(const float* w, int i, float (&out)
 template <typename T, int VEC, int MAXV, bool RES>
 __global__ void __launch_bounds__(1024) rms_norm_in_registers(RmsArgs a) {
   using P = Pack<T, VEC>;
+  cuda_ops::pdl_wait();
+  cuda_ops::pdl_release();
   const int64_t row = blockIdx.x;
   const P* xr = reinterpret_cast<const P*>(a.x + row * a.x_stride);
   const P* rr = RES ? reinterpret_cast<const P*>(a.r + row * a.r_stride) : nullptr;
@@ -146,6 +149,8 @@ __global__ void __launch_bounds__(1024) rms_norm_in_registers(RmsArgs a) {
 template <typename T, bool RES>
 __global__ void __launch_bounds__(1024) rms_norm_wide(RmsArgs a) {
   using S = typename T::Storage;
+  cuda_ops::pdl_wait();
+  cuda_ops::pdl_release();
   const int64_t row = blockIdx.x;
   const S* xr = reinterpret_cast<const S*>(a.x + row * a.x_stride);
   const S* rr = RES ? reinterpret_cast<const S*>(a.r + row * a.r_stride) : nullptr;
@@ -196,18 +201,18 @@ void launch_rms_norm(const RmsArgs& a, int64_t rows, const Tensor* const* ts, in
   const int64_t units = vector ? a.n / kVec : a.n;
   const int per_thread = vector ? kMaxVecs : kFloatsPerThread;
   if (units > int64_t(kMaxThreads) * per_thread) {
-    rms_norm_wide<T, RES><<<unsigned(rows), kMaxThreads, 0, stream>>>(a);
-    check_launch(op, "rms_norm_wide");
+    cuda_ops::launch_pdl(rms_norm_wide<T, RES>, dim3(unsigned(rows)), dim3(kMaxThreads), 0, stream, op, "rms_norm_wide", a);
     return;
   }
   // Up to four accesses in flight per thread; at least one warp, at most 1024 threads.
   const int64_t target = std::min(4, per_thread);
   const int threads = int(std::min<int64_t>(kMaxThreads, std::max(32, round_up((units + target - 1) / target, 32))));
   if (vector)
-    rms_norm_in_registers<T, kVec, kMaxVecs, RES><<<unsigned(rows), threads, 0, stream>>>(a);
+    cuda_ops::launch_pdl(rms_norm_in_registers<T, kVec, kMaxVecs, RES>, dim3(unsigned(rows)), dim3(threads), 0, stream, op,
+                         "rms_norm_in_registers", a);
   else
-    rms_norm_in_registers<T, 1, kFloatsPerThread, RES><<<unsigned(rows), threads, 0, stream>>>(a);
-  check_launch(op, "rms_norm_in_registers");
+    cuda_ops::launch_pdl(rms_norm_in_registers<T, 1, kFloatsPerThread, RES>, dim3(unsigned(rows)), dim3(threads), 0,
+                         stream, op, "rms_norm_in_registers", a);
 }
 
 RmsArgs make_args(const Tensor& x, const Tensor* r, const Tensor* sum, const Tensor& w, float eps, const Tensor& y) {

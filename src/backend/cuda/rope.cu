@@ -5,6 +5,7 @@
 #include "backend/cuda/cuda_backend_impl.h"
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/device_tensors.h"
+#include "backend/cuda/pdl.cuh"
 #include "ops/op_checks.h"
 
 namespace llmr {
@@ -24,6 +25,8 @@ struct RopeArgs {
 };
 
 __global__ void __launch_bounds__(256) rope_rows(const __grid_constant__ RopeArgs a) {
+  cuda_ops::pdl_wait();
+  cuda_ops::pdl_release();
   float* row = reinterpret_cast<float*>(a.x + int64_t(blockIdx.x) * a.stride);
   const float p = float(a.dev_pos ? a.dev_pos[blockIdx.x] : a.pos[blockIdx.x]);
   const int pairs = a.n_heads * a.half;
@@ -78,8 +81,7 @@ void CudaBackend::rope_rows_at(const Tensor& x, int n_heads, std::span<const int
     a.dev_pos = device_positions ? device_positions + begin : nullptr;
     if (!device_positions)
       for (int64_t t = 0; t < count; ++t) a.pos[t] = positions[size_t(begin + t)];
-    rope_rows<<<dim3(unsigned(count), chunks), threads, 0, stream()>>>(a);
-    check_launch("rope", "rope_rows");
+    cuda_ops::launch_pdl(rope_rows, dim3(unsigned(count), chunks), dim3(threads), 0, stream(), "rope", "rope_rows", a);
   }
 }
 

@@ -1,0 +1,192 @@
+// The register-held-activation GEMV (see gemv_xreg.h). Each warp takes one 32-unit chunk of the
+// activations into registers (a unit per lane) and streams R rows' units against it, so the x
+// loads are amortized over R rows; the next chunk's weights are loaded before the current one is
+// used (two chunks in flight). A block's 8 warps form 8 / KS row groups; the KS warps of a group
+// take its chunks in turn and add their partial sums in shared memory in a fixed order.
+#include <cstdlib>
+#include <cstring>
+
+#include "backend/cuda/device_limits.h"
+#include "backend/cuda/gemv_xreg.h"
+#include "backend/cuda/kernel_status.h"
+#include "backend/cuda/pdl.cuh"
+#include "backend/cuda/quant_device.cuh"
+
+namespace llmr::cuda_ops {
+namespace {
+
+constexpr int kWarps = 8;
+constexpr int kThreads = 32 * kWarps;
+
+template <DType W>
+__device__ __forceinline__ typename Unit<W>::Regs load_unit(const uint8_t* row, int u) {
+  if constexpr (W == DType::Q4_K) return Unit<W>::load16(row, u);
+  else return Unit<W>::load_words(row, u);
+}
+
+// An XBlock into registers: three 16-byte loads.
+__device__ __forceinline__ XBlock load_xblock(const XBlock* p) {
+  XBlock x;
+  const int4* s = reinterpret_cast<const int4*>(p);
+  int4* d = reinterpret_cast<int4*>(&x);
+  d[0] = __ldg(s), d[1] = __ldg(s + 1), d[2] = __ldg(s + 2);
+  return x;
+}
+
+__device__ __forceinline__ float warp_sum(float v) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xFFFFFFFFu, v, o);
+  return v;
+}
+
+template <DType W, int TMAX, int R, int KS>
+__global__ void __launch_bounds__(kThreads)
+gemv_xreg_kernel(const uint8_t* __restrict__ w, int64_t w_stride, int64_t n_out, int units,
+                 const XBlock* __restrict__ xq, int T, const float* __restrict__ bias, float* __restrict__ y,
+                 int64_t y_stride, bool accumulate) {
+  using Regs = typename Unit<W>::Regs;
+  constexpr int kGroups = kWarps / KS;
+  __shared__ float partial[KS > 1 ? kWarps : 1][R][TMAX];
+  const int warp = threadIdx.x / 32, lane = threadIdx.x & 31;
+  const int group = warp / KS, ks = warp % KS;
+  const int64_t row0 = (int64_t(blockIdx.x) * kGroups + group) * R;
+  const uint8_t* wr[R];
+#pragma unroll
+  for (int r = 0; r < R; ++r) wr[r] = w + min(row0 + r, n_out - 1) * w_stride;  // past the end: read again, not written
+  float acc[R][TMAX];
+#pragma unroll
+  for (int r = 0; r < R; ++r)
+#pragma unroll
+    for (int t = 0; t < TMAX; ++t) acc[r][t] = 0.f;
+  // The weights do not depend on the kernel before: the first chunk's are on their way before waiting for it.
+  int u = ks * 32 + lane;
+  Regs next[R];
+  if (u < units)
+#pragma unroll
+    for (int r = 0; r < R; ++r) next[r] = load_unit<W>(wr[r], u);
+  pdl_wait();
+  pdl_release();
+  for (; u < units; u += 32 * KS) {  // only the last chunk is partial: lanes past the end leave together
+    Regs cur[R];
+#pragma unroll
+    for (int r = 0; r < R; ++r) cur[r] = next[r];
+    if (u + 32 * KS < units)
+#pragma unroll
+      for (int r = 0; r < R; ++r) next[r] = load_unit<W>(wr[r], u + 32 * KS);
+    XBlock xr[TMAX];
+#pragma unroll
+    for (int t = 0; t < TMAX; ++t)
+      if (t < T) xr[t] = load_xblock(xq + int64_t(t) * units + u);
+#pragma unroll
+    for (int r = 0; r < R; ++r)
+#pragma unroll
+      for (int t = 0; t < TMAX; ++t)
+        if (t < T) acc[r][t] += Unit<W>::dot(cur[r], &xr[t]);
+  }
+#pragma unroll
+  for (int r = 0; r < R; ++r)
+#pragma unroll
+    for (int t = 0; t < TMAX; ++t) acc[r][t] = warp_sum(acc[r][t]);
+  if constexpr (KS > 1) {
+    if (lane == 0)
+#pragma unroll
+      for (int r = 0; r < R; ++r)
+#pragma unroll
+        for (int t = 0; t < TMAX; ++t) partial[warp][r][t] = acc[r][t];
+    __syncthreads();
+    if (ks != 0) return;
+#pragma unroll
+    for (int r = 0; r < R; ++r)
+#pragma unroll
+      for (int t = 0; t < TMAX; ++t) {
+        float s = 0.f;
+#pragma unroll
+        for (int k = 0; k < KS; ++k) s += partial[warp + k][r][t];
+        acc[r][t] = s;
+      }
+  }
+  // lane r * TMAX + t writes row r, token t
+#pragma unroll
+  for (int r = 0; r < R; ++r)
+#pragma unroll
+    for (int t = 0; t < TMAX; ++t)
+      if (lane == r * TMAX + t && t < T && row0 + r < n_out) {
+        const int64_t row = row0 + r;
+        float* out = y + int64_t(t) * y_stride + row;
+        const float v = acc[r][t] + (bias ? bias[row] : 0.f);
+        *out = accumulate ? *out + v : v;
+      }
+}
+
+template <DType W, int TMAX, int R, int KS>
+void launch(const XregArgs& a) {
+  constexpr int kRowsPerBlock = (kWarps / KS) * R;
+  launch_pdl(gemv_xreg_kernel<W, TMAX, R, KS>, dim3(unsigned((a.n_out + kRowsPerBlock - 1) / kRowsPerBlock)),
+             dim3(kThreads), 0, a.stream, "matmul", "gemv_xreg_kernel", a.w, a.w_stride, a.n_out, a.units, a.xq, a.T,
+             a.bias, a.y, a.y_stride, a.accumulate);
+}
+
+template <DType W, int TMAX, int R>
+bool by_ks(const XregArgs& a, int ks) {
+  switch (ks) {
+    case 1: launch<W, TMAX, R, 1>(a); return true;
+    case 2: launch<W, TMAX, R, 2>(a); return true;
+    case 4: launch<W, TMAX, R, 4>(a); return true;
+    case 8: launch<W, TMAX, R, 8>(a); return true;
+    default: return false;
+  }
+}
+
+template <DType W, int TMAX>
+bool by_rows(const XregArgs& a, const XregShape& s) {
+  switch (s.rows_per_warp) {
+    case 2: return by_ks<W, TMAX, 2>(a, s.k_split);
+    case 4: return by_ks<W, TMAX, 4>(a, s.k_split);
+    default: return false;
+  }
+}
+
+template <DType W>
+bool by_t(const XregArgs& a, const XregShape& s) {
+  if (a.T == 1) return by_rows<W, 1>(a, s);
+  if (a.T == 2) return by_rows<W, 2>(a, s);
+  return false;
+}
+
+}  // namespace
+
+bool xreg_applies(DType type, int T, int units, const void* w, int64_t w_stride) {
+  if (T < 1 || T > kXregMaxTokens || units <= 0) return false;
+  const auto addr = reinterpret_cast<uintptr_t>(w);
+  switch (type) {
+    // load_words: 4-byte aligned rows of an even number of units
+    case DType::Q4_0:
+    case DType::Q8_0: return units % 2 == 0 && addr % 4 == 0 && w_stride % 4 == 0;
+    // load16: 16-byte aligned rows
+    case DType::Q4_K: return addr % 16 == 0 && w_stride % 16 == 0;
+    default: return false;
+  }
+}
+
+XregShape xreg_shape(int64_t n_out, int T) {
+  // Measured on the H200 over Llama-3-8B shapes (tools/cuda_gemv_bench, docs/PERFORMANCE.md): two rows
+  // per warp (four, with the next chunk's weights in flight too, cost occupancy), and enough k-split
+  // that the grid holds ~16 warps per multiprocessor.
+  (void)T;
+  const int64_t want = int64_t(device_limits("matmul").multiprocessors) * 16;
+  for (int ks : {1, 2, 4})
+    if ((n_out + 1) / 2 * ks >= want) return {2, ks};
+  return {2, 8};
+}
+
+bool launch_xreg(DType type, const XregArgs& a, const XregShape& s) {
+  if (a.n_out <= 0) return true;
+  switch (type) {
+    case DType::Q4_0: return by_t<DType::Q4_0>(a, s);
+    case DType::Q8_0: return by_t<DType::Q8_0>(a, s);
+    case DType::Q4_K: return by_t<DType::Q4_K>(a, s);
+    default: return false;
+  }
+}
+
+}  // namespace llmr::cuda_ops

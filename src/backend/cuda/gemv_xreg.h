@@ -1,0 +1,46 @@
+#pragma once
+// The register-held-activation GEMV (gemv_xreg.cu) for q4_0, q8_0 and q4_k weights at T <= 2:
+// x quantized once to XBlocks in global memory, each warp holds a 32-unit chunk of them in
+// registers and streams R weight rows against it, KS warps of a block splitting a row group's
+// chunks (partial sums added in a fixed order: deterministic). Launched as a programmatic dependent
+// of the kernel before it (quantize_x), so its first weight loads overlap that kernel's tail.
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "backend/cuda/xblock.h"
+#include "tensor/dtype.h"
+
+namespace llmr::cuda_ops {
+
+constexpr int kXregMaxTokens = 2;
+
+struct XregArgs {
+  const uint8_t* w;
+  int64_t w_stride, n_out;
+  int units;  // n_in / 32
+  const XBlock* xq;  // [T][units]
+  int T;
+  const float* bias;  // [n_out] or null
+  float* y;
+  int64_t y_stride;  // floats
+  bool accumulate;  // y += result instead of y = result
+  cudaStream_t stream;
+};
+
+struct XregShape {
+  int rows_per_warp;  // R: 2 or 4
+  int k_split;        // KS: 1, 2, 4 or 8 warps per row group
+};
+
+// Whether the kernel takes this type, T and row alignment.
+bool xreg_applies(DType type, int T, int units, const void* w, int64_t w_stride);
+// The shape the dispatcher picks for these sizes (enough warps to fill the GPU, x reused over rows).
+XregShape xreg_shape(int64_t n_out, int T);
+// Launches the kernel (xreg_applies must hold); false for a shape with no instantiation.
+bool launch_xreg(DType type, const XregArgs& a, const XregShape& s);
+
+// x [T, n] f32 (row stride x_stride floats) -> XBlocks [T][n / 32] on `stream`.
+void quantize_x(const float* x, int64_t x_stride, int64_t n, int64_t T, XBlock* out, cudaStream_t stream);
+
+}  // namespace llmr::cuda_ops

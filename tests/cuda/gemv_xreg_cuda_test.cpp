@@ -1,0 +1,102 @@
+// The register-held-activation GEMV (gemv_xreg.h) at every rows-per-warp x k-split shape it has, not
+// only the one its dispatcher picks for a size: q4_0, q8_0, q4_k at T = 1 and 2, rows that leave a
+// partial row group, units that leave a partial chunk, with bias, and adding into y (accumulate).
+// Oracle: the product in double of the stored weights and x; tolerance as tests/cuda/matmul_cuda_test.cpp's
+// int8 path: act_err = sum over 32-blocks of amax/254 * sum|w| (x rounded to d q), plus 4e-5 sum|x w|
+// + 1e-5 for the f32 sums, plus 1e-6 |y0| for the accumulate's one extra rounding.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "backend/cuda/cuda_check.h"
+#include "backend/cuda/gemv_xreg.h"
+#include "tensor/quant.h"
+#include "test_util.h"
+
+namespace llmr {
+namespace {
+
+using testing::random_floats;
+
+struct DeviceArray {
+  void* p = nullptr;
+  explicit DeviceArray(size_t bytes) { cuda_detail::cuda_check(cudaMalloc(&p, bytes), "test", "cudaMalloc"); }
+  ~DeviceArray() { cudaFree(p); }
+  template <typename T>
+  T* as() const { return static_cast<T*>(p); }
+};
+
+void check_xreg(DType type, int T, int64_t in, int64_t out, cuda_ops::XregShape shape, bool accumulate) {
+  SCOPED_TRACE(std::string(name(type)) + " T=" + std::to_string(T) + " in=" + std::to_string(in) + " out=" +
+               std::to_string(out) + " R=" + std::to_string(shape.rows_per_warp) + " KS=" +
+               std::to_string(shape.k_split) + (accumulate ? " accumulate" : ""));
+  const size_t rb = row_bytes(type, in);
+  std::vector<unsigned char> wq(rb * size_t(out));
+  std::vector<float> wv(size_t(out * in));
+  for (int64_t r = 0; r < out; ++r) {
+    auto v = random_floats(size_t(in), -1.f, 1.f);
+    quantize_row(type, v.data(), wq.data() + rb * size_t(r), in);
+    dequantize_row(type, wq.data() + rb * size_t(r), wv.data() + r * in, in);
+  }
+  const auto x = random_floats(size_t(T * in), -2.f, 2.f), bias = random_floats(size_t(out), -1.f, 1.f),
+             y0 = random_floats(size_t(T * out), -5.f, 5.f);
+  DeviceArray dw(wq.size()), dx(x.size() * 4), db(bias.size() * 4), dy(y0.size() * 4),
+      dq(size_t(T) * size_t(in / 32) * sizeof(cuda_ops::XBlock));
+  cudaMemcpy(dw.p, wq.data(), wq.size(), cudaMemcpyHostToDevice);
+  cudaMemcpy(dx.p, x.data(), x.size() * 4, cudaMemcpyHostToDevice);
+  cudaMemcpy(db.p, bias.data(), bias.size() * 4, cudaMemcpyHostToDevice);
+  cudaMemcpy(dy.p, y0.data(), y0.size() * 4, cudaMemcpyHostToDevice);
+  ASSERT_TRUE(cuda_ops::xreg_applies(type, T, int(in / 32), dw.p, int64_t(rb)));
+  cuda_ops::quantize_x(dx.as<float>(), in, in, T, dq.as<cuda_ops::XBlock>(), nullptr);
+  const cuda_ops::XregArgs a{dw.as<uint8_t>(), int64_t(rb), out, int(in / 32), dq.as<cuda_ops::XBlock>(), T,
+                             db.as<float>(), dy.as<float>(), out, accumulate, nullptr};
+  ASSERT_TRUE(cuda_ops::launch_xreg(type, a, shape));
+  std::vector<float> got(y0.size());
+  cuda_detail::cuda_check(cudaMemcpy(got.data(), dy.p, got.size() * 4, cudaMemcpyDeviceToHost), "test", "download");
+  for (int t = 0; t < T; ++t)
+    for (int64_t o = 0; o < out; ++o) {
+      const float* xr = x.data() + t * in;
+      const float* wr = wv.data() + o * in;
+      double want = bias[size_t(o)], abs_sum = 0, act_err = 0;
+      for (int64_t k0 = 0; k0 < in; k0 += 32) {
+        double amax = 0, wabs = 0;
+        for (int64_t k = k0; k < k0 + 32; ++k) {
+          want += double(xr[k]) * wr[k];
+          abs_sum += std::fabs(double(xr[k]) * wr[k]);
+          amax = std::max(amax, std::fabs(double(xr[k])));
+          wabs += std::fabs(double(wr[k]));
+        }
+        act_err += amax / 254.0 * wabs;
+      }
+      const double start = accumulate ? y0[size_t(t * out + o)] : 0.0;
+      const double tol = 1.01 * act_err + 4e-5 * abs_sum + 1e-5 + 1e-6 * std::fabs(start);
+      const float g = got[size_t(t * out + o)];
+      ASSERT_TRUE(std::fabs(g - (start + want)) <= tol)
+          << "y[" << t << "][" << o << "] = " << g << ", want " << start + want << " +- " << tol;
+    }
+}
+
+TEST(CudaGemvXreg, EveryShapeMatchesOracle) {
+  for (DType type : {DType::Q4_0, DType::Q8_0, DType::Q4_K})
+    for (int T : {1, 2})
+      for (int r : {2, 4})
+        for (int ks : {1, 2, 4, 8}) {
+          // 4352 = 136 units: four whole 32-unit chunks and a partial one; 67 rows: a partial row group
+          check_xreg(type, T, 4352, 67, {r, ks}, (r + ks + T) % 2 == 0);
+          if (HasFatalFailure()) return;
+        }
+}
+
+TEST(CudaGemvXreg, ShortRowsAndTheDispatchersPick) {
+  for (DType type : {DType::Q4_0, DType::Q8_0, DType::Q4_K}) {
+    const int64_t in = type == DType::Q4_K ? 256 : 64;  // fewer units than lanes
+    check_xreg(type, 1, in, 5, {4, 8}, true);
+    check_xreg(type, 2, 4096, 1000, cuda_ops::xreg_shape(1000, 2), false);
+    if (HasFatalFailure()) return;
+  }
+}
+
+}  // namespace
+}  // namespace llmr
