@@ -31,9 +31,10 @@ void attention(ThreadPool& pool, SimdLevel level, const Tensor& q, const Tensor&
                std::span<const int32_t> positions, const AttentionSpec& spec, const Tensor& out) {
   op_checks::attention(q, k_cache, v_cache, positions, spec, out);
   for (const Tensor* t : {&q, &k_cache, &v_cache, &out}) op_checks::check_device("attention", "tensor", *t, Device::Host);
-  const auto kernel = attention_kernels(level).group[k_cache.type == DType::F16][v_cache.type == DType::F16];
+  const auto kernel = attention_kernels(level).group[kv_type_index(k_cache.type)][kv_type_index(v_cache.type)];
   const int hd = spec.head_dim, group = spec.n_head / spec.n_kv_head;
-  const int64_t k_elem = int64_t(info(k_cache.type).block_bytes), v_elem = int64_t(info(v_cache.type).block_bytes);
+  // Bytes from a row's start to KV head kv's slice (q8_0 heads are whole blocks: op_checks).
+  const auto head_offset = [hd](DType type, int kv) { return int64_t(row_bytes(type, int64_t(kv) * hd)); };
   const int64_t T = q.rows(), groups = T * spec.n_kv_head;
   const int64_t max_keys = positions.empty() ? 0 : int64_t(*std::max_element(positions.begin(), positions.end())) + 1;
   const int64_t chunks = key_chunks(groups, max_keys, pool.size());
@@ -44,15 +45,15 @@ void attention(ThreadPool& pool, SimdLevel level, const Tensor& q, const Tensor&
 
   pool.parallel_for(groups * chunks, 1, [&](int64_t begin, int64_t end) {
     std::vector<float> acc(size_t(group) * size_t(hd)), mx(static_cast<size_t>(group)), sum(static_cast<size_t>(group)),
-        scores(size_t(group) * kAttentionTile);
+        scores(size_t(group) * kAttentionTile), kv_scratch(size_t(2 * kAttentionTile) * size_t(hd));
     for (int64_t task = begin; task < end; ++task) {
       const int64_t c = task % chunks, t = task / chunks / spec.n_kv_head;
       const int kv = int(task / chunks % spec.n_kv_head), h0 = kv * group;
       const int64_t n_keys = int64_t(positions[t]) + 1;
       const int64_t key_begin = std::min(n_keys, c * chunk_len), key_end = std::min(n_keys, (c + 1) * chunk_len);
-      kernel(q.row<const float>(t) + int64_t(h0) * hd, group, k_cache.row<const char>(0) + kv * hd * k_elem,
-             k_cache.row_stride(), v_cache.row<const char>(0) + kv * hd * v_elem, v_cache.row_stride(), key_begin,
-             key_end, hd, spec.scale, acc.data(), mx.data(), sum.data(), scores.data());
+      kernel(q.row<const float>(t) + int64_t(h0) * hd, group, k_cache.row<const char>(0) + head_offset(k_cache.type, kv),
+             k_cache.row_stride(), v_cache.row<const char>(0) + head_offset(v_cache.type, kv), v_cache.row_stride(),
+             key_begin, key_end, hd, spec.scale, acc.data(), mx.data(), sum.data(), scores.data(), kv_scratch.data());
       for (int i = 0; i < group; ++i) {
         if (chunks == 1) {
           float* o = out.row<float>(t) + int64_t(h0 + i) * hd;

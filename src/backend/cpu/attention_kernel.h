@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "backend/cpu/simd_kernels.h"
+#include "tensor/quant_blocks.h"
 
 namespace llmr::cpu {
 namespace {
@@ -60,6 +61,27 @@ void accumulate_tile(float* acc, float keep, const float* p, const char* v, int6
   }
 }
 
+// Bytes of a head's slice of one cache row of type T.
+template <DType T>
+int head_row_bytes(int head_dim) {
+  if constexpr (T == DType::Q8_0) return head_dim / quant::kQK * int(sizeof(quant::BlockQ8_0));
+  return head_dim * (T == DType::F16 ? 2 : 4);
+}
+
+// dst[r * head_dim + d] = element d of q8_0 row r (rows `stride` bytes apart), r < rows: a tile of
+// the cache made f32 once, then shared by every query head of the group.
+template <class V>
+void dequantize_q8_tile(const char* src, int64_t stride, int rows, int head_dim, float* dst) {
+  for (int r = 0; r < rows; ++r) {
+    const auto* blocks = reinterpret_cast<const quant::BlockQ8_0*>(src + r * stride);
+    float* out = dst + int64_t(r) * head_dim;
+    for (int b = 0; b < head_dim / quant::kQK; ++b) {
+      const float d = V::template load_one<DType::F16>(&blocks[b].d, 0);
+      for (int j = 0; j < quant::kQK; ++j) out[b * quant::kQK + j] = d * float(blocks[b].qs[j]);
+    }
+  }
+}
+
 // s[j] = exp(s[j] - max) for j < n; returns their sum.
 template <class V>
 float exp_shifted(float* s, int n, float max) {
@@ -79,12 +101,15 @@ float exp_shifted(float* s, int n, float max) {
 // The query heads [0, n_heads) that share one KV head, over keys [key_begin, key_end): each key and
 // value row is fetched from memory once for the whole group. Leaves per head the unnormalised
 // accumulator (acc + i * head_dim), its running max and its sum of weights; scores is
-// n_heads * kAttentionTile floats of scratch.
+// n_heads * kAttentionTile floats of scratch, kv_scratch 2 * kAttentionTile * head_dim (q8_0 tiles).
 template <class V, DType KT, DType VT>
 void attention_group(const float* q, int n_heads, const char* k, int64_t k_stride, const char* v, int64_t v_stride,
                      int64_t key_begin, int64_t key_end, int head_dim, float scale, float* acc, float* max_out,
-                     float* sum_out, float* scores) {
-  const int k_row_bytes = head_dim * (KT == DType::F16 ? 2 : 4), v_row_bytes = head_dim * (VT == DType::F16 ? 2 : 4);
+                     float* sum_out, float* scores, float* kv_scratch) {
+  const int k_row_bytes = head_row_bytes<KT>(head_dim), v_row_bytes = head_row_bytes<VT>(head_dim);
+  float* k_tile = kv_scratch;  // q8_0 keys / values of the tile, dequantized
+  float* v_tile = kv_scratch + int64_t(kAttentionTile) * head_dim;
+  constexpr DType KR = KT == DType::Q8_0 ? DType::F32 : KT, VR = VT == DType::Q8_0 ? DType::F32 : VT;
   // Plain loops, not std::fill: an out-of-line copy of a library template compiled for AVX-512
   // here could be the one the linker keeps for baseline callers.
   for (int64_t i = 0; i < int64_t(n_heads) * head_dim; ++i) acc[i] = 0.f;
@@ -94,14 +119,17 @@ void attention_group(const float* q, int n_heads, const char* k, int64_t k_strid
   }
   for (int64_t j0 = key_begin; j0 < key_end; j0 += kAttentionTile) {
     const int nt = int(std::min<int64_t>(kAttentionTile, key_end - j0));
+    if constexpr (KT == DType::Q8_0) dequantize_q8_tile<V>(k + j0 * k_stride, k_stride, nt, head_dim, k_tile);
+    if constexpr (VT == DType::Q8_0) dequantize_q8_tile<V>(v + j0 * v_stride, v_stride, nt, head_dim, v_tile);
     for (int j = 0; j < nt; ++j) {
       // A head's rows are strided through the cache, which hardware prefetchers follow poorly:
       // fetch keys a few rows ahead, and this tile's values before accumulate_tile needs them.
       if (j0 + j + kPrefetchRows < key_end) prefetch_row(k + (j0 + j + kPrefetchRows) * k_stride, k_row_bytes);
       prefetch_row(v + (j0 + j) * v_stride, v_row_bytes);
-      const char* krow = k + (j0 + j) * k_stride;
+      const char* krow = KT == DType::Q8_0 ? reinterpret_cast<const char*>(k_tile + int64_t(j) * head_dim)
+                                           : k + (j0 + j) * k_stride;
       for (int i = 0; i < n_heads; ++i)
-        scores[i * kAttentionTile + j] = dot_row<V, KT>(q + int64_t(i) * head_dim, krow, head_dim) * scale;
+        scores[i * kAttentionTile + j] = dot_row<V, KR>(q + int64_t(i) * head_dim, krow, head_dim) * scale;
     }
     for (int i = 0; i < n_heads; ++i) {
       float* s = scores + i * kAttentionTile;
@@ -112,15 +140,31 @@ void attention_group(const float* q, int n_heads, const char* k, int64_t k_strid
       const float keep = max_out[i] == -INFINITY ? 0.f : V::exp_one(max_out[i] - new_max);
       sum_out[i] = sum_out[i] * keep + exp_shifted<V>(s, nt, new_max);
       max_out[i] = new_max;
-      accumulate_tile<V, VT>(acc + int64_t(i) * head_dim, keep, s, v + j0 * v_stride, v_stride, nt, head_dim);
+      if constexpr (VT == DType::Q8_0)
+        accumulate_tile<V, VR>(acc + int64_t(i) * head_dim, keep, s, reinterpret_cast<const char*>(v_tile),
+                               int64_t(head_dim) * 4, nt, head_dim);
+      else
+        accumulate_tile<V, VR>(acc + int64_t(i) * head_dim, keep, s, v + j0 * v_stride, v_stride, nt, head_dim);
     }
   }
 }
 
+// Row kv_type_index(KT) of the table: keys of type KT, values of each type.
+template <class V, DType KT>
+void fill_attention_row(AttentionKernels& k) {
+  auto& row = k.group[kv_type_index(KT)];
+  row[kv_type_index(DType::F32)] = &attention_group<V, KT, DType::F32>;
+  row[kv_type_index(DType::F16)] = &attention_group<V, KT, DType::F16>;
+  row[kv_type_index(DType::Q8_0)] = &attention_group<V, KT, DType::Q8_0>;
+}
+
 template <class V>
 AttentionKernels make_attention_kernels() {
-  return AttentionKernels{{{&attention_group<V, DType::F32, DType::F32>, &attention_group<V, DType::F32, DType::F16>},
-                           {&attention_group<V, DType::F16, DType::F32>, &attention_group<V, DType::F16, DType::F16>}}};
+  AttentionKernels k{};
+  fill_attention_row<V, DType::F32>(k);
+  fill_attention_row<V, DType::F16>(k);
+  fill_attention_row<V, DType::Q8_0>(k);
+  return k;
 }
 
 }  // namespace
