@@ -5,6 +5,7 @@
 #include <unordered_set>
 
 #include "core/error.h"
+#include "ops/backend.h"
 
 namespace llmr {
 
@@ -42,6 +43,15 @@ int32_t Sampler::sample(std::span<const float> logits, std::span<const int32_t> 
     logits = penalized_;
   }
   return row_sampler_.sample(logits, next_row());
+}
+
+int32_t sample_next(Sampler& sampler, Backend& backend, const Tensor& logits, std::span<const int32_t> history) {
+  if (logits.device == Device::Host) return sampler.sample({logits.row<float>(0), size_t(logits.cols())}, history);
+  check(sampler.backend_can_sample(), "sampler: logits outside host memory, and a repetition penalty to apply");
+  const SampleRow row = sampler.next_row();
+  int32_t next = 0;
+  backend.sample(logits.slice_rows(0, 1), {&row, 1}, {&next, 1});
+  return next;
 }
 
 }  // namespace llmr

@@ -44,4 +44,9 @@ class Sampler {
   std::vector<float> penalized_;  // the logits after the repetition penalty
 };
 
+class Backend;
+// The next token from logits [1, vocab] of `backend`'s forward pass: the sampler's own on host logits;
+// Backend::sample with the sampler's next_row() on logits left in the backend's memory.
+int32_t sample_next(Sampler& sampler, Backend& backend, const Tensor& logits, std::span<const int32_t> history);
+
 }  // namespace llmr
