@@ -90,18 +90,24 @@ TEST_P(StoreRowsBattery, QuantizesIntoQ8RowsAsTheReferenceDoes) {
 }
 
 TEST_P(StoreRowsBattery, StoredRowsEqualCopiedRows) {
-  // The KV cache written by store_rows must equal the one written by copy (the direct path's way).
-  Strided src(DType::F32, 4, 96), by_store(DType::F16, 20, 96), by_copy(DType::F16, 20, 96);
-  src.randomize(-8.f, 8.f);
-  by_store.randomize();
-  by_copy.copy_from(by_store);
-  std::vector<int32_t> pos = {11, 12, 13, 14};
-  impl().store_rows(src.t(), by_store.t(), index_tensor(pos));
-  impl().copy(src.t(), by_copy.t().slice_rows(11, 4));
-  for (int64_t r = 0; r < 20; ++r)
-    for (int64_t c = 0; c < 96; ++c)
-      ASSERT_EQ(f32_to_bits(element(by_store.t(), r, c)), f32_to_bits(element(by_copy.t(), r, c)))
-          << GetParam() << " at [" << r << ", " << c << "]";
+  // The KV cache written by store_rows must equal the one written by copy (the direct path's way),
+  // f16 and q8_0 alike; copying q8_0 rows out again gives their dequantized values.
+  for (DType type : {DType::F16, DType::Q8_0}) {
+    Strided src(DType::F32, 4, 96), by_store(type, 20, 96), by_copy(type, 20, 96);
+    src.randomize(-8.f, 8.f);
+    by_store.randomize();
+    by_copy.copy_from(by_store);
+    std::vector<int32_t> pos = {11, 12, 13, 14};
+    impl().store_rows(src.t(), by_store.t(), index_tensor(pos));
+    impl().copy(src.t(), by_copy.t().slice_rows(11, 4));
+    for (int64_t r = 0; r < 20; ++r)
+      ASSERT_TRUE(same_row_bytes(by_store.t(), by_copy.t(), r)) << GetParam() << " " << name(type) << " row " << r;
+    Strided back(DType::F32, 4, 96);
+    impl().copy(by_store.t().slice_rows(11, 4), back.t());
+    for (int64_t r = 0; r < 4; ++r)
+      for (int64_t c = 0; c < 96; ++c)
+        ASSERT_EQ(element(back.t(), r, c), element(by_store.t(), 11 + r, c)) << GetParam() << " " << name(type);
+  }
 }
 
 TEST_P(StoreRowsBattery, RejectsMismatchedShapesAndTypes) {
