@@ -3,7 +3,8 @@
 // rank key (logit's ordered bits, then the complement of the id: better = larger key, unique), so
 // nothing is sorted:
 //  - best: the largest key (greedy stops here);
-//  - top-k: the k-th largest key, by a radix select counting keys 8 bits at a time (8 passes);
+//  - top-k: the k-th largest key, by a radix select counting keys 8 bits at a time (5 passes over the
+//    row when the k-th logit is not tied, 8 at most);
 //  - softmax: p = exp((l - best) / t) * (1 / sum), each float step rounded as on the host (no FMA
 //    contraction), so p is the host's bit for bit whenever the sums round 1 / sum alike;
 //  - top-p: the radix select again, weighing each key by p in 2^-62 fixed point (integer histograms:
@@ -43,7 +44,9 @@ struct Shared {
   unsigned long long u64[kWarps];
   double f64[kWarps];
   int count[kWarps];
-  unsigned long long prefix, above;
+  unsigned members[256];  // weighed keys per bin of radix_select
+  unsigned long long prefix, above, found;
+  bool alone;  // one weighed key in the chosen bin
   int walk_warp, result;
   double walk_base;
 };
@@ -142,15 +145,16 @@ __device__ int block_max(int v, Shared& sh) {
 
 // The largest key t of the row with weight{key >= t} >= target, where weight(l, key) is a token's
 // integer weight (0 for tokens outside the set weighed); target must not exceed the total weight.
-// Eight passes, one per byte of the key from the top: each histograms the weight of the keys that
-// match the bytes chosen so far, and one thread picks the byte where the weight from above reaches
-// the target.
+// One pass per byte of the key from the top: each histograms the weight (and the number) of the
+// weighed keys that match the bytes chosen so far, and one thread picks the byte where the weight from
+// above reaches the target. Once a single weighed key matches (usually after the 4 bytes of the
+// logit), one more pass finds it: it is the answer.
 template <typename Weight>
 __device__ uint64_t radix_select(const float* x, int n, unsigned long long target, Weight weight, Shared& sh) {
   uint64_t prefix = 0;
   unsigned long long above = 0;  // weight of the keys known to be larger than the answer
   for (int shift = 56; shift >= 0; shift -= 8) {
-    for (int b = threadIdx.x; b < 256; b += blockDim.x) sh.hist[b] = 0;
+    for (int b = threadIdx.x; b < 256; b += blockDim.x) sh.hist[b] = 0, sh.members[b] = 0;
     __syncthreads();
     const uint64_t high = shift == 56 ? 0 : ~uint64_t(0) << (shift + 8);  // the bytes chosen so far
     for (int i = threadIdx.x; i < n; i += blockDim.x) {
@@ -158,7 +162,10 @@ __device__ uint64_t radix_select(const float* x, int n, unsigned long long targe
       const uint64_t key = rank_key(l, i);
       if ((key & high) != prefix) continue;
       const unsigned long long w = weight(l, key);
-      if (w) atomicAdd(&sh.hist[(key >> shift) & 255], w);
+      if (w) {
+        atomicAdd(&sh.hist[(key >> shift) & 255], w);
+        atomicAdd(&sh.members[(key >> shift) & 255], 1u);
+      }
     }
     __syncthreads();
     if (threadIdx.x == 0) {
@@ -170,10 +177,24 @@ __device__ uint64_t radix_select(const float* x, int n, unsigned long long targe
       }
       sh.prefix = prefix | (uint64_t(b) << shift);
       sh.above = acc;
+      sh.alone = sh.members[b] == 1;
     }
     __syncthreads();
     prefix = sh.prefix;
     above = sh.above;
+    if (sh.alone && shift > 0) {
+      // The one weighed key under these bytes: every larger key is in `above`, so it is the answer.
+      const uint64_t chosen = ~uint64_t(0) << shift;
+      for (int i = threadIdx.x; i < n; i += blockDim.x) {
+        const float l = x[i];
+        const uint64_t key = rank_key(l, i);
+        if ((key & chosen) == prefix && weight(l, key)) sh.found = key;
+      }
+      __syncthreads();
+      prefix = sh.found;
+      __syncthreads();  // every thread has read sh before a later call writes it
+      break;
+    }
   }
   return prefix;
 }
