@@ -132,8 +132,9 @@ TEST(CudaAttention, PrefillOneSplitPerBlock) {
 }
 
 // q8_0 caches (--kv-type q8_0): the flash-decoding kernel reads a block's scale and 8 levels per lane
-// (head_dim 32..256, every lane-group width), for decode steps and for prompts (which take the same
-// kernel: the tensor-core one serves f16 only); the previous kernel reads them element by element,
+// (head_dim 32..256, every lane-group width), for decode steps and for prompts (with
+// LLMR_CUDA_FLASH_MMA=0; the tensor-core kernel's q8_0 battery is in attention_mma_cuda_test.cpp);
+// the previous kernel reads them element by element,
 // and serves q8_0 keys beside f16 values. The reference dequantizes the same bytes, so the f32 bound
 // above holds.
 void run_mixed(const Case& c, DType k_type, DType v_type);
@@ -148,8 +149,10 @@ TEST(CudaAttention, Q8CachesOnEveryPath) {
     run_case({T, 300, 6, 2, 64, 250}, DType::Q8_0);                    // GQA 3
     if (::testing::Test::HasFatalFailure()) return;
   }
+  ::setenv("LLMR_CUDA_FLASH_MMA", "0", 1);  // the tensor-core kernel has its own, looser battery
   run_case({512, 512, 8, 2, 128, 0}, DType::Q8_0);    // a whole prompt
   run_case({100, 700, 16, 2, 64, 600}, DType::Q8_0);  // a prompt continuing a cache
+  ::unsetenv("LLMR_CUDA_FLASH_MMA");
   run_case({7, 4096, 32, 8, 128, -1}, DType::Q8_0);   // scattered positions
   ::setenv("LLMR_CUDA_OLD_KERNELS", "1", 1);
   run_case({1, 4096, 32, 8, 128, 4095}, DType::Q8_0);

@@ -9,8 +9,7 @@
 // dot reduction. At the end the lane groups, then the warps, are merged by their statistics; one
 // split writes the output, several write partials that attention_decode_merge_kernel combines.
 // q8_0 caches: a lane's VEC = 8 elements lie in one block, loaded as its scale and 8 levels (three
-// registers, against four for eight f16) and turned to f32 where used. q8_0 prompts take this kernel
-// too (the tensor-core prefill kernel serves f16 caches only).
+// registers, against four for eight f16) and turned to f32 where used.
 #include <cuda_fp16.h>
 
 #include <algorithm>
