@@ -1,6 +1,7 @@
 // The q8_0 KV cache (--kv-type q8_0): about half the memory of f16 (34 bytes per 32 elements against
 // 64), head_dim in whole blocks or a clear error (the default model's 40 is refused), and greedy
-// generation and logits on the golden fixtures that agree with the f16 cache and with transformers'.
+// generation and logits on the golden fixtures that agree with the f16 cache and with transformers';
+// the server's paged cache in q8_0.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -14,7 +15,10 @@
 #include "model/kv_cache.h"
 #include "model/loaded_model.h"
 #include "model/transformer.h"
+#include "runtime/batched_forward.h"
 #include "runtime/generator.h"
+#include "runtime/paged_kv.h"
+#include "test_util.h"
 
 namespace llmr {
 namespace {
@@ -125,6 +129,42 @@ TEST(KvCacheQ8, FixtureLogitsStayCloseToTransformers) {
     }
     std::printf("[ report ] %s: q8_0 cache, max logit error %.2e of the largest logit (%.1f)\n", fx.c_str(), worst, scale);
     EXPECT_LE(worst, kQ8LogitTol) << fx;
+  }
+}
+
+// The server's paged cache in q8_0: one batched step of three prompts (one over scattered blocks)
+// gives each prompt's logits as a q8_0 KvCache does alone (the same stored blocks, the same attention
+// arithmetic) to float rounding: 1e-4 of the largest logit.
+TEST(KvCacheQ8, PagedQ8StepMatchesTheContiguousQ8Cache) {
+  CpuBackend cpu(2);
+  testing::Fixture f = testing::load_fixture("llama2");
+  auto m = load_model(f.dir);
+  Transformer tf(m->config, m->weights, cpu);
+  PagedKvCache pool(m->config, 16, 4, DType::Q8_0, cpu);
+  EXPECT_EQ(pool.k(0).type, DType::Q8_0);
+  BatchedForward batched(tf);
+  std::uniform_int_distribution<int32_t> id(3, int32_t(m->config.n_vocab) - 1);
+  std::vector<std::vector<int32_t>> prompts;
+  for (int n : {5, 11, 8}) {
+    prompts.emplace_back();
+    for (int i = 0; i < n; ++i) prompts.back().push_back(id(testing::rng()));
+  }
+  std::vector<std::vector<int32_t>> tables{pool.allocate(2), {}, pool.allocate(2)};
+  for (int32_t b : pool.allocate(6))  // every other block: a table that is not contiguous
+    if (b % 2) tables[1].push_back(b);
+  ASSERT_GE(tables[1].size(), 3u);
+  std::vector<BatchItem> items;
+  for (size_t i = 0; i < prompts.size(); ++i) items.push_back({prompts[i], 0, tables[i], true});
+  const Tensor logits = batched.forward(items, pool);
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    KvCache alone(m->config, 32, DType::Q8_0);
+    const Tensor want = tf.forward(prompts[i], 0, alone);
+    double err = 0, scale = 1;
+    for (int64_t v = 0; v < m->config.n_vocab; ++v) {
+      err = std::max(err, double(std::fabs(want.row<float>(0)[v] - logits.row<float>(int64_t(i))[v])));
+      scale = std::max(scale, double(std::fabs(want.row<float>(0)[v])));
+    }
+    EXPECT_LE(err, 1e-4 * scale) << "prompt " << i;
   }
 }
 
