@@ -1,8 +1,8 @@
 // CpuBackend::attention. One task per (token, KV head, key chunk): the query heads sharing a KV head
 // read its rows together, and a long decode is split over key chunks (merged by their softmax
 // statistics) so every thread has work even with one token. No [T, S] score matrix is formed.
-// q8_0 caches: decode steps dequantize each tile of keys/values once per KV head group; prompts
-// dequantize the keys in reach once, to f32, first.
+// q8_0 caches: decode steps read the levels a vector at a time (widened, scaled by the block's d);
+// prompts dequantize the keys in reach once, to f32, first.
 #include <algorithm>
 #include <cmath>
 #include <memory>
@@ -61,7 +61,7 @@ void attention(ThreadPool& pool, SimdLevel level, const Tensor& q, const Tensor&
 
   pool.parallel_for(groups * chunks, 1, [&](int64_t begin, int64_t end) {
     std::vector<float> acc(size_t(group) * size_t(hd)), mx(static_cast<size_t>(group)), sum(static_cast<size_t>(group)),
-        scores(size_t(group) * kAttentionTile), kv_scratch(size_t(2 * kAttentionTile) * size_t(hd));
+        scores(size_t(group) * kAttentionTile);
     for (int64_t task = begin; task < end; ++task) {
       const int64_t c = task % chunks, t = task / chunks / spec.n_kv_head;
       const int kv = int(task / chunks % spec.n_kv_head), h0 = kv * group;
@@ -69,7 +69,7 @@ void attention(ThreadPool& pool, SimdLevel level, const Tensor& q, const Tensor&
       const int64_t key_begin = std::min(n_keys, c * chunk_len), key_end = std::min(n_keys, (c + 1) * chunk_len);
       kernel(q.row<const float>(t) + int64_t(h0) * hd, group, k_cache.row<const char>(0) + head_offset(k_cache.type, kv),
              k_cache.row_stride(), v_cache.row<const char>(0) + head_offset(v_cache.type, kv), v_cache.row_stride(),
-             key_begin, key_end, hd, spec.scale, acc.data(), mx.data(), sum.data(), scores.data(), kv_scratch.data());
+             key_begin, key_end, hd, spec.scale, acc.data(), mx.data(), sum.data(), scores.data());
       for (int i = 0; i < group; ++i) {
         if (chunks == 1) {
           float* o = out.row<float>(t) + int64_t(h0 + i) * hd;

@@ -4,6 +4,9 @@
 // O(heads * head_dim) for any context length.
 #include <algorithm>
 #include <cmath>
+#if defined(__AVX2__)
+#include <immintrin.h>  // q8_0 widening loads in the AVX2 / AVX-512 builds of this header
+#endif
 
 #include "backend/cpu/simd_kernels.h"
 #include "tensor/quant_blocks.h"
@@ -18,17 +21,61 @@ inline void prefetch_row(const char* p, int bytes) {
   for (int b = 0; b < bytes; b += 64) __builtin_prefetch(p + b);
 }
 
+// Bytes of a head's slice of one cache row of type T.
+template <DType T>
+int head_row_bytes(int head_dim) {
+  if constexpr (T == DType::Q8_0) return head_dim / quant::kQK * int(sizeof(quant::BlockQ8_0));
+  return head_dim * (T == DType::F16 ? 2 : 4);
+}
+
+// Elements [i, i + V::W) of a q8_0 row as a vector (i % V::W == 0; V::W divides the block of 32):
+// the levels widened to f32 and scaled by their block's d.
+template <class V>
+typename V::R load_q8(const char* row, int64_t i) {
+  const auto& block = reinterpret_cast<const quant::BlockQ8_0*>(row)[i / quant::kQK];
+  const int8_t* qs = block.qs + i % quant::kQK;
+  const float d = V::template load_one<DType::F16>(&block.d, 0);
+#if defined(__AVX512F__)
+  if constexpr (V::W == 16) {  // maskz forms: GCC 12 warns of the plain ones' undefined-register idiom
+    const __m512i levels = _mm512_maskz_cvtepi8_epi32(0xFFFF, _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs)));
+    return _mm512_mul_ps(_mm512_maskz_cvtepi32_ps(0xFFFF, levels), _mm512_set1_ps(d));
+  }
+#endif
+#if defined(__AVX2__)
+  if constexpr (V::W == 8)
+    return _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(qs)))),
+                         _mm256_set1_ps(d));
+#endif
+  if constexpr (V::W == 1) return float(qs[0]) * d;
+}
+
+// A cache row's elements as f32, for every cache type: f32/f16 through V, q8_0 through load_q8.
+template <class V, DType T>
+typename V::R load_kv(const char* row, int64_t i) {
+  if constexpr (T == DType::Q8_0) return load_q8<V>(row, i);
+  else return V::template load<T>(row, i);
+}
+template <class V, DType T>
+float load_kv_one(const char* row, int64_t i) {
+  if constexpr (T == DType::Q8_0) {
+    const auto& block = reinterpret_cast<const quant::BlockQ8_0*>(row)[i / quant::kQK];
+    return float(block.qs[i % quant::kQK]) * V::template load_one<DType::F16>(&block.d, 0);
+  } else {
+    return V::template load_one<T>(row, i);
+  }
+}
+
 template <class V, DType KT>
 float dot_row(const float* q, const char* k, int n) {
   typename V::R a0 = V::zero(), a1 = V::zero();
   int i = 0;
   for (; i + 2 * V::W <= n; i += 2 * V::W) {
-    a0 = V::fmadd(V::template load<DType::F32>(q, i), V::template load<KT>(k, i), a0);
-    a1 = V::fmadd(V::template load<DType::F32>(q, i + V::W), V::template load<KT>(k, i + V::W), a1);
+    a0 = V::fmadd(V::template load<DType::F32>(q, i), load_kv<V, KT>(k, i), a0);
+    a1 = V::fmadd(V::template load<DType::F32>(q, i + V::W), load_kv<V, KT>(k, i + V::W), a1);
   }
-  for (; i + V::W <= n; i += V::W) a0 = V::fmadd(V::template load<DType::F32>(q, i), V::template load<KT>(k, i), a0);
+  for (; i + V::W <= n; i += V::W) a0 = V::fmadd(V::template load<DType::F32>(q, i), load_kv<V, KT>(k, i), a0);
   float s = V::hsum(V::add(a0, a1));
-  for (; i < n; ++i) s += q[i] * V::template load_one<KT>(k, i);
+  for (; i < n; ++i) s += q[i] * load_kv_one<V, KT>(k, i);
   return s;
 }
 
@@ -45,40 +92,19 @@ void accumulate_tile(float* acc, float keep, const float* p, const char* v, int6
     for (int j = 0; j < nt; ++j) {
       const auto pj = V::set1(p[j]);
       const char* row = v + j * v_stride;
-      for (int b = 0; b < kBlock; ++b) a[b] = V::fmadd(pj, V::template load<VT>(row, d + b * V::W), a[b]);
+      for (int b = 0; b < kBlock; ++b) a[b] = V::fmadd(pj, load_kv<V, VT>(row, d + b * V::W), a[b]);
     }
     for (int b = 0; b < kBlock; ++b) V::template store<DType::F32>(acc, d + b * V::W, a[b]);
   }
   for (; d + V::W <= n; d += V::W) {
     auto a = V::mul(vk, V::template load<DType::F32>(acc, d));
-    for (int j = 0; j < nt; ++j) a = V::fmadd(V::set1(p[j]), V::template load<VT>(v + j * v_stride, d), a);
+    for (int j = 0; j < nt; ++j) a = V::fmadd(V::set1(p[j]), load_kv<V, VT>(v + j * v_stride, d), a);
     V::template store<DType::F32>(acc, d, a);
   }
   for (; d < n; ++d) {
     float a = acc[d] * keep;
-    for (int j = 0; j < nt; ++j) a += p[j] * V::template load_one<VT>(v + j * v_stride, d);
+    for (int j = 0; j < nt; ++j) a += p[j] * load_kv_one<V, VT>(v + j * v_stride, d);
     acc[d] = a;
-  }
-}
-
-// Bytes of a head's slice of one cache row of type T.
-template <DType T>
-int head_row_bytes(int head_dim) {
-  if constexpr (T == DType::Q8_0) return head_dim / quant::kQK * int(sizeof(quant::BlockQ8_0));
-  return head_dim * (T == DType::F16 ? 2 : 4);
-}
-
-// dst[r * head_dim + d] = element d of q8_0 row r (rows `stride` bytes apart), r < rows: a tile of
-// the cache made f32 once, then shared by every query head of the group.
-template <class V>
-void dequantize_q8_tile(const char* src, int64_t stride, int rows, int head_dim, float* dst) {
-  for (int r = 0; r < rows; ++r) {
-    const auto* blocks = reinterpret_cast<const quant::BlockQ8_0*>(src + r * stride);
-    float* out = dst + int64_t(r) * head_dim;
-    for (int b = 0; b < head_dim / quant::kQK; ++b) {
-      const float d = V::template load_one<DType::F16>(&blocks[b].d, 0);
-      for (int j = 0; j < quant::kQK; ++j) out[b * quant::kQK + j] = d * float(blocks[b].qs[j]);
-    }
   }
 }
 
@@ -101,15 +127,12 @@ float exp_shifted(float* s, int n, float max) {
 // The query heads [0, n_heads) that share one KV head, over keys [key_begin, key_end): each key and
 // value row is fetched from memory once for the whole group. Leaves per head the unnormalised
 // accumulator (acc + i * head_dim), its running max and its sum of weights; scores is
-// n_heads * kAttentionTile floats of scratch, kv_scratch 2 * kAttentionTile * head_dim (q8_0 tiles).
+// n_heads * kAttentionTile floats of scratch.
 template <class V, DType KT, DType VT>
 void attention_group(const float* q, int n_heads, const char* k, int64_t k_stride, const char* v, int64_t v_stride,
                      int64_t key_begin, int64_t key_end, int head_dim, float scale, float* acc, float* max_out,
-                     float* sum_out, float* scores, float* kv_scratch) {
+                     float* sum_out, float* scores) {
   const int k_row_bytes = head_row_bytes<KT>(head_dim), v_row_bytes = head_row_bytes<VT>(head_dim);
-  float* k_tile = kv_scratch;  // q8_0 keys / values of the tile, dequantized
-  float* v_tile = kv_scratch + int64_t(kAttentionTile) * head_dim;
-  constexpr DType KR = KT == DType::Q8_0 ? DType::F32 : KT, VR = VT == DType::Q8_0 ? DType::F32 : VT;
   // Plain loops, not std::fill: an out-of-line copy of a library template compiled for AVX-512
   // here could be the one the linker keeps for baseline callers.
   for (int64_t i = 0; i < int64_t(n_heads) * head_dim; ++i) acc[i] = 0.f;
@@ -119,17 +142,14 @@ void attention_group(const float* q, int n_heads, const char* k, int64_t k_strid
   }
   for (int64_t j0 = key_begin; j0 < key_end; j0 += kAttentionTile) {
     const int nt = int(std::min<int64_t>(kAttentionTile, key_end - j0));
-    if constexpr (KT == DType::Q8_0) dequantize_q8_tile<V>(k + j0 * k_stride, k_stride, nt, head_dim, k_tile);
-    if constexpr (VT == DType::Q8_0) dequantize_q8_tile<V>(v + j0 * v_stride, v_stride, nt, head_dim, v_tile);
     for (int j = 0; j < nt; ++j) {
       // A head's rows are strided through the cache, which hardware prefetchers follow poorly:
       // fetch keys a few rows ahead, and this tile's values before accumulate_tile needs them.
       if (j0 + j + kPrefetchRows < key_end) prefetch_row(k + (j0 + j + kPrefetchRows) * k_stride, k_row_bytes);
       prefetch_row(v + (j0 + j) * v_stride, v_row_bytes);
-      const char* krow = KT == DType::Q8_0 ? reinterpret_cast<const char*>(k_tile + int64_t(j) * head_dim)
-                                           : k + (j0 + j) * k_stride;
+      const char* krow = k + (j0 + j) * k_stride;
       for (int i = 0; i < n_heads; ++i)
-        scores[i * kAttentionTile + j] = dot_row<V, KR>(q + int64_t(i) * head_dim, krow, head_dim) * scale;
+        scores[i * kAttentionTile + j] = dot_row<V, KT>(q + int64_t(i) * head_dim, krow, head_dim) * scale;
     }
     for (int i = 0; i < n_heads; ++i) {
       float* s = scores + i * kAttentionTile;
@@ -140,11 +160,7 @@ void attention_group(const float* q, int n_heads, const char* k, int64_t k_strid
       const float keep = max_out[i] == -INFINITY ? 0.f : V::exp_one(max_out[i] - new_max);
       sum_out[i] = sum_out[i] * keep + exp_shifted<V>(s, nt, new_max);
       max_out[i] = new_max;
-      if constexpr (VT == DType::Q8_0)
-        accumulate_tile<V, VR>(acc + int64_t(i) * head_dim, keep, s, reinterpret_cast<const char*>(v_tile),
-                               int64_t(head_dim) * 4, nt, head_dim);
-      else
-        accumulate_tile<V, VR>(acc + int64_t(i) * head_dim, keep, s, v + j0 * v_stride, v_stride, nt, head_dim);
+      accumulate_tile<V, VT>(acc + int64_t(i) * head_dim, keep, s, v + j0 * v_stride, v_stride, nt, head_dim);
     }
   }
 }

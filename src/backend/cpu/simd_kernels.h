@@ -55,11 +55,11 @@ struct AttentionKernels {
   // The n_heads query heads (q, head_dim apart) that share one KV head, over cache rows
   // [key_begin, key_end) with online softmax: leaves per head the unnormalised accumulator
   // (acc + i * head_dim), the max score and the sum of exp(score - max). scores is
-  // n_heads * kAttentionTile (64) floats of scratch, kv_scratch 2 * 64 * head_dim (q8_0 tiles made
-  // f32). Indexed [kv_type_index(k type)][kv_type_index(v type)].
+  // n_heads * kAttentionTile (64) floats of scratch. q8_0 rows (head_dim a multiple of 32) are read a
+  // vector at a time, levels widened and scaled. Indexed [kv_type_index(k type)][kv_type_index(v type)].
   void (*group[3][3])(const float* q, int n_heads, const char* k, int64_t k_stride, const char* v,
                       int64_t v_stride, int64_t key_begin, int64_t key_end, int head_dim, float scale,
-                      float* acc, float* max_out, float* sum_out, float* scores, float* kv_scratch);
+                      float* acc, float* max_out, float* sum_out, float* scores);
 };
 
 // Index of a KV cache type in AttentionKernels: f32 0, f16 1, q8_0 2.
