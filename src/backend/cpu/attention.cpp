@@ -35,8 +35,11 @@ void attention(ThreadPool& pool, SimdLevel level, const Tensor& q, const Tensor&
   op_checks::attention(q, k_cache, v_cache, positions, spec, out);
   for (const Tensor* t : {&q, &k_cache, &v_cache, &out}) op_checks::check_device("attention", "tensor", *t, Device::Host);
   const int64_t max_keys = positions.empty() ? 0 : int64_t(*std::max_element(positions.begin(), positions.end())) + 1;
-  if (q.rows() > 1 && (k_cache.type == DType::Q8_0 || v_cache.type == DType::Q8_0)) {
-    // A prompt over a q8_0 cache: every token would dequantize every key again; do it once, to f32
+  // Bytes of f32 copies of the keys and values in reach: bounded, so a long context costs time, not memory.
+  constexpr int64_t kMaxDequantizedBytes = int64_t(256) << 20;
+  if (q.rows() > 1 && (k_cache.type == DType::Q8_0 || v_cache.type == DType::Q8_0) &&
+      2 * max_keys * k_cache.cols() * 4 <= kMaxDequantizedBytes) {
+    // A prompt over a q8_0 cache: every token would widen every key again; do it once, to f32
     // (exact: q * d has at most 18 significant bits), then attend over that.
     const auto dequantized = [&](const Tensor& cache, std::unique_ptr<Buffer>& holder) {
       if (cache.type != DType::Q8_0) return cache.slice_rows(0, max_keys);
