@@ -94,10 +94,11 @@ if [ -x "$build/cuda_sample_bench" ]; then
 else
   echo "gpu_check: $build/cuda_sample_bench not built" >&2; status=1
 fi
-# --- q8_0 KV cache (--kv-type q8_0): attention/store batteries on q8_0 caches, graph replay with a q8_0
+# --- q8_0 KV cache (--kv-type q8_0; gpu_agreement.sh above checks its tokens, cuda_attention_bench its
+# kernels): attention/store batteries on q8_0 caches, graph replay with a q8_0
 # cache, then llama3-8b q4_0 pp2048/tg128 with f16 vs q8_0 caches ---
 if [ -x "$build/test_cuda" ]; then
-  "$build/test_cuda" --gtest_filter='CudaAttention.Q8*:CudaDecodeGraph.Q8Kv*:Impls/AttentionBattery*:Impls/AttentionPagedBattery*:Impls/StoreRowsBattery*' || status=1
+  "$build/test_cuda" --gtest_filter='CudaAttention.Q8*:CudaAttentionMma.Q8*:CudaDecodeGraph.Q8Kv*:Impls/AttentionBattery*:Impls/AttentionPagedBattery*:Impls/StoreRowsBattery*' || status=1
 fi
 if [ -x "$build/llmr" ]; then
   kv_model=/tmp/llmr-kvq8-llama3-8b-q4_0.gguf
