@@ -1,5 +1,5 @@
 // The CUDA sampling kernel (backend/cuda/sample_kernel.cuh), run on the host through a SIMT emulation
-// (tests/ops/sample_simt_emulator.h: 128 threads, so 4 warps walk the draw), against the definition
+// (tests/ops/sample_simt_emulator.h: 128 threads, so 4 warps compact and walk), against the definition
 // done the slow way: greedy with ties, top-k with ties at the k-th logit, top-p, min-p, temperature
 // extremes, u at 0 and just below 1. The emulation rounds each float step as the device does, so a
 // choice may differ only within the slack of summation order (tests/ops/sample_definition.h). This
@@ -82,6 +82,8 @@ TEST_F(SampleKernelEmulated, TopKTopPMinP) {
   check_setting({1.f, 0, 1.f, 0.f, 0}, 1500, 3, 2.f, "nothing cut");
   check_setting({1.f, 0, 0.95f, 0.f, 0}, 1500, 3, 1.f, "top-p over a flat row");
   check_setting({1.f, 200, 1.f, 0.f, 0}, 300, 3, 0.5f, "top-k near the vocabulary");
+  check_setting({1.f, 1100, 0.9f, 0.05f, 0}, 1500, 2, 1.f, "top-k past what moves to shared memory");
+  check_setting({1.f, 1024, 0.8f, 0.f, 0}, 1500, 2, 1.f, "top-k at what moves to shared memory");
 }
 
 TEST_F(SampleKernelEmulated, TemperatureExtremes) {

@@ -5,7 +5,8 @@
 // nothing is sorted:
 //  - best: the largest key (greedy stops here);
 //  - top-k: the k-th largest key, by a radix select counting keys 8 bits at a time (5 passes over the
-//    row when the k-th logit is not tied, 8 at most);
+//    row when the k-th logit is not tied, 8 at most); up to 1024 candidates then move to shared memory
+//    (2 passes), and the steps below walk only them;
 //  - softmax: p = exp((l - best) / t) * (1 / sum), each float step rounded as on the host (no FMA
 //    contraction), so p is the host's bit for bit whenever the sums round 1 / sum alike;
 //  - top-p: the radix select again, weighing each key by p in 2^-62 fixed point (integer histograms:
@@ -37,6 +38,7 @@ namespace llmr::cuda_sample {
 constexpr int kThreads = LLMR_SAMPLE_THREADS;  // a multiple of 32, at most 1024 (tests emulate fewer)
 constexpr int kWarps = kThreads / 32;
 constexpr int kMaxRowsPerLaunch = 128;  // 128 settings (3 KB) travel as a kernel parameter
+constexpr int kCompact = 1024;          // top_k up to this: the candidates move to shared memory
 constexpr unsigned kFull = 0xffffffffu;
 
 struct RowSettings {
@@ -53,6 +55,8 @@ struct Shared {
   bool alone;  // one weighed key in the chosen bin
   int walk_warp, result;
   double walk_base;
+  float cand_logit[kCompact];  // the top_k candidates in id order (compact)
+  int cand_id[kCompact];
 };
 
 // Larger float -> larger unsigned; -0 is +0 (they tie on the host).
@@ -67,6 +71,17 @@ __device__ __forceinline__ uint64_t rank_key(float l, int i) {
 }
 
 __device__ __forceinline__ int id_of(uint64_t key) { return int(0xffffffffu - uint32_t(key)); }
+
+// The tokens a pass walks, in id order: the whole row (position j is id j), or the candidates
+// compacted into shared memory.
+struct Tokens {
+  const float* logit;
+  const int* ids;  // null: position j is id j
+  int n;
+  __device__ __forceinline__ float l(int j) const { return logit[j]; }
+  __device__ __forceinline__ int id(int j) const { return ids ? ids[j] : j; }
+  __device__ __forceinline__ uint64_t key(int j) const { return rank_key(logit[j], id(j)); }
+};
 
 // sample_math::exp_nonpositive with each operation rounded as the host rounds it.
 __device__ __forceinline__ float exp_nonpositive(float x) {
@@ -154,16 +169,16 @@ __device__ int block_max(int v, Shared& sh) {
 // above reaches the target. Once a single weighed key matches (usually after the 4 bytes of the
 // logit), one more pass finds it: it is the answer.
 template <typename Weight>
-__device__ uint64_t radix_select(const float* x, int n, unsigned long long target, Weight weight, Shared& sh) {
+__device__ uint64_t radix_select(const Tokens& t, unsigned long long target, Weight weight, Shared& sh) {
   uint64_t prefix = 0;
   unsigned long long above = 0;  // weight of the keys known to be larger than the answer
   for (int shift = 56; shift >= 0; shift -= 8) {
     for (int b = threadIdx.x; b < 256; b += blockDim.x) sh.hist[b] = 0, sh.members[b] = 0;
     __syncthreads();
     const uint64_t high = shift == 56 ? 0 : ~uint64_t(0) << (shift + 8);  // the bytes chosen so far
-    for (int i = threadIdx.x; i < n; i += blockDim.x) {
-      const float l = x[i];
-      const uint64_t key = rank_key(l, i);
+    for (int j = threadIdx.x; j < t.n; j += blockDim.x) {
+      const float l = t.l(j);
+      const uint64_t key = t.key(j);
       if ((key & high) != prefix) continue;
       const unsigned long long w = weight(l, key);
       if (w) {
@@ -189,9 +204,9 @@ __device__ uint64_t radix_select(const float* x, int n, unsigned long long targe
     if (sh.alone && shift > 0) {
       // The one weighed key under these bytes: every larger key is in `above`, so it is the answer.
       const uint64_t chosen = ~uint64_t(0) << shift;
-      for (int i = threadIdx.x; i < n; i += blockDim.x) {
-        const float l = x[i];
-        const uint64_t key = rank_key(l, i);
+      for (int j = threadIdx.x; j < t.n; j += blockDim.x) {
+        const float l = t.l(j);
+        const uint64_t key = t.key(j);
         if ((key & chosen) == prefix && weight(l, key)) sh.found = key;
       }
       __syncthreads();
@@ -203,8 +218,37 @@ __device__ uint64_t radix_select(const float* x, int n, unsigned long long targe
   return prefix;
 }
 
-// The first id, in id order, of a kept token at which the running sum of the kept probabilities
-// reaches r; -1 when they never do. kept(i) is token i's probability, or -1 when it is not kept.
+// The row's tokens with key >= first (there are count <= kCompact of them), in id order, moved to
+// shared memory: each warp counts those of a contiguous range of ids, then places them after the
+// previous warps' with a ballot per 32 ids.
+__device__ Tokens compact(const float* x, int n, uint64_t first, int count, Shared& sh) {
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  const int chunk = (n + kWarps - 1) / kWarps;
+  const int begin = min(n, warp * chunk), end = min(n, begin + chunk);
+  int mine = 0;
+  for (int i = begin + lane; i < end; i += 32) mine += rank_key(x[i], i) >= first ? 1 : 0;
+  mine = warp_sum(mine);
+  __syncthreads();  // the previous block-wide call's readers of sh are done
+  if (lane == 0) sh.count[warp] = mine;
+  __syncthreads();
+  int at = 0;
+  for (int w = 0; w < warp; ++w) at += sh.count[w];
+  for (int base = begin; base < end; base += 32) {
+    const int i = base + lane;
+    const float l = i < end ? x[i] : 0.f;
+    const bool in = i < end && rank_key(l, i) >= first;
+    const unsigned ballot = __ballot_sync(kFull, in);
+    const int slot = at + __popc(ballot & ((1u << lane) - 1u));
+    if (in && slot < kCompact) sh.cand_logit[slot] = l, sh.cand_id[slot] = i;
+    at += __popc(ballot);
+  }
+  __syncthreads();
+  return Tokens{sh.cand_logit, sh.cand_id, min(count, kCompact)};
+}
+
+// The first position j < n, in id order, of a kept token at which the running sum of the kept
+// probabilities reaches r; -1 when they never do. kept(j) is the probability of the token at j, or -1
+// when it is not kept.
 template <typename Kept>
 __device__ int first_reaching(int n, double r, Kept kept, Shared& sh) {
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
@@ -282,18 +326,21 @@ __global__ void __launch_bounds__(kThreads) sample_rows(const char* logits, int6
     return;
   }
 
-  // 1. Candidates: keys >= first (the top_k best, or every token).
+  // 1. Candidates: keys >= first (the top_k best, or every token); up to kCompact of them move to
+  // shared memory, and every later pass walks only them.
+  const Tokens row_tokens{x, nullptr, n};
+  Tokens c = row_tokens;
   uint64_t first = 0;
-  if (row.top_k > 0 && row.top_k < n)
-    first = radix_select(x, n, (unsigned long long)row.top_k, [](float, uint64_t) { return 1ull; }, sh);
+  if (row.top_k > 0 && row.top_k < n) {
+    first = radix_select(row_tokens, (unsigned long long)row.top_k, [](float, uint64_t) { return 1ull; }, sh);
+    if (row.top_k <= kCompact) c = compact(x, n, first, row.top_k, sh);
+  }
 
   // 2. Softmax at temperature over the candidates.
   Softmax sm{x[best_id], row.temperature, 0.f};
   double total = 0;
-  for (int i = threadIdx.x; i < n; i += blockDim.x) {
-    const float l = x[i];
-    if (rank_key(l, i) >= first) total += sm.weight(l);
-  }
+  for (int j = threadIdx.x; j < c.n; j += blockDim.x)
+    if (c.key(j) >= first) total += sm.weight(c.l(j));
   sm.inv = __double2float_rn(1.0 / block_sum(total, sh));
 
   // 3. Top-p: keys >= cut hold the shortest best-first prefix with mass >= top_p (all of them when
@@ -303,31 +350,30 @@ __global__ void __launch_bounds__(kThreads) sample_rows(const char* logits, int6
     const auto target = (unsigned long long)ceil(double(row.top_p) * 0x1p62);
     auto mass = [&](float l, uint64_t key) { return key >= first ? fixed(sm.prob(l)) : 0ull; };
     unsigned long long held = 0;
-    for (int i = threadIdx.x; i < n; i += blockDim.x) held += mass(x[i], rank_key(x[i], i));
-    if (block_sum(held, sh) >= target) cut = radix_select(x, n, target, mass, sh);
+    for (int j = threadIdx.x; j < c.n; j += blockDim.x) held += mass(c.l(j), c.key(j));
+    if (block_sum(held, sh) >= target) cut = radix_select(c, target, mass, sh);
   }
 
   // 4. Min-p: below min_p * p(best) leaves (the best, whose weight is 1, always stays).
   const float p_floor = __fmul_rn(row.min_p, sm.inv);
-  auto kept = [&](int i) -> float {
-    const float l = x[i];
-    const uint64_t key = rank_key(l, i);
+  auto kept = [&](int j) -> float {
+    const uint64_t key = c.key(j);
     if (key < cut) return -1.f;
-    const float q = sm.prob(l);
+    const float q = sm.prob(c.l(j));
     return row.min_p > 0.f && key != best && q < p_floor ? -1.f : q;
   };
 
   // 5. The draw: r = u * (kept mass), the kept tokens walked in id order.
   double kept_mass = 0;
-  int last = -1;
-  for (int i = threadIdx.x; i < n; i += blockDim.x) {
-    const float q = kept(i);
-    if (q >= 0.f) kept_mass += q, last = i;
+  int last = -1;  // position of the last kept token
+  for (int j = threadIdx.x; j < c.n; j += blockDim.x) {
+    const float q = kept(j);
+    if (q >= 0.f) kept_mass += q, last = j;
   }
   kept_mass = block_sum(kept_mass, sh);
   last = block_max(last, sh);
-  const int pick = first_reaching(n, row.u * kept_mass, kept, sh);
-  if (threadIdx.x == 0) out[blockIdx.x] = pick >= 0 ? pick : last;
+  const int pick = first_reaching(c.n, row.u * kept_mass, kept, sh);
+  if (threadIdx.x == 0) out[blockIdx.x] = c.id(pick >= 0 ? pick : last);
 }
 
 }  // namespace llmr::cuda_sample
