@@ -7,6 +7,8 @@
 #include <vector>
 
 #include "tensor/half.h"
+#include "tensor/quant.h"
+#include "tensor/quant_blocks.h"
 #include "tensor/tensor.h"
 
 namespace llmr::testing {
@@ -23,9 +25,11 @@ inline std::vector<float> random_floats(size_t n, float lo = -1.f, float hi = 1.
   return v;
 }
 
-// Writes value(i) to every element of a [rows, cols] f32/f16/bf16 tensor, honouring row strides.
+// Writes value(i) to every element of a [rows, cols] f32/f16/bf16/q8_0 tensor, honouring row strides
+// (q8_0 rows quantized whole, as a KV cache stores them).
 template <typename F>
 void fill(const Tensor& t, F value) {
+  std::vector<float> row(size_t(t.cols()));
   for (int64_t r = 0; r < t.rows(); ++r)
     for (int64_t c = 0; c < t.cols(); ++c) {
       float v = value(r * t.cols() + c);
@@ -33,6 +37,10 @@ void fill(const Tensor& t, F value) {
         case DType::F32: t.row<float>(r)[c] = v; break;
         case DType::F16: t.row<uint16_t>(r)[c] = f32_to_f16(v); break;
         case DType::BF16: t.row<uint16_t>(r)[c] = f32_to_bf16(v); break;
+        case DType::Q8_0:
+          row[size_t(c)] = v;
+          if (c + 1 == t.cols()) quantize_row(t.type, row.data(), t.row<void>(r), t.cols());
+          break;
         default: throw Error("fill: unsupported type");
       }
     }
@@ -43,6 +51,10 @@ inline float element(const Tensor& t, int64_t r, int64_t c) {
     case DType::F32: return t.row<float>(r)[c];
     case DType::F16: return f16_to_f32(t.row<uint16_t>(r)[c]);
     case DType::BF16: return bf16_to_f32(t.row<uint16_t>(r)[c]);
+    case DType::Q8_0: {
+      const auto& b = t.row<const quant::BlockQ8_0>(r)[c / quant::kQK];
+      return float(b.qs[c % quant::kQK]) * f16_to_f32(b.d);
+    }
     default: throw Error("element: unsupported type");
   }
 }

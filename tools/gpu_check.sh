@@ -84,4 +84,32 @@ if [ -x "$build/llmr" ]; then
     rm -f "$gemv_model"
   done
 fi
+# --- sampling on the GPU (Backend::sample): the sample battery against the literal definition, then
+# device vs host time per call at 128256 tokens, batch 1 and 64 ---
+if [ -x "$build/test_cuda" ]; then
+  "$build/test_cuda" --gtest_filter='*SampleBattery*:CudaSampleGeneration.*' || status=1
+fi
+if [ -x "$build/cuda_sample_bench" ]; then
+  "$build/cuda_sample_bench" || status=1
+else
+  echo "gpu_check: $build/cuda_sample_bench not built" >&2; status=1
+fi
+# --- q8_0 KV cache (--kv-type q8_0; gpu_agreement.sh above checks its tokens, cuda_attention_bench its
+# kernels): attention/store batteries on q8_0 caches, graph replay with a q8_0
+# cache, then llama3-8b q4_0 pp2048/tg128 with f16 vs q8_0 caches ---
+if [ -x "$build/test_cuda" ]; then
+  "$build/test_cuda" --gtest_filter='CudaAttention.Q8*:CudaAttentionMma.Q8*:CudaDecodeGraph.Q8Kv*:Impls/AttentionBattery*:Impls/AttentionPagedBattery*:Impls/StoreRowsBattery*' || status=1
+fi
+if [ -x "$build/llmr" ]; then
+  kv_model=/tmp/llmr-kvq8-llama3-8b-q4_0.gguf
+  if "$build/llmr" synth --shape llama3-8b --type q4_0 "$kv_model" > /dev/null 2>&1; then
+    for kv in f16 q8_0; do
+      echo "kv cache $kv"
+      timeout 200 "$build/llmr" bench -m "$kv_model" -p 2048 -n 128 -r 3 --kv-type $kv --device cuda || status=1
+    done
+  else
+    echo "gpu_check: llmr synth of $kv_model failed" >&2; status=1
+  fi
+  rm -f "$kv_model"
+fi
 exit $status

@@ -23,13 +23,13 @@ double token_nll(const float* logits, int64_t n, int32_t target) {
 }
 
 int perplexity(const std::vector<std::string>& argv) {
-  Args args(argv, {"-m", "-f", "-c", "-t", "--device", "--chunks"}, {});
+  Args args(argv, {"-m", "-f", "-c", "-t", "--device", "--chunks", "--kv-type"}, {});
   check(args.has("-f"), "usage: llmr perplexity [-m MODEL] -f TEXT_FILE [-c CTX]");
   EngineOptions options;
   options.model_path = model_path(args);
   options.device = args.get_or("--device", "cpu");
   options.threads = int(args.get_int("-t", 0, 0, 1024));
-  options.kv_type = DType::F32;
+  options.kv_type = parse_dtype(args.get_or("--kv-type", "f32"));  // f32 by default: score the weights alone
   Engine engine(options);
   check(engine.tokenizer() != nullptr, "this model has no tokenizer, so it cannot read a text file");
   const int64_t ctx = args.get_int("-c", std::min<int64_t>(engine.config().n_ctx_train, 512), 2,

@@ -9,7 +9,7 @@
 
 namespace llmr::cli {
 
-// -m MODEL, -t THREADS, -c CTX, --device cpu|cuda|reference, --kv-type f16|f32
+// -m MODEL, -t THREADS, -c CTX, --device cpu|cuda|reference, --kv-type f16|f32|q8_0
 extern const std::set<std::string> kEngineFlags;
 // --temp --top-k --top-p --min-p --repeat-penalty --repeat-last-n --seed
 extern const std::set<std::string> kSamplingFlags;

@@ -4,7 +4,11 @@ namespace llmr {
 
 KvCache::KvCache(const ModelConfig& c, int64_t n_ctx, DType type, Backend* backend) : n_ctx_(n_ctx), type_(type) {
   check(n_ctx > 0 && n_ctx <= (int64_t(1) << 24), "context size " + std::to_string(n_ctx) + " is out of range");
-  check(type == DType::F32 || type == DType::F16, "KV cache type must be f32 or f16");
+  check(type == DType::F32 || type == DType::F16 || type == DType::Q8_0,
+        std::string("KV cache type must be f32, f16 or q8_0, not ") + name(type));
+  check(type != DType::Q8_0 || c.head_dim % 32 == 0,
+        "KV cache type q8_0 needs head_dim in whole blocks of 32; this model's head_dim is " +
+            std::to_string(c.head_dim));
   const int64_t kv_dim = c.n_head_kv * c.head_dim;
   for (int64_t i = 0; i < c.n_layer; ++i) {
     k_.push_back(backend ? backend->alloc(type, {n_ctx, kv_dim}) : alloc_host(type, {n_ctx, kv_dim}));

@@ -137,13 +137,14 @@ void Transformer::set_decode_graphs(bool on) {
   if (!on) graph_.reset();
 }
 
-Tensor Transformer::forward(std::span<const int32_t> tokens, int64_t pos0, KvCache& cache, bool all_logits) {
-  if (graphs_on_ && tokens.size() == 1) return forward_graph(tokens[0], pos0, cache);
+Tensor Transformer::forward(std::span<const int32_t> tokens, int64_t pos0, KvCache& cache, bool all_logits,
+                            LogitsAt at) {
+  if (graphs_on_ && tokens.size() == 1) return forward_graph(tokens[0], pos0, cache, at);
   const SequenceChunk chunk{tokens, pos0, 0, all_logits ? LogitRows::All : LogitRows::Last};
-  return forward({&chunk, 1}, cache);
+  return forward({&chunk, 1}, cache, at);
 }
 
-Tensor Transformer::forward(std::span<const SequenceChunk> chunks, KvStore& kv) {
+Tensor Transformer::forward(std::span<const SequenceChunk> chunks, KvStore& kv, LogitsAt at) {
   const auto& c = config_;
   // Every row of the batch: its token, its position, and which rows' logits come back.
   std::vector<int32_t> tokens, positions;
@@ -190,7 +191,8 @@ Tensor Transformer::forward(std::span<const SequenceChunk> chunks, KvStore& kv) 
     last = s.selected->tensor().slice_rows(0, n_out);
     for (int64_t j = 0; j < n_out; ++j) ops.copy(x.slice_rows(out_rows[size_t(j)], 1), last.slice_rows(j, 1));
   }
-  return to_host(output_head(last));
+  const Tensor logits = output_head(last);
+  return at == LogitsAt::Host ? to_host(logits) : logits;
 }
 
 void Transformer::run_layers(int64_t T, const StepInputs& in) {
@@ -268,7 +270,7 @@ Tensor Transformer::to_host(const Tensor& logits) {
   return host;
 }
 
-Tensor Transformer::forward_graph(int32_t token, int64_t pos, KvCache& cache) {
+Tensor Transformer::forward_graph(int32_t token, int64_t pos, KvCache& cache, LogitsAt at) {
   const auto& c = config_;
   check(pos >= 0 && pos + 1 <= cache.capacity(0), "context is full: " + std::to_string(pos + 1) +
                                                       " tokens do not fit in a context of " +
@@ -290,7 +292,7 @@ Tensor Transformer::forward_graph(int32_t token, int64_t pos, KvCache& cache) {
     // one-time setup), and record from the next one on.
     graph_.reset();
     const SequenceChunk chunk{ids, pos, 0, LogitRows::Last};
-    Tensor out = forward({&chunk, 1}, cache);
+    Tensor out = forward({&chunk, 1}, cache, at);
     auto g = std::make_unique<DecodeGraph>();
     g->fingerprint = std::move(fingerprint);
     g->host_in = backend_.alloc_host_input(DType::I32, {2});
@@ -300,7 +302,8 @@ Tensor Transformer::forward_graph(int32_t token, int64_t pos, KvCache& cache) {
   }
   DecodeGraph& g = *graph_;
   const Tensor host_in = g.host_in->tensor();
-  // The previous replay has finished (its logits were downloaded): the pinned inputs are free to change.
+  // The previous replay has finished (its logits were downloaded, or sampled and the ids downloaded):
+  // the pinned inputs are free to change.
   static_cast<int32_t*>(host_in.data)[0] = token;
   static_cast<int32_t*>(host_in.data)[1] = int32_t(pos);
   if (!g.replay) {
@@ -308,7 +311,7 @@ Tensor Transformer::forward_graph(int32_t token, int64_t pos, KvCache& cache) {
       graphs_on_ = false;
       graph_.reset();
       const SequenceChunk chunk{ids, pos, 0, LogitRows::Last};
-      return forward({&chunk, 1}, cache);
+      return forward({&chunk, 1}, cache, at);
     }
     try {
       Backend& ops = backend_;
@@ -339,7 +342,8 @@ Tensor Transformer::forward_graph(int32_t token, int64_t pos, KvCache& cache) {
   }
   g.replay->replay();
   ++graph_replays_;
-  return to_host(s.logits->tensor().slice_rows(0, 1));
+  const Tensor logits = s.logits->tensor().slice_rows(0, 1);
+  return at == LogitsAt::Host ? to_host(logits) : logits;
 }
 
 }  // namespace llmr

@@ -12,6 +12,10 @@
 
 namespace llmr {
 
+// Where a forward pass leaves its logits: downloaded to host memory, or in the backend's memory (for
+// Backend::sample, so only the chosen ids cross to the host; the same as Host on host backends).
+enum class LogitsAt { Host, Backend };
+
 // Which logits a sequence of a forward pass wants back.
 enum class LogitRows { None, Last, All };
 
@@ -29,14 +33,15 @@ class Transformer {
   ~Transformer();
 
   // Runs several sequences in one pass: the matmuls over all their rows at once, attention per
-  // sequence over its keys in `kv`. Returns host logits, the rows each chunk asked for in chunk
-  // order; the view stays valid until the next call.
-  Tensor forward(std::span<const SequenceChunk> chunks, KvStore& kv);
+  // sequence over its keys in `kv`. Returns the logits (in host memory unless `at` says otherwise),
+  // the rows each chunk asked for in chunk order; the view stays valid until the next call.
+  Tensor forward(std::span<const SequenceChunk> chunks, KvStore& kv, LogitsAt at = LogitsAt::Host);
 
   // One sequence: logits [T, vocab] when all_logits, else [1, vocab] for the last token. Single-token
   // steps replay a recorded graph of the whole step on backends that can record (CUDA graphs): the
   // first step with a given cache runs directly, the second records, later ones replay.
-  Tensor forward(std::span<const int32_t> tokens, int64_t pos0, KvCache& cache, bool all_logits = false);
+  Tensor forward(std::span<const int32_t> tokens, int64_t pos0, KvCache& cache, bool all_logits = false,
+                 LogitsAt at = LogitsAt::Host);
 
   // Whether single-token steps may replay a recorded graph. The default comes from LLMR_CUDA_GRAPHS
   // ("1": on; unset or anything else: off).
@@ -63,7 +68,7 @@ class Transformer {
   // logits = W_out · norm(last) in the backend's memory; last: rows of x (or of `selected`).
   Tensor output_head(const Tensor& last);
   Tensor to_host(const Tensor& logits);
-  Tensor forward_graph(int32_t token, int64_t pos, KvCache& cache);
+  Tensor forward_graph(int32_t token, int64_t pos, KvCache& cache, LogitsAt at);
   void reserve(int64_t n_rows, int64_t n_out);
   Tensor place(const Tensor& host_weight);  // the weight in the backend's memory
   // The matrices' rows one after another, as one weight in the backend's memory (upload_copies only).

@@ -66,6 +66,23 @@ void Backend::store_rows(const Tensor& src, const Tensor& dst, const Tensor& pos
   }
 }
 
+void Backend::sample(const Tensor& logits, std::span<const SampleRow> rows, std::span<int32_t> out) {
+  op_checks::sample(logits, rows, out);
+  RowSampler sampler;
+  std::vector<float> row;  // a downloaded row, when the logits are not in host memory
+  const auto n = size_t(logits.cols());
+  for (size_t r = 0; r < rows.size(); ++r) {
+    void* data = logits.slice_rows(int64_t(r), 1).data;
+    std::span<const float> values{static_cast<const float*>(data), n};
+    if (logits.device != Device::Host) {
+      row.resize(n);
+      download(Tensor::view(data, DType::F32, {1, int64_t(n)}, logits.device), row.data());
+      values = row;
+    }
+    out[r] = sampler.sample(values, rows[r]);
+  }
+}
+
 void Backend::embedding_from(const Tensor& table, const Tensor& ids, const Tensor& out) {
   embedding(table, host_indices("embedding", "ids", ids, ids.numel()), out);
 }

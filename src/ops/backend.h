@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "ops/sample_row.h"
 #include "tensor/tensor.h"
 
 namespace llmr {
@@ -129,6 +130,12 @@ class Backend {
   virtual void attention_paged(const Tensor& q, const Tensor& k_pool, const Tensor& v_pool, const Tensor& positions,
                                const Tensor& block_table, int64_t block_size, const AttentionSpec& spec,
                                const Tensor& out);
+
+  // out[r] = the token ops/sample_row.h's definition picks from row r of logits [rows, vocab] (f32, in
+  // this backend's memory; rows may be strided) with rows[r]'s settings and draw. Only the ids come
+  // back to the host. The default serves host backends (and any other, through download): RowSampler
+  // over each row. Backends that override it match the definition up to float summation order.
+  virtual void sample(const Tensor& logits, std::span<const SampleRow> rows, std::span<int32_t> out);
 
   // --- Recording a sequence of ops once and replaying it (CUDA graphs). Host backends cannot.
   // Host memory whose contents queued work reads when it runs, not when it is queued (pinned on CUDA,

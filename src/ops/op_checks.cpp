@@ -47,6 +47,15 @@ void check_same_shape(const char* op, const char* a_name, const Tensor& a, const
     fail(op, "shapes differ: " + shapes({{a_name, &a}, {b_name, &b}}));
 }
 
+// A q8_0 row (KV cache) is stored in blocks of 32: every head (of `unit` elements) must be whole blocks.
+void check_whole_blocks(const char* op, const char* what, const Tensor& t, int64_t unit) {
+  if (t.type != DType::Q8_0) return;
+  const int64_t block = info(t.type).block_elems;
+  if (unit <= 0 || unit % block != 0 || t.cols() % block != 0)
+    fail(op, std::string(what) + " " + t.describe() + " is q8_0, which needs head_dim and rows in whole blocks of " +
+                 std::to_string(block) + " (head_dim " + std::to_string(unit) + ")");
+}
+
 void check_eps(const char* op, float eps) {
   if (!(std::isfinite(eps) && eps >= 0)) fail(op, "eps must be finite and >= 0, got " + std::to_string(eps));
 }
@@ -124,8 +133,8 @@ void attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
   check_layout(op, "out", out);
   check_type(op, "q", q, {DType::F32});
   check_type(op, "out", out, {DType::F32});
-  check_type(op, "k_cache", k_cache, {DType::F32, DType::F16});
-  check_type(op, "v_cache", v_cache, {DType::F32, DType::F16});
+  check_type(op, "k_cache", k_cache, {DType::F32, DType::F16, DType::Q8_0});
+  check_type(op, "v_cache", v_cache, {DType::F32, DType::F16, DType::Q8_0});
   const std::string heads = "n_head " + std::to_string(spec.n_head) + ", n_kv_head " +
                             std::to_string(spec.n_kv_head) + ", head_dim " + std::to_string(spec.head_dim);
   if (spec.n_head <= 0 || spec.n_kv_head <= 0 || spec.head_dim <= 0)
@@ -138,6 +147,8 @@ void attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
   if (k_cache.cols() != kv_cols || v_cache.cols() != kv_cols)
     fail(op, "k_cache and v_cache must have n_kv_head * head_dim columns (" + heads + "): " +
                  shapes({{"k_cache", &k_cache}, {"v_cache", &v_cache}}));
+  for (auto [n, t] : {std::pair{"k_cache", &k_cache}, {"v_cache", &v_cache}})
+    check_whole_blocks(op, n, *t, spec.head_dim);
   if (k_cache.rows() != v_cache.rows())
     fail(op, "k_cache and v_cache hold different numbers of rows: " +
                  shapes({{"k_cache", &k_cache}, {"v_cache", &v_cache}}));
@@ -174,9 +185,11 @@ void copy(const Tensor& src, const Tensor& dst) {
   const char* op = "copy";
   check_layout(op, "src", src);
   check_layout(op, "dst", dst);
-  check_type(op, "src", src, {DType::F32, DType::F16, DType::BF16});
-  check_type(op, "dst", dst, {DType::F32, DType::F16, DType::BF16});
+  check_type(op, "src", src, {DType::F32, DType::F16, DType::BF16, DType::Q8_0});
+  check_type(op, "dst", dst, {DType::F32, DType::F16, DType::BF16, DType::Q8_0});
   check_same_shape(op, "src", src, "dst", dst);
+  check_whole_blocks(op, "src", src, src.cols());
+  check_whole_blocks(op, "dst", dst, dst.cols());
 }
 
 void index_tensor(const char* op, const char* what, const Tensor& t, int64_t count) {
@@ -208,8 +221,9 @@ void store_rows(const Tensor& src, const Tensor& dst, const Tensor& positions) {
   check_layout(op, "src", src);
   check_layout(op, "dst", dst);
   check_type(op, "src", src, {DType::F32, DType::F16, DType::BF16});
-  check_type(op, "dst", dst, {DType::F32, DType::F16, DType::BF16});
+  check_type(op, "dst", dst, {DType::F32, DType::F16, DType::BF16, DType::Q8_0});
   if (src.cols() != dst.cols()) fail(op, "rows differ in width: " + shapes({{"src", &src}, {"dst", &dst}}));
+  check_whole_blocks(op, "dst", dst, dst.cols());
   index_tensor(op, "positions", positions, src.rows());
 }
 

@@ -42,13 +42,14 @@ Tensor BatchedForward::IndexBuffer::upload(Backend& ops, std::span<const int32_t
   }
   const Tensor h = Tensor::view(host->tensor().data, DType::I32, {n}, host->tensor().device);
   const Tensor d = Tensor::view(device->tensor().data, DType::I32, {n}, device->tensor().device);
-  // Safe to overwrite: the previous step ended by downloading its logits, so its copies have run.
+  // Safe to overwrite: the previous step ended by downloading its logits (or its sampled ids), so its
+  // copies have run.
   std::memcpy(h.data, values.data(), values.size_bytes());
   ops.copy_from_host_input(h, d);
   return Tensor::view(d.data, DType::I32, shape, d.device);
 }
 
-Tensor BatchedForward::forward(std::span<const BatchItem> items, PagedKvCache& cache) {
+Tensor BatchedForward::forward(std::span<const BatchItem> items, PagedKvCache& cache, LogitsAt at) {
   const int64_t bs = cache.block_size();
   size_t width = 1;
   for (const BatchItem& it : items) width = std::max(width, it.blocks.size());
@@ -75,7 +76,7 @@ Tensor BatchedForward::forward(std::span<const BatchItem> items, PagedKvCache& c
   const auto T = int64_t(slots.size());
   PagedKvStore kv(cache, items, slots_.upload(ops, slots, {T}), positions_.upload(ops, positions, {T}),
                   tables_.upload(ops, tables, {T, int64_t(width)}));
-  return model_.forward(chunks, kv);
+  return model_.forward(chunks, kv, at);
 }
 
 }  // namespace llmr

@@ -21,9 +21,10 @@ class BatchedForward {
  public:
   explicit BatchedForward(Transformer& model) : model_(model) {}
 
-  // Writes each item's keys and values into its blocks and returns host logits [n, vocab], one row
-  // per item with want_logits, in item order; the view stays valid until the next call.
-  Tensor forward(std::span<const BatchItem> items, PagedKvCache& cache);
+  // Writes each item's keys and values into its blocks and returns logits [n, vocab] (in host memory
+  // unless `at` says otherwise), one row per item with want_logits, in item order; the view stays
+  // valid until the next call.
+  Tensor forward(std::span<const BatchItem> items, PagedKvCache& cache, LogitsAt at = LogitsAt::Host);
 
   const ModelConfig& config() const { return model_.config(); }
 

@@ -61,7 +61,7 @@ Tensor ChatSession::prefill(const std::vector<int32_t>& tokens) {
     const size_t n = std::min(tokens.size() - begin, size_t(batch_));
     const std::span<const int32_t> chunk(tokens.data() + begin, n);
     // Positions already overwritten are dropped from cached_ first, so a failure leaves it truthful.
-    logits = model_.forward(chunk, int64_t(begin), cache_);
+    logits = model_.forward(chunk, int64_t(begin), cache_, false, logits_at());
     cached_.insert(cached_.end(), chunk.begin(), chunk.end());
   }
   return logits;
@@ -95,11 +95,10 @@ std::string ChatSession::respond(int64_t max_tokens, const std::function<bool(co
   stats_.prefill_seconds = seconds_since(t0);
 
   t0 = std::chrono::steady_clock::now();
-  const size_t vocab = size_t(model_.config().n_vocab);
   StreamDecoder stream(tok_);
   std::string reply;
   for (int64_t i = 0; i < max_tokens; ++i) {
-    const int32_t next = sampler_.sample({logits.row<float>(0), vocab}, cached_);
+    const int32_t next = sample_next(sampler_, model_.backend(), logits, cached_);
     if (tok_.is_end_of_generation(next)) {
       stats_.ended = true;
       break;
@@ -112,7 +111,7 @@ std::string ChatSession::respond(int64_t max_tokens, const std::function<bool(co
       break;
     }
     if (int64_t(cached_.size()) + 1 >= cache_.n_ctx() || i + 1 == max_tokens) break;
-    logits = model_.forward({&next, 1}, int64_t(cached_.size()), cache_);
+    logits = model_.forward({&next, 1}, int64_t(cached_.size()), cache_, false, logits_at());
     cached_.push_back(next);
   }
   const std::string rest = stream.flush();

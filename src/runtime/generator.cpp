@@ -13,9 +13,13 @@ Generator::Generator(ForwardStep step, int64_t n_vocab, int64_t n_ctx, const Sam
 }
 
 Generator::Generator(Transformer& model, KvCache& cache, const SamplingParams& sampling, int64_t batch)
-    : Generator([&model, &cache](std::span<const int32_t> tokens,
-                                 int64_t pos0) { return model.forward(tokens, pos0, cache); },
-                model.config().n_vocab, cache.n_ctx(), sampling, batch) {}
+    : Generator(ForwardStep{}, model.config().n_vocab, cache.n_ctx(), sampling, batch) {
+  const LogitsAt at = sampler_.backend_can_sample() ? LogitsAt::Backend : LogitsAt::Host;
+  step_ = [&model, &cache, at](std::span<const int32_t> tokens, int64_t pos0) {
+    return model.forward(tokens, pos0, cache, false, at);
+  };
+  backend_ = &model.backend();
+}
 
 std::vector<int32_t> Generator::generate(std::span<const int32_t> prompt, int64_t n_predict,
                                          const std::function<bool(int32_t)>& on_token,
@@ -27,7 +31,6 @@ std::vector<int32_t> Generator::generate(std::span<const int32_t> prompt, int64_
   stats_ = GenerationStats{};
   std::vector<int32_t> history(prompt.begin(), prompt.end());
   std::vector<int32_t> generated;
-  const auto vocab = size_t(n_vocab_);
 
   auto t0 = std::chrono::steady_clock::now();
   Tensor logits;
@@ -40,7 +43,8 @@ std::vector<int32_t> Generator::generate(std::span<const int32_t> prompt, int64_
 
   t0 = std::chrono::steady_clock::now();
   for (int64_t i = 0; i < n_predict; ++i) {
-    const int32_t next = sampler_.sample({logits.row<float>(0), vocab}, history);
+    const int32_t next = logits.device == Device::Host ? sampler_.sample({logits.row<float>(0), size_t(n_vocab_)}, history)
+                                                       : sample_next(sampler_, *backend_, logits, history);
     generated.push_back(next);
     history.push_back(next);
     ++stats_.generated_tokens;

@@ -27,7 +27,8 @@ class Generator {
  public:
   // A model of n_vocab tokens whose context holds n_ctx positions, driven through `step`.
   Generator(ForwardStep step, int64_t n_vocab, int64_t n_ctx, const SamplingParams& sampling, int64_t batch = 512);
-  // The usual case: one Transformer and its KV cache.
+  // The usual case: one Transformer and its KV cache. Its logits stay in the backend's memory and
+  // the backend draws the tokens (Backend::sample) unless a repetition penalty needs the host.
   Generator(Transformer& model, KvCache& cache, const SamplingParams& sampling, int64_t batch = 512);
 
   // Generates up to n_predict tokens after the prompt. on_token is called with each new token and
@@ -40,6 +41,7 @@ class Generator {
 
  private:
   ForwardStep step_;
+  Backend* backend_ = nullptr;  // where the step's logits live, when not in host memory
   int64_t n_vocab_, n_ctx_;
   Sampler sampler_;
   int64_t batch_;

@@ -9,7 +9,11 @@ PagedKvCache::PagedKvCache(const ModelConfig& c, int64_t n_blocks, int64_t block
   check(block_size > 0 && block_size <= 4096, "KV block size " + std::to_string(block_size) + " is out of range");
   check(n_blocks > 0 && n_blocks * block_size <= (int64_t(1) << 26),
         "KV block count " + std::to_string(n_blocks) + " is out of range");
-  check(type == DType::F32 || type == DType::F16, "KV cache type must be f32 or f16");
+  check(type == DType::F32 || type == DType::F16 || type == DType::Q8_0,
+        std::string("KV cache type must be f32, f16 or q8_0, not ") + name(type));
+  check(type != DType::Q8_0 || c.head_dim % 32 == 0,
+        "KV cache type q8_0 needs head_dim in whole blocks of 32; this model's head_dim is " +
+            std::to_string(c.head_dim));
   const int64_t kv_dim = c.n_head_kv * c.head_dim;
   for (int64_t l = 0; l < c.n_layer; ++l) {
     k_.push_back(backend.alloc(type, {n_blocks * block_size, kv_dim}));

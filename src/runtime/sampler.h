@@ -1,18 +1,14 @@
 #pragma once
-// Picks the next token from logits: repetition penalty, temperature, top-k, top-p, min-p, then a
-// draw from a seeded generator; greedy (argmax, lowest id on ties) when temperature is 0.
-// The definition, step by step (tests/runtime/sampler_test.cpp holds a literal copy):
-//  1. candidates: the top_k best (higher logit, then lower id), or every token when top_k is 0;
-//  2. p = exp((logit - best) / temperature) (sampler_math.h's exp), times 1 / (their sum in id order);
-//  3. top-p: the shortest best-first prefix whose probabilities sum (best first) to >= top_p;
-//  4. min-p: of those, best first, the run with p >= min_p * p(best) (the best always stays);
-//  5. a uniform draw over the kept mass (every token: sampler_math::sum; else summed in id order),
-//     walking the kept tokens in id order.
-// Over a 128k vocabulary with top_k 0 and no top-p nothing is sorted: a step costs a few passes.
+// Picks the next token from logits: repetition penalty, then ops/sample_row.h's definition (temperature,
+// top-k, top-p, min-p; greedy when temperature is 0) with a uniform draw from a seeded generator.
+// Either here on host logits (sample), or by a backend on its own logits (Backend::sample with
+// next_row(): the same draw, so the same choice up to summation order).
 #include <cstdint>
 #include <random>
 #include <span>
 #include <vector>
+
+#include "ops/sample_row.h"
 
 namespace llmr {
 
@@ -35,15 +31,22 @@ class Sampler {
   // history: tokens so far (prompt and generated), for the repetition penalty.
   int32_t sample(std::span<const float> logits, std::span<const int32_t> history);
 
+  // Whether Backend::sample may draw this sampler's tokens: no repetition penalty to apply first.
+  bool backend_can_sample() const { return p_.repeat_penalty == 1.0f || p_.repeat_last_n == 0; }
+  // The next token's settings and uniform draw for Backend::sample. Advances the generator exactly as
+  // sample() would, so that either way the same sequence of choices follows from the seed.
+  SampleRow next_row();
+
  private:
   SamplingParams p_;
   std::mt19937_64 rng_;
-  std::vector<std::pair<float, int32_t>> candidates_;
+  RowSampler row_sampler_;
   std::vector<float> penalized_;  // the logits after the repetition penalty
-  std::vector<float> probs_;      // every token's probability, when there is no top-k
-  std::vector<std::pair<int32_t, float>> kept_;  // (id, probability) of the tokens the draw walks
 };
 
-int32_t argmax(std::span<const float> logits);
+class Backend;
+// The next token from logits [1, vocab] of `backend`'s forward pass: the sampler's own on host logits;
+// Backend::sample with the sampler's next_row() on logits left in the backend's memory.
+int32_t sample_next(Sampler& sampler, Backend& backend, const Tensor& logits, std::span<const int32_t> history);
 
 }  // namespace llmr

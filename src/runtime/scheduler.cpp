@@ -135,6 +135,38 @@ void Scheduler::loop() {
   waiting_.clear();
 }
 
+void Scheduler::draw(const Tensor& logits, std::span<const size_t> sampled, std::span<Sequence* const> owners,
+                     std::vector<int32_t>& next) {
+  const int64_t n_vocab = logits.cols();
+  if (sampled.empty()) return;
+  if (logits.device == Device::Host) {
+    // Sampling scans the whole vocabulary per sequence: the sequences draw side by side.
+    sampling_pool_->parallel_for(int64_t(sampled.size()), 1, [&](int64_t b, int64_t e) {
+      for (int64_t j = b; j < e; ++j)
+        next[sampled[size_t(j)]] = owners[sampled[size_t(j)]]->sample(logits.row<float>(j), n_vocab);
+    });
+    return;
+  }
+  // One call draws every row on the device; rows the host must draw get a greedy placeholder there
+  // (their sampler is not advanced) and are downloaded one by one.
+  std::vector<SampleRow> rows(sampled.size());
+  std::vector<size_t> on_host;
+  for (size_t j = 0; j < sampled.size(); ++j) {
+    Sequence& s = *owners[sampled[j]];
+    if (s.backend_can_sample()) rows[j] = s.next_row();
+    else on_host.push_back(j);
+  }
+  std::vector<int32_t> ids(sampled.size());
+  backend_.sample(logits, rows, ids);
+  for (size_t j = 0; j < sampled.size(); ++j) next[sampled[j]] = ids[j];
+  std::vector<float> row(static_cast<size_t>(n_vocab));
+  for (size_t j : on_host) {
+    const Tensor src = Tensor::view(logits.slice_rows(int64_t(j), 1).data, DType::F32, {1, n_vocab}, logits.device);
+    backend_.download(src, row.data());
+    next[sampled[j]] = owners[sampled[j]]->sample(row.data(), n_vocab);
+  }
+}
+
 void Scheduler::step() {
   // Admit waiting sequences (first come, first served) while slots and blocks last.
   {
@@ -183,17 +215,13 @@ void Scheduler::step() {
   }
   if (items.empty()) return;
   const auto started = Sequence::Clock::now();
-  const Tensor logits = model_->forward(items, *cache_);
+  const Tensor logits = model_->forward(items, *cache_, LogitsAt::Backend);
   const auto now = Sequence::Clock::now();
-  const int64_t n_vocab = logits.cols();
-  // Sampling scans the whole vocabulary per sequence: the sequences draw side by side.
   std::vector<size_t> sampled;
   for (size_t i = 0; i < items.size(); ++i)
     if (items[i].want_logits) sampled.push_back(i);
   std::vector<int32_t> next(items.size(), -1);
-  sampling_pool_->parallel_for(int64_t(sampled.size()), 1, [&](int64_t b, int64_t e) {
-    for (int64_t j = b; j < e; ++j) next[sampled[size_t(j)]] = owners[sampled[size_t(j)]]->sample(logits.row<float>(j), n_vocab);
-  });
+  draw(logits, sampled, owners, next);
   if (trace_steps_) {  // LLMR_TRACE_STEPS=1: where a step's time goes
     int64_t rows = 0;
     for (const BatchItem& it : items) rows += int64_t(it.tokens.size());

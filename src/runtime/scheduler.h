@@ -48,6 +48,10 @@ class Scheduler {
   bool admit(Sequence& s);  // gives it blocks; false when too few are free
   void finish(Sequence& s, const std::string& reason);
   void step();
+  // next[sampled[j]] = the token owners[sampled[j]] draws from row j of logits: on the host, or by the
+  // backend when the logits live in its memory (rows with a bias or penalty still come to the host).
+  void draw(const Tensor& logits, std::span<const size_t> sampled, std::span<Sequence* const> owners,
+            std::vector<int32_t>& next);
 
   SchedulerOptions options_;
   const Tokenizer* tokenizer_;

@@ -22,6 +22,11 @@ void Sequence::push(SequenceEvent e) {
   cv_.notify_one();
 }
 
+bool Sequence::backend_can_sample() const {
+  return params_.logit_bias.empty() && params_.presence_penalty == 0 && params_.frequency_penalty == 0 &&
+         sampler_.backend_can_sample();
+}
+
 int32_t Sequence::sample(const float* logits, int64_t n_vocab) {
   work_.assign(logits, logits + n_vocab);
   for (auto [id, bias] : params_.logit_bias)

@@ -50,6 +50,10 @@ class Sequence {
   void push(SequenceEvent e);
   // Picks the next token from this sequence's logits row (penalties, bias, then the sampler).
   int32_t sample(const float* logits, int64_t n_vocab);
+  // Whether Backend::sample may pick it instead: no bias or penalty to apply on the host first.
+  bool backend_can_sample() const;
+  // The settings and draw for Backend::sample (advances the sampler as sample() would).
+  SampleRow next_row() { return sampler_.next_row(); }
 
   const SequenceParams& params() const { return params_; }
   std::vector<int32_t> tokens;   // prompt then generated

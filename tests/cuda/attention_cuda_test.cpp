@@ -1,7 +1,7 @@
 // GPU attention paths against ReferenceBackend on fresh random inputs: the flash-decoding kernel
 // for T <= 8 plus its merge (every lane layout, caches of 1 to 4096 rows) and for prompts (many
 // (token, head) blocks), the previous split-K kernel (LLMR_CUDA_OLD_KERNELS=1 / =prefill), GQA ratios 4 and 8 and MQA, f16 and f32 caches, consecutive positions (passed as a
-// kernel parameter) and scattered ones (staged on the device).
+// kernel parameter) and scattered ones (staged on the device); q8_0 caches on every path.
 // Tolerance: the kernels compute in f32 (dots, online softmax with rescaling, merges) against a
 // double reference: |got - want| <= 2e-5 + 1e-4 |want|, as the CPU battery asks; f32 rounding over
 // 4096 keys stays near 1e-6 relative.
@@ -129,6 +129,61 @@ TEST(CudaAttention, PrefillOneSplitPerBlock) {
   run_case({40, 2048, 4, 4, 256, 2000}, DType::F16); // largest head_dim
   run_case({33, 100, 6, 3, 17, 60}, DType::F32);    // odd head_dim
   ::unsetenv("LLMR_CUDA_FLASH_MMA");
+}
+
+// q8_0 caches (--kv-type q8_0): the flash-decoding kernel reads a block's scale and 8 levels per lane
+// (head_dim 32..256, every lane-group width), for decode steps and for prompts (with
+// LLMR_CUDA_FLASH_MMA=0; the tensor-core kernel's q8_0 battery is in attention_mma_cuda_test.cpp);
+// the previous kernel reads them element by element,
+// and serves q8_0 keys beside f16 values. The reference dequantizes the same bytes, so the f32 bound
+// above holds.
+void run_mixed(const Case& c, DType k_type, DType v_type);
+
+TEST(CudaAttention, Q8CachesOnEveryPath) {
+  for (int64_t T : {1, 3, 8}) {
+    run_case({T, T, 8, 2, 128, 0}, DType::Q8_0);
+    run_case({T, 4096, 32, 8, 128, int32_t(4096 - T)}, DType::Q8_0);  // Llama-3-8B heads, long cache
+    run_case({T, 600, 8, 1, 256, 300}, DType::Q8_0);                   // MQA, largest head_dim
+    run_case({T, 200, 4, 4, 96, 150}, DType::Q8_0);                    // 12 of 16 lanes
+    run_case({T, 100, 4, 2, 32, 80}, DType::Q8_0);                     // lane groups of 4
+    run_case({T, 300, 6, 2, 64, 250}, DType::Q8_0);                    // GQA 3
+    if (::testing::Test::HasFatalFailure()) return;
+  }
+  ::setenv("LLMR_CUDA_FLASH_MMA", "0", 1);  // the tensor-core kernel has its own, looser battery
+  run_case({512, 512, 8, 2, 128, 0}, DType::Q8_0);    // a whole prompt
+  run_case({100, 700, 16, 2, 64, 600}, DType::Q8_0);  // a prompt continuing a cache
+  ::unsetenv("LLMR_CUDA_FLASH_MMA");
+  run_case({7, 4096, 32, 8, 128, -1}, DType::Q8_0);   // scattered positions
+  ::setenv("LLMR_CUDA_OLD_KERNELS", "1", 1);
+  run_case({1, 4096, 32, 8, 128, 4095}, DType::Q8_0);
+  run_case({100, 300, 8, 2, 128, 150}, DType::Q8_0);
+  ::unsetenv("LLMR_CUDA_OLD_KERNELS");
+  run_mixed({2, 500, 8, 2, 64, 400}, DType::Q8_0, DType::F16);
+  run_mixed({2, 500, 8, 2, 64, 400}, DType::F32, DType::Q8_0);
+}
+
+void run_mixed(const Case& c, DType k_type, DType v_type) {
+  SCOPED_TRACE(std::string("k ") + name(k_type) + " v " + name(v_type));
+  const AttentionSpec spec{c.n_head, c.n_kv_head, c.head_dim, 1.f / std::sqrt(float(c.head_dim))};
+  const int64_t qc = int64_t(c.n_head) * c.head_dim, kvc = int64_t(c.n_kv_head) * c.head_dim;
+  HostBuffer q = random_tensor(DType::F32, c.T, qc, -3.f, 3.f), want(DType::F32, {c.T, qc});
+  HostBuffer k = random_tensor(k_type, c.n_ctx, kvc, -1.f, 1.f), v = random_tensor(v_type, c.n_ctx, kvc, -2.f, 2.f);
+  std::vector<int32_t> pos(size_t(c.T));
+  for (int64_t t = 0; t < c.T; ++t) pos[size_t(t)] = c.first_pos + int32_t(t);
+  ReferenceBackend().attention(q.tensor(), k.tensor(), v.tensor(), pos, spec, want.tensor());
+  Backend& be = gpu();
+  HostBuffer out_init(DType::F32, {c.T, qc});  // NaN: an element the kernel leaves unwritten fails
+  testing::fill(out_init.tensor(), [](int64_t) { return std::nanf(""); });
+  auto dq = be.upload(q.tensor()), dk = be.upload(k.tensor()), dv = be.upload(v.tensor());
+  auto dout = be.upload(out_init.tensor());
+  be.attention(dq->tensor(), dk->tensor(), dv->tensor(), pos, spec, dout->tensor());
+  std::vector<float> got(size_t(c.T * qc));
+  be.download(dout->tensor(), got.data());
+  be.synchronize();
+  for (int64_t i = 0; i < c.T * qc; ++i) {
+    const double e = want.tensor().row<float>(i / qc)[i % qc], g = got[size_t(i)];
+    ASSERT_TRUE(std::fabs(g - e) <= 2e-5 + 1e-4 * std::fabs(e)) << "out[" << i / qc << "][" << i % qc << "] = " << g << ", want " << e;
+  }
 }
 
 TEST(CudaAttention, ScatteredPositionsAreStaged) {

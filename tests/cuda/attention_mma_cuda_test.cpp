@@ -8,6 +8,9 @@
 // [-2, 2]): a host emulation of these roundings over these shapes gave at most 1e-3 and an RMS of
 // 1.2e-4. We ask |got - want| <= 3e-3 + 3e-3 |want| per element and RMS <= 3e-4 per case, against
 // 2e-5 + 1e-4 |want| for the f32 kernels (tests/cuda/attention_cuda_test.cpp), which reach ~1e-6.
+// q8_0 caches: the kernel also rounds each dequantized K/V element (d * q, up to 18 bits) to f16,
+// relative 2^-11 at most, which moves an output (an average of V rows in [-2, 2]) by under 1e-3 at
+// worst and far less in RMS: the same bounds hold.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -39,14 +42,15 @@ struct Case {
   int head_dim, group, n_kv;
   bool scattered;      // positions drawn at random over the cache (staged on the device)
   int q_pad = 0;       // extra floats at the end of every q / out row (strided rows)
-  int kv_pad = 0;      // extra halves at the end of every K / V row
+  int kv_pad = 0;      // extra elements at the end of every K / V row (whole blocks of 32 for q8_0)
+  DType kv_type = DType::F16;
 };
 
 std::string describe(const Case& c) {
   return "T " + std::to_string(c.T) + " prefix " + std::to_string(c.prefix) + " hd " + std::to_string(c.head_dim) +
          " group " + std::to_string(c.group) + " n_kv " + std::to_string(c.n_kv) +
          (c.scattered ? " scattered" : " consecutive") + (c.q_pad ? " strided q/out" : "") +
-         (c.kv_pad ? " strided kv" : "");
+         (c.kv_pad ? " strided kv" : "") + " " + name(c.kv_type);
 }
 
 // A [rows, cols + pad] host buffer of random values (pad columns too), and its [rows, cols] view.
@@ -80,8 +84,8 @@ void run_case(const Case& c, bool direct) {
   const int64_t qc = int64_t(n_head) * c.head_dim, kvc = int64_t(c.n_kv) * c.head_dim;
   const int64_t n_ctx = c.prefix + c.T;
   Padded q = random_padded(DType::F32, c.T, qc, c.q_pad, -3.f, 3.f);  // sharp softmax, far from uniform
-  Padded k = random_padded(DType::F16, n_ctx, kvc, c.kv_pad, -1.f, 1.f);
-  Padded v = random_padded(DType::F16, n_ctx, kvc, c.kv_pad, -2.f, 2.f);
+  Padded k = random_padded(c.kv_type, n_ctx, kvc, c.kv_pad, -1.f, 1.f);
+  Padded v = random_padded(c.kv_type, n_ctx, kvc, c.kv_pad, -2.f, 2.f);
   HostBuffer out_init(DType::F32, {c.T, qc + c.q_pad});
   testing::fill(out_init.tensor(), [](int64_t) { return kPoison; });
   std::vector<int32_t> pos(size_t(c.T));
@@ -134,6 +138,20 @@ TEST(CudaAttentionMma, MatchesReferenceOverPromptShapes) {
               run_case({T, prefix, hd, group, n_kv, scattered}, true);
               if (::testing::Test::HasFatalFailure()) return;
             }
+}
+
+// q8_0 caches (--kv-type q8_0): K/V tiles dequantized to f16 into the same shared tiles.
+TEST(CudaAttentionMma, Q8CachesOverPromptShapes) {
+  for (int64_t T : {9, 130, 512})
+    for (int hd : {64, 128})
+      for (int group : {1, 4}) {
+        run_case({T, 37, hd, group, 8, false, 0, 0, DType::Q8_0}, true);
+        run_case({T, 0, hd, group, 1, true, 0, 0, DType::Q8_0}, true);
+        if (::testing::Test::HasFatalFailure()) return;
+      }
+  run_case({100, 20, 128, 4, 2, false, 3, 32, DType::Q8_0}, true);  // rows with a block of room after them
+  run_case({300, 1000, 128, 4, 8, false, 0, 0, DType::Q8_0}, true);
+  run_case({512, 0, 128, 4, 8, false, 0, 0, DType::Q8_0}, false);  // through the dispatch
 }
 
 // Strided q / out rows (odd padding: no vector loads possible) and K/V rows with room after them;

@@ -1,7 +1,7 @@
 // Single-token steps replayed from a recorded CUDA graph give the logits of the direct path: a fixture
 // model (f32 safetensors) and q8_0 GGUFs made by convert_hf_to_gguf, over 20 greedy decode steps after
 // the prompt, with a 3-token chunk in the middle (direct steps between replays) and a second cache (the
-// graph is recorded again for its buffers). The only difference allowed is the summation order of
+// graph is recorded again for its buffers), with f16 and q8_0 KV caches. The only difference allowed is the summation order of
 // attention (the graph's launch is sized for the whole cache): 1e-3 of the largest logit.
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -45,15 +45,16 @@ std::vector<float> copy_row(const Tensor& t) {
   return {p, p + t.cols()};
 }
 
-void check_graph_matches_direct(const LoadedModel& m, const std::vector<int32_t>& prompt, const std::string& what) {
+void check_graph_matches_direct(const LoadedModel& m, const std::vector<int32_t>& prompt, const std::string& what,
+                                DType kv_type = DType::F16) {
   auto backend = make_cuda_backend(0);
   Transformer direct(m.config, m.weights, *backend), graphed(m.config, m.weights, *backend);
   direct.set_decode_graphs(false);
   graphed.set_decode_graphs(true);
   std::vector<std::unique_ptr<KvCache>> caches;  // all kept alive: round 1's buffers differ from round 0's
   for (int round = 0; round < 2; ++round) {       // round 1: new caches, so the graph is recorded again
-    caches.push_back(std::make_unique<KvCache>(m.config, 96, DType::F16, backend.get()));
-    caches.push_back(std::make_unique<KvCache>(m.config, 96, DType::F16, backend.get()));
+    caches.push_back(std::make_unique<KvCache>(m.config, 96, kv_type, backend.get()));
+    caches.push_back(std::make_unique<KvCache>(m.config, 96, kv_type, backend.get()));
     KvCache &cache_d = *caches[caches.size() - 2], &cache_g = *caches.back();
     std::vector<float> want = copy_row(direct.forward(prompt, 0, cache_d));
     Tensor got = graphed.forward(prompt, 0, cache_g);
@@ -88,6 +89,16 @@ TEST(CudaDecodeGraph, FixtureModelReplayMatchesDirectSteps) {
     auto f = load_fixture(name);
     auto m = load_model(f.dir);
     check_graph_matches_direct(*m, f.ids("prompt_ids"), name);
+  }
+}
+
+// A q8_0 KV cache: the replayed step quantizes its K/V rows (store_rows) where the direct step's copy
+// does, into the same blocks, and attends over them with the same kernel.
+TEST(CudaDecodeGraph, Q8KvCacheReplayMatchesDirectSteps) {
+  for (const char* name : {"llama3", "qwen3"}) {
+    auto f = load_fixture(name);
+    auto m = load_model(f.dir);
+    check_graph_matches_direct(*m, f.ids("prompt_ids"), std::string(name) + " kv q8_0", DType::Q8_0);
   }
 }
 

@@ -87,6 +87,14 @@ TEST_P(AttentionPagedBattery, MatchesContiguousAttentionPerSequence) {
   }
 }
 
+TEST_P(AttentionPagedBattery, MatchesContiguousAttentionOverQ8Pools) {
+  // q8_0 pools (the server's --kv-type q8_0): the reference reads the same blocks, copied out contiguously.
+  run_case(impl(), {{1, 1}, {17, 1}, {40, 1}, {16, 1}}, 16, 8, 2, 64, DType::Q8_0, GetParam());
+  run_case(impl(), {{5, 1}, {70, 23}, {33, 1}}, 16, 4, 4, 32, DType::Q8_0, GetParam());
+  run_case(impl(), {{9, 2}, {3, 3}, {50, 1}}, 7, 6, 1, 96, DType::Q8_0, GetParam());
+  run_case(impl(), {{600, 1}, {1000, 1}}, 16, 32, 8, 128, DType::Q8_0, GetParam());
+}
+
 TEST_P(AttentionPagedBattery, RejectsMalformedTables) {
   const AttentionSpec spec{4, 2, 8, 0.35f};
   Strided q(DType::F32, 2, 32), out(DType::F32, 2, 32), k(DType::F16, 32, 16), v(DType::F16, 32, 16);

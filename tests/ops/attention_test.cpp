@@ -1,4 +1,4 @@
-// attention: causal over a KV cache, GQA ratios 1/4/8 and MQA, f32 and f16 caches, queries at
+// attention: causal over a KV cache, GQA ratios 1/4/8 and MQA, f32, f16 and q8_0 caches, queries at
 // positions not starting at 0, a 4096-long context; every implementation against the reference;
 // the oracle against properties of softmax-weighted averages.
 #include <cmath>
@@ -24,7 +24,7 @@ void run_case(Backend& b, const Shape& s, DType k_type, DType v_type, bool scatt
   const AttentionSpec spec{s.n_head, s.n_kv_head, s.head_dim, 1.f / std::sqrt(float(s.head_dim))};
   const int64_t qc = int64_t(s.n_head) * s.head_dim, kvc = int64_t(s.n_kv_head) * s.head_dim;
   Strided q(DType::F32, s.tokens, qc, 3), out(DType::F32, s.tokens, qc, 5), expect(DType::F32, s.tokens, qc);
-  Strided k(k_type, s.n_ctx, kvc, 2), v(v_type, s.n_ctx, kvc);
+  Strided k(k_type, s.n_ctx, kvc, k_type == DType::Q8_0 ? 32 : 2), v(v_type, s.n_ctx, kvc);
   q.randomize(-3.f, 3.f);  // sharp enough that the softmax is far from uniform
   k.randomize();
   v.randomize(-2.f, 2.f);
@@ -60,6 +60,46 @@ TEST_P(AttentionBattery, MatchesReferenceAcrossGroupingsAndCacheTypes) {
     }
 }
 
+// q8_0 caches (head_dim a multiple of 32): every implementation reads the same blocks the reference
+// dequantizes, so the f32 tolerance holds.
+TEST_P(AttentionBattery, MatchesReferenceOnQ8Caches) {
+  const Shape shapes[] = {
+      {1, 1, 1, 1, 32, 0},       // one key, one block per head
+      {7, 70, 8, 2, 64, 60},     // ratio 4; keys span two tiles
+      {3, 300, 8, 1, 32, 131},   // MQA
+      {5, 40, 6, 3, 96, 35},     // three blocks per head, positions reaching the cache's last row
+      {2, 1200, 4, 1, 128, 600}, // few (token, KV head) pairs: the CPU splits keys into chunks
+  };
+  const std::pair<DType, DType> caches[] = {
+      {DType::Q8_0, DType::Q8_0}, {DType::Q8_0, DType::F16}, {DType::F16, DType::Q8_0}};
+  for (const Shape& s : shapes)
+    for (auto [kt, vt] : caches) {
+      run_case(impl(), s, kt, vt, false, GetParam());
+      run_case(impl(), s, kt, vt, true, GetParam());
+    }
+  run_case(impl(), {1, 4096, 8, 2, 128, 4095}, DType::Q8_0, DType::Q8_0, false, GetParam() + " long");
+}
+
+// A q8_0 cache against the f32 cache it was quantized from: each stored element is within amax/254
+// of its block's true value (keys in [-1, 1], values in [-2, 2]), which moves scores by ~1e-3 and
+// the outputs (averages of values) by under 1e-2 (observed ~8e-3); the bound is 3e-2 absolute.
+TEST_P(AttentionBattery, Q8CacheStaysCloseToTheF32Cache) {
+  const int hd = 64;
+  const AttentionSpec spec{8, 2, hd, 1.f / std::sqrt(float(hd))};
+  const int64_t T = 4, n_ctx = 300, qc = 8 * hd, kvc = 2 * hd;
+  Strided q(DType::F32, T, qc), k32(DType::F32, n_ctx, kvc), v32(DType::F32, n_ctx, kvc);
+  Strided k8(DType::Q8_0, n_ctx, kvc), v8(DType::Q8_0, n_ctx, kvc), want(DType::F32, T, qc), got(DType::F32, T, qc);
+  q.randomize(-3.f, 3.f);
+  k32.randomize();
+  v32.randomize(-2.f, 2.f);
+  reference().copy(k32.t(), k8.t());
+  reference().copy(v32.t(), v8.t());
+  const std::vector<int32_t> pos{20, 150, 298, 299};
+  reference().attention(q.t(), k32.t(), v32.t(), pos, spec, want.t());
+  impl().attention(q.t(), k8.t(), v8.t(), pos, spec, got.t());
+  expect_close(got.t(), want.t(), 3e-2, 0, GetParam() + " q8_0 cache vs f32 cache");
+}
+
 TEST_P(AttentionBattery, LongContextDecode) {
   // One query against 4096 cached keys: tiles, running max and rescaling over many steps.
   run_case(impl(), {1, 4096, 8, 2, 128, 4095}, DType::F16, DType::F16, false, GetParam() + " long");
@@ -80,6 +120,10 @@ TEST_P(AttentionBattery, RejectsBadShapes) {
   expect_error([&] { b.attention(q.t(), k.t(), v.t(), pos, {4, 3, 8, 0.35f}, out.t()); }, "attention: n_head must be a multiple of n_kv_head");
   expect_error([&] { b.attention(q.t(), k.t(), v.t(), pos, {4, 2, 4, 0.35f}, out.t()); }, "attention: q f32[2, 32] must have n_head * head_dim columns");
   expect_error([&] { b.attention(q.t(), k.t(), v.t(), pos, {4, 0, 8, 0.35f}, out.t()); }, "attention: head counts");
+  // q8_0 rows are blocks of 32: a head of 16 would split a block.
+  Strided q16(DType::F32, 2, 64), out16(DType::F32, 2, 64), k8(DType::Q8_0, 10, 32), v8(DType::Q8_0, 10, 32);
+  expect_error([&] { b.attention(q16.t(), k8.t(), v8.t(), pos, {4, 2, 16, 0.25f}, out16.t()); },
+               "attention: k_cache q8_0[10, 32] is q8_0, which needs head_dim and rows in whole blocks of 32 (head_dim 16)");
 }
 
 INSTANTIATE_TEST_SUITE_P(Impls, AttentionBattery, ::testing::ValuesIn(op_impl_names()), param_name);

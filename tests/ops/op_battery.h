@@ -81,22 +81,23 @@ inline std::string param_name(const ::testing::TestParamInfo<std::string>& info)
 }
 
 // A [rows, cols] tensor whose rows are `pad` elements apart beyond cols; the padding holds a poison
-// pattern so a kernel writing past a row is caught by padding_intact().
+// pattern so a kernel writing past a row is caught by padding_intact(). Block types (q8_0) take cols
+// and pad in whole blocks.
 class Strided {
  public:
   Strided(DType type, int64_t rows, int64_t cols, int64_t pad = 0)
-      : type_(type), rows_(rows), cols_(cols), pad_(pad), elem_(info(type).block_bytes),
-        bytes_(size_t(rows * (cols + pad)) * elem_ + 64) {
+      : type_(type), rows_(rows), cols_(cols), pad_(pad), row_used_(row_bytes(type, cols)),
+        row_span_(row_bytes(type, cols + pad)), bytes_(size_t(rows) * row_span_ + 64) {
     std::memset(bytes_.data(), kPoison, bytes_.size());
     t_ = Tensor::view(bytes_.data(), type, {rows, cols});
-    t_.stride[0] = (cols + pad) * int64_t(elem_);
+    t_.stride[0] = int64_t(row_span_);
   }
   const Tensor& t() const { return t_; }
   bool padding_intact() const {
     for (int64_t r = 0; r < rows_; ++r)
-      for (size_t b = size_t((r * (cols_ + pad_) + cols_) * elem_); b < size_t((r + 1) * (cols_ + pad_) * elem_); ++b)
+      for (size_t b = size_t(r) * row_span_ + row_used_; b < size_t(r + 1) * row_span_; ++b)
         if (bytes_[b] != kPoison) return false;
-    for (size_t b = size_t(rows_ * (cols_ + pad_)) * elem_; b < bytes_.size(); ++b)
+    for (size_t b = size_t(rows_) * row_span_; b < bytes_.size(); ++b)
       if (bytes_[b] != kPoison) return false;
     return true;
   }
@@ -106,14 +107,14 @@ class Strided {
     fill(t_, [&](int64_t i) { return v[size_t(i)]; });
   }
   void copy_from(const Strided& o) {
-    for (int64_t r = 0; r < rows_; ++r) std::memcpy(t_.row(r), o.t_.row(r), size_t(cols_) * elem_);
+    for (int64_t r = 0; r < rows_; ++r) std::memcpy(t_.row(r), o.t_.row(r), row_used_);
   }
 
  private:
   static constexpr unsigned char kPoison = 0x7b;
   DType type_;
   int64_t rows_, cols_, pad_;
-  size_t elem_;
+  size_t row_used_, row_span_;
   std::vector<unsigned char> bytes_;
   Tensor t_;
 };

@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "runtime/sampler.h"
-#include "runtime/sampler_math.h"
+#include "ops/sample_math.h"
 #include "test_util.h"
 
 namespace llmr::testing {
@@ -23,13 +23,13 @@ int32_t naive_sample(std::vector<float> logits, const SamplingParams& p, std::mt
   if (p.temperature == 0) return c[0].second;
   if (p.top_k > 0 && size_t(p.top_k) < c.size()) c.resize(size_t(p.top_k));
   const float top = c[0].first;
-  auto weight = [&](float l) { return sampler_math::exp_nonpositive((l - top) / p.temperature); };
+  auto weight = [&](float l) { return sample_math::exp_nonpositive((l - top) / p.temperature); };
   std::vector<std::pair<int32_t, float>> by_id;  // (id, weight)
   for (auto& [l, id] : c) by_id.push_back({id, weight(l)});
   std::sort(by_id.begin(), by_id.end());
   std::vector<float> weights;
   for (auto& [id, e] : by_id) weights.push_back(e);
-  const auto inv = float(1.0 / sampler_math::sum(weights));
+  const auto inv = float(1.0 / sample_math::sum(weights));
   for (auto& [l, id] : c) l = weight(l) * inv;
   size_t keep = c.size();
   if (p.top_p < 1) {
@@ -53,7 +53,7 @@ int32_t naive_sample(std::vector<float> logits, const SamplingParams& p, std::mt
   if (kept.size() == logits.size() && p.top_k == 0 && p.top_p >= 1 && p.min_p <= 0) {
     std::vector<float> all;
     for (auto& [id, q] : kept) all.push_back(q);
-    mass = sampler_math::sum(all);  // every token kept: the vocabulary-wide sum
+    mass = sample_math::sum(all);  // every token kept: the vocabulary-wide sum
   } else {
     for (auto& [id, q] : kept) mass += q;
   }
@@ -117,15 +117,15 @@ TEST(SamplerMath, ExpAndSumAreAccurate) {
   double worst = 0;
   for (float x = -87.f; x <= 0.f; x += 0.00037f) {
     const double want = std::exp(double(x));
-    worst = std::max(worst, std::fabs(sampler_math::exp_nonpositive(x) - want) / want);
+    worst = std::max(worst, std::fabs(sample_math::exp_nonpositive(x) - want) / want);
   }
   EXPECT_LT(worst, 1e-5);  // x log2(e) rounded to f32: |x| 2^-24 relative at most
-  EXPECT_EQ(sampler_math::exp_nonpositive(0.f), 1.f);
-  EXPECT_EQ(sampler_math::exp_nonpositive(-200.f), 0.f);
+  EXPECT_EQ(sample_math::exp_nonpositive(0.f), 1.f);
+  EXPECT_EQ(sample_math::exp_nonpositive(-200.f), 0.f);
   const std::vector<float> v = random_floats(1001, 0.f, 1.f);
   long double want = 0;
   for (float f : v) want += f;
-  EXPECT_NEAR(sampler_math::sum(v), double(want), 1e-12 * double(want));
+  EXPECT_NEAR(sample_math::sum(v), double(want), 1e-12 * double(want));
 }
 
 TEST(Sampler, RepetitionPenaltyLowersRecentTokens) {

@@ -4,8 +4,12 @@
 // O(heads * head_dim) for any context length.
 #include <algorithm>
 #include <cmath>
+#if defined(__AVX2__)
+#include <immintrin.h>  // q8_0 widening loads in the AVX2 / AVX-512 builds of this header
+#endif
 
 #include "backend/cpu/simd_kernels.h"
+#include "tensor/quant_blocks.h"
 
 namespace llmr::cpu {
 namespace {
@@ -17,17 +21,61 @@ inline void prefetch_row(const char* p, int bytes) {
   for (int b = 0; b < bytes; b += 64) __builtin_prefetch(p + b);
 }
 
+// Bytes of a head's slice of one cache row of type T.
+template <DType T>
+int head_row_bytes(int head_dim) {
+  if constexpr (T == DType::Q8_0) return head_dim / quant::kQK * int(sizeof(quant::BlockQ8_0));
+  return head_dim * (T == DType::F16 ? 2 : 4);
+}
+
+// Elements [i, i + V::W) of a q8_0 row as a vector (i % V::W == 0; V::W divides the block of 32):
+// the levels widened to f32 and scaled by their block's d.
+template <class V>
+typename V::R load_q8(const char* row, int64_t i) {
+  const auto& block = reinterpret_cast<const quant::BlockQ8_0*>(row)[i / quant::kQK];
+  const int8_t* qs = block.qs + i % quant::kQK;
+  const float d = V::template load_one<DType::F16>(&block.d, 0);
+#if defined(__AVX512F__)
+  if constexpr (V::W == 16) {  // maskz forms: GCC 12 warns of the plain ones' undefined-register idiom
+    const __m512i levels = _mm512_maskz_cvtepi8_epi32(0xFFFF, _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs)));
+    return _mm512_mul_ps(_mm512_maskz_cvtepi32_ps(0xFFFF, levels), _mm512_set1_ps(d));
+  }
+#endif
+#if defined(__AVX2__)
+  if constexpr (V::W == 8)
+    return _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(qs)))),
+                         _mm256_set1_ps(d));
+#endif
+  if constexpr (V::W == 1) return float(qs[0]) * d;
+}
+
+// A cache row's elements as f32, for every cache type: f32/f16 through V, q8_0 through load_q8.
+template <class V, DType T>
+typename V::R load_kv(const char* row, int64_t i) {
+  if constexpr (T == DType::Q8_0) return load_q8<V>(row, i);
+  else return V::template load<T>(row, i);
+}
+template <class V, DType T>
+float load_kv_one(const char* row, int64_t i) {
+  if constexpr (T == DType::Q8_0) {
+    const auto& block = reinterpret_cast<const quant::BlockQ8_0*>(row)[i / quant::kQK];
+    return float(block.qs[i % quant::kQK]) * V::template load_one<DType::F16>(&block.d, 0);
+  } else {
+    return V::template load_one<T>(row, i);
+  }
+}
+
 template <class V, DType KT>
 float dot_row(const float* q, const char* k, int n) {
   typename V::R a0 = V::zero(), a1 = V::zero();
   int i = 0;
   for (; i + 2 * V::W <= n; i += 2 * V::W) {
-    a0 = V::fmadd(V::template load<DType::F32>(q, i), V::template load<KT>(k, i), a0);
-    a1 = V::fmadd(V::template load<DType::F32>(q, i + V::W), V::template load<KT>(k, i + V::W), a1);
+    a0 = V::fmadd(V::template load<DType::F32>(q, i), load_kv<V, KT>(k, i), a0);
+    a1 = V::fmadd(V::template load<DType::F32>(q, i + V::W), load_kv<V, KT>(k, i + V::W), a1);
   }
-  for (; i + V::W <= n; i += V::W) a0 = V::fmadd(V::template load<DType::F32>(q, i), V::template load<KT>(k, i), a0);
+  for (; i + V::W <= n; i += V::W) a0 = V::fmadd(V::template load<DType::F32>(q, i), load_kv<V, KT>(k, i), a0);
   float s = V::hsum(V::add(a0, a1));
-  for (; i < n; ++i) s += q[i] * V::template load_one<KT>(k, i);
+  for (; i < n; ++i) s += q[i] * load_kv_one<V, KT>(k, i);
   return s;
 }
 
@@ -44,18 +92,18 @@ void accumulate_tile(float* acc, float keep, const float* p, const char* v, int6
     for (int j = 0; j < nt; ++j) {
       const auto pj = V::set1(p[j]);
       const char* row = v + j * v_stride;
-      for (int b = 0; b < kBlock; ++b) a[b] = V::fmadd(pj, V::template load<VT>(row, d + b * V::W), a[b]);
+      for (int b = 0; b < kBlock; ++b) a[b] = V::fmadd(pj, load_kv<V, VT>(row, d + b * V::W), a[b]);
     }
     for (int b = 0; b < kBlock; ++b) V::template store<DType::F32>(acc, d + b * V::W, a[b]);
   }
   for (; d + V::W <= n; d += V::W) {
     auto a = V::mul(vk, V::template load<DType::F32>(acc, d));
-    for (int j = 0; j < nt; ++j) a = V::fmadd(V::set1(p[j]), V::template load<VT>(v + j * v_stride, d), a);
+    for (int j = 0; j < nt; ++j) a = V::fmadd(V::set1(p[j]), load_kv<V, VT>(v + j * v_stride, d), a);
     V::template store<DType::F32>(acc, d, a);
   }
   for (; d < n; ++d) {
     float a = acc[d] * keep;
-    for (int j = 0; j < nt; ++j) a += p[j] * V::template load_one<VT>(v + j * v_stride, d);
+    for (int j = 0; j < nt; ++j) a += p[j] * load_kv_one<V, VT>(v + j * v_stride, d);
     acc[d] = a;
   }
 }
@@ -84,7 +132,7 @@ template <class V, DType KT, DType VT>
 void attention_group(const float* q, int n_heads, const char* k, int64_t k_stride, const char* v, int64_t v_stride,
                      int64_t key_begin, int64_t key_end, int head_dim, float scale, float* acc, float* max_out,
                      float* sum_out, float* scores) {
-  const int k_row_bytes = head_dim * (KT == DType::F16 ? 2 : 4), v_row_bytes = head_dim * (VT == DType::F16 ? 2 : 4);
+  const int k_row_bytes = head_row_bytes<KT>(head_dim), v_row_bytes = head_row_bytes<VT>(head_dim);
   // Plain loops, not std::fill: an out-of-line copy of a library template compiled for AVX-512
   // here could be the one the linker keeps for baseline callers.
   for (int64_t i = 0; i < int64_t(n_heads) * head_dim; ++i) acc[i] = 0.f;
@@ -117,10 +165,22 @@ void attention_group(const float* q, int n_heads, const char* k, int64_t k_strid
   }
 }
 
+// Row kv_type_index(KT) of the table: keys of type KT, values of each type.
+template <class V, DType KT>
+void fill_attention_row(AttentionKernels& k) {
+  auto& row = k.group[kv_type_index(KT)];
+  row[kv_type_index(DType::F32)] = &attention_group<V, KT, DType::F32>;
+  row[kv_type_index(DType::F16)] = &attention_group<V, KT, DType::F16>;
+  row[kv_type_index(DType::Q8_0)] = &attention_group<V, KT, DType::Q8_0>;
+}
+
 template <class V>
 AttentionKernels make_attention_kernels() {
-  return AttentionKernels{{{&attention_group<V, DType::F32, DType::F32>, &attention_group<V, DType::F32, DType::F16>},
-                           {&attention_group<V, DType::F16, DType::F32>, &attention_group<V, DType::F16, DType::F16>}}};
+  AttentionKernels k{};
+  fill_attention_row<V, DType::F32>(k);
+  fill_attention_row<V, DType::F16>(k);
+  fill_attention_row<V, DType::Q8_0>(k);
+  return k;
 }
 
 }  // namespace

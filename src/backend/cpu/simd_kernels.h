@@ -55,11 +55,15 @@ struct AttentionKernels {
   // The n_heads query heads (q, head_dim apart) that share one KV head, over cache rows
   // [key_begin, key_end) with online softmax: leaves per head the unnormalised accumulator
   // (acc + i * head_dim), the max score and the sum of exp(score - max). scores is
-  // n_heads * kAttentionTile (64) floats of scratch. Indexed [k is f16][v is f16].
-  void (*group[2][2])(const float* q, int n_heads, const char* k, int64_t k_stride, const char* v,
+  // n_heads * kAttentionTile (64) floats of scratch. q8_0 rows (head_dim a multiple of 32) are read a
+  // vector at a time, levels widened and scaled. Indexed [kv_type_index(k type)][kv_type_index(v type)].
+  void (*group[3][3])(const float* q, int n_heads, const char* k, int64_t k_stride, const char* v,
                       int64_t v_stride, int64_t key_begin, int64_t key_end, int head_dim, float scale,
                       float* acc, float* max_out, float* sum_out, float* scores);
 };
+
+// Index of a KV cache type in AttentionKernels: f32 0, f16 1, q8_0 2.
+inline constexpr int kv_type_index(DType t) { return t == DType::F32 ? 0 : t == DType::F16 ? 1 : 2; }
 
 struct SwigluKernels {
   void (*row)(const float* gate, const float* up, float* out, int64_t n);

@@ -2,6 +2,7 @@
 // by the same row kernels as copy (so a stored row equals a copied one bit for bit).
 #include <algorithm>
 
+#include "backend/cpu/copy_row.h"
 #include "backend/cpu/cpu_backend.h"
 #include "backend/cpu/simd_kernels.h"
 #include "ops/op_checks.h"
@@ -15,11 +16,12 @@ void CpuBackend::store_rows(const Tensor& src, const Tensor& dst, const Tensor& 
   for (int64_t t = 0; t < src.rows(); ++t)
     check(pos[t] >= 0 && pos[t] < dst.rows(), "store_rows: position " + std::to_string(pos[t]) + " of row " +
                                                   std::to_string(t) + " is outside dst " + dst.describe());
-  const auto kernel = cpu::copy_kernels(cpu::active_level()).row[cpu::float_type_index(src.type)]
-                                                               [cpu::float_type_index(dst.type)];
+  const cpu::CopyKernels& kernels = cpu::copy_kernels(cpu::active_level());
   const int64_t n = src.cols();
   pool_.parallel_for(src.rows(), std::max<int64_t>(1, 65536 / std::max<int64_t>(n, 1)), [&](int64_t begin, int64_t end) {
-    for (int64_t r = begin; r < end; ++r) kernel(src.row(r), dst.row(pos[r]), n);
+    std::vector<float> scratch;
+    for (int64_t r = begin; r < end; ++r)
+      cpu::copy_row(kernels, src.type, dst.type, src.row(r), dst.row(pos[r]), n, scratch);
   });
 }
 

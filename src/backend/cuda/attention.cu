@@ -6,17 +6,20 @@
 // shared by the group's query heads: GQA reads each K/V row once per token); per head, a running
 // max and sum rescale the accumulator (online softmax). Prompts fill the GPU with (token, head)
 // blocks and use one split; single-token steps over long caches split the keys over many blocks
-// (flash-decoding) and a second kernel merges the splits by their softmax statistics.
+// (flash-decoding) and a second kernel merges the splits by their softmax statistics. Any pair of
+// f32 / f16 / q8_0 caches (q8_0 beside another type comes only here).
 #include <cuda_fp16.h>
 
 #include <algorithm>
 #include <cmath>
 #include <mutex>
+#include <type_traits>
 
 #include "backend/cuda/cuda_backend_impl.h"
 #include "backend/cuda/device_tensors.h"
 #include "backend/cuda/device_limits.h"
 #include "backend/cuda/kernel_status.h"
+#include "backend/cuda/kv_q8.cuh"
 #include "backend/cuda/matmul_kernels.h"
 #include "ops/op_checks.h"
 
@@ -33,13 +36,22 @@ static_assert(kThreads == 32 * kHeadsPerBlock);
 __device__ __forceinline__ float to_f32(float v) { return v; }
 __device__ __forceinline__ float to_f32(__half v) { return __half2float(v); }
 
+using cuda_detail::Q8;
+
+// Element `col` of the cache row at `row`, as f32; T is float, __half or Q8.
+template <typename T>
+__device__ __forceinline__ float cache_element(const char* row, int64_t col) {
+  if constexpr (std::is_same_v<T, Q8>) return cuda_detail::q8_element(row, col);
+  else return to_f32(reinterpret_cast<const T*>(row)[col]);
+}
+
 struct AttnParams {
   const float* q;
   int64_t q_stride;  // floats
   const void* k;
-  int64_t k_stride;  // elements
+  int64_t k_stride;  // bytes
   const void* v;
-  int64_t v_stride;
+  int64_t v_stride;  // bytes
   float* out;
   int64_t out_stride;
   const int32_t* positions;  // device array, or null: positions[t] = first_pos + t
@@ -75,8 +87,9 @@ __global__ void __launch_bounds__(kThreads) attention_split_kernel(AttnParams p)
   for (int i = tid; i < nh * hd; i += kThreads)
     q_s[i] = p.q[int64_t(t) * p.q_stride + int64_t(h0) * hd + i] * p.scale;
 
-  const KT* kc = static_cast<const KT*>(p.k) + int64_t(kvh) * hd;
-  const VT* vc = static_cast<const VT*>(p.v) + int64_t(kvh) * hd;
+  const char* kc = static_cast<const char*>(p.k);
+  const char* vc = static_cast<const char*>(p.v);
+  const int64_t head_col = int64_t(kvh) * hd;  // this KV head's first element in a row
   float m = -INFINITY, l = 0.f;  // warp `warp`'s head: all lanes hold the same values
   float acc[kOutPerThread];
 #pragma unroll
@@ -87,8 +100,8 @@ __global__ void __launch_bounds__(kThreads) attention_split_kernel(AttnParams p)
     for (int i = tid; i < kKeysPerTile * hd; i += kThreads) {
       const int j = i / hd, d = i % hd, key = tile + j;
       const bool ok = key < k_end;
-      k_s[j * row + d] = ok ? to_f32(kc[int64_t(key) * p.k_stride + d]) : 0.f;
-      v_s[j * row + d] = ok ? to_f32(vc[int64_t(key) * p.v_stride + d]) : 0.f;
+      k_s[j * row + d] = ok ? cache_element<KT>(kc + int64_t(key) * p.k_stride, head_col + d) : 0.f;
+      v_s[j * row + d] = ok ? cache_element<VT>(vc + int64_t(key) * p.v_stride, head_col + d) : 0.f;
     }
     __syncthreads();
     if (warp < nh) {
@@ -186,6 +199,14 @@ void launch_split(const AttnParams& p, dim3 grid, cudaStream_t stream) {
   check_launch("attention", "attention_split_kernel");
 }
 
+// fn(float{}), fn(__half{}) or fn(Q8{}) for a cache type (op_checks admits only these).
+template <typename F>
+void with_cache_type(DType t, F&& fn) {
+  if (t == DType::F16) fn(__half{});
+  else if (t == DType::Q8_0) fn(Q8{});
+  else fn(float{});
+}
+
 }  // namespace
 
 void attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, std::span<const int32_t> positions,
@@ -196,8 +217,8 @@ void attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, st
         "attention: head_dim " + std::to_string(spec.head_dim) + " exceeds the CUDA kernel's limit of " +
             std::to_string(kMaxAttentionHeadDim));
   check(q.row_stride() % 4 == 0 && out.row_stride() % 4 == 0 &&
-            k_cache.row_stride() % int64_t(info(k_cache.type).block_bytes) == 0 &&
-            v_cache.row_stride() % int64_t(info(v_cache.type).block_bytes) == 0,
+            (k_cache.type == DType::Q8_0 || k_cache.row_stride() % int64_t(info(k_cache.type).block_bytes) == 0) &&
+            (v_cache.type == DType::Q8_0 || v_cache.row_stride() % int64_t(info(v_cache.type).block_bytes) == 0),
         "attention: row strides must be whole elements");
   check(T * std::max(1, spec.n_head) <= INT32_MAX, "attention: too many query rows");
   if (!old_kernels_requested() && !(T > kDecodeMaxTokens && old_prefill_attention_requested())) {
@@ -211,9 +232,9 @@ void attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, st
   p.q = static_cast<const float*>(q.data);
   p.q_stride = q.row_stride() / 4;
   p.k = k_cache.data;
-  p.k_stride = k_cache.row_stride() / int64_t(info(k_cache.type).block_bytes);
+  p.k_stride = k_cache.row_stride();
   p.v = v_cache.data;
-  p.v_stride = v_cache.row_stride() / int64_t(info(v_cache.type).block_bytes);
+  p.v_stride = v_cache.row_stride();
   p.out = static_cast<float*>(out.data);
   p.out_stride = out.row_stride() / 4;
   p.T = int(T);
@@ -246,11 +267,9 @@ void attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, st
   p.part_ml = part_ml.as<float2>();
 
   const dim3 grid(unsigned(T * p.n_split), unsigned(spec.n_kv_head * p.head_groups));
-  const bool k16 = k_cache.type == DType::F16, v16 = v_cache.type == DType::F16;
-  if (k16 && v16) launch_split<__half, __half>(p, grid, stream);
-  else if (k16) launch_split<__half, float>(p, grid, stream);
-  else if (v16) launch_split<float, __half>(p, grid, stream);
-  else launch_split<float, float>(p, grid, stream);
+  with_cache_type(k_cache.type, [&](auto k) {
+    with_cache_type(v_cache.type, [&](auto v) { launch_split<decltype(k), decltype(v)>(p, grid, stream); });
+  });
   if (merged) {
     attention_merge_kernel<<<unsigned(T * spec.n_head), std::min(spec.head_dim, 256), 0, stream>>>(p);
     check_launch("attention", "attention_merge_kernel");

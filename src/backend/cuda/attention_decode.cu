@@ -8,6 +8,8 @@
 // state (running max, sum, accumulator) with no cross-lane traffic in the loop but the LPK-lane
 // dot reduction. At the end the lane groups, then the warps, are merged by their statistics; one
 // split writes the output, several write partials that attention_decode_merge_kernel combines.
+// q8_0 caches: a lane's VEC = 8 elements lie in one block, loaded as its scale and 8 levels (three
+// registers, against four for eight f16) and turned to f32 where used.
 #include <cuda_fp16.h>
 
 #include <algorithm>
@@ -17,6 +19,7 @@
 
 #include "backend/cuda/device_limits.h"
 #include "backend/cuda/kernel_status.h"
+#include "backend/cuda/kv_q8.cuh"
 #include "backend/cuda/matmul_kernels.h"
 
 namespace llmr::cuda_ops {
@@ -31,9 +34,9 @@ struct DecodeParams {
   const float* q;
   int64_t q_stride;  // floats
   const void* k;
-  int64_t k_stride;  // elements
+  int64_t k_stride;  // bytes
   const void* v;
-  int64_t v_stride;
+  int64_t v_stride;  // bytes
   float* out;
   int64_t out_stride;
   const int32_t* positions;  // device array, or null: positions[t] = first_pos + t
@@ -61,6 +64,33 @@ struct alignas(sizeof(T) * VEC) Pack {
 
 __device__ __forceinline__ float to_f(float x) { return x; }
 __device__ __forceinline__ float to_f(uint16_t x) { return __half2float(__ushort_as_half(x)); }
+
+using cuda_detail::Q8;
+
+// VEC elements of a cache row held in registers: Regs, loaded from element `col` of a row, zeroed
+// for keys past the end, read as f32. T is float, uint16_t (f16 bits) or Q8 (q8_0 blocks).
+template <typename T, int VEC>
+struct CacheVec {
+  using Regs = Pack<T, VEC>;
+  static __device__ __forceinline__ Regs load(const char* row, int64_t col) {
+    return *reinterpret_cast<const Regs*>(row + col * int64_t(sizeof(T)));
+  }
+  static __device__ __forceinline__ Regs zero() {
+    Regs r;
+#pragma unroll
+    for (int i = 0; i < VEC; ++i) r.v[i] = T(0);
+    return r;
+  }
+  static __device__ __forceinline__ float at(const Regs& r, int i) { return to_f(r.v[i]); }
+};
+
+template <int VEC>
+struct CacheVec<Q8, VEC> {
+  using Regs = cuda_detail::Q8Regs<VEC>;
+  static __device__ __forceinline__ Regs load(const char* row, int64_t col) { return Regs::load(row, col); }
+  static __device__ __forceinline__ Regs zero() { return Regs::zero(); }
+  static __device__ __forceinline__ float at(const Regs& r, int i) { return r.at(i); }
+};
 
 template <typename KT, typename VT, int VEC, int LPK, int NCH, int NH, int R>
 __global__ void __launch_bounds__(kThreads) attention_decode_kernel(DecodeParams p) {
@@ -103,11 +133,14 @@ __global__ void __launch_bounds__(kThreads) attention_decode_kernel(DecodeParams
       }
   }
 
-  const KT* kbase = static_cast<const KT*>(p.k) + int64_t(kvh) * D;
-  const VT* vbase = static_cast<const VT*>(p.v) + int64_t(kvh) * D;
+  using KC = CacheVec<KT, VEC>;
+  using VC = CacheVec<VT, VEC>;
+  const char* kbase = static_cast<const char*>(p.k);
+  const char* vbase = static_cast<const char*>(p.v);
+  const int64_t head_col = int64_t(kvh) * D;  // this KV head's first element in a row
   for (int base = k_begin + warp * KEYS; base < k_end; base += kWarps * KEYS) {  // warp-uniform
-    Pack<KT, VEC> kr[R][NCH];
-    Pack<VT, VEC> vr[R][NCH];
+    typename KC::Regs kr[R][NCH];
+    typename VC::Regs vr[R][NCH];
 #pragma unroll
     for (int r = 0; r < R; ++r) {
       const int key = base + r * GROUPS + grp;
@@ -116,14 +149,11 @@ __global__ void __launch_bounds__(kThreads) attention_decode_kernel(DecodeParams
         const int d0 = (c * LPK + j) * VEC;
         if (key < k_end && chunk_ok[c]) {
           const int64_t row = cache_row(p, t, key);
-          kr[r][c] = *reinterpret_cast<const Pack<KT, VEC>*>(kbase + row * p.k_stride + d0);
-          vr[r][c] = *reinterpret_cast<const Pack<VT, VEC>*>(vbase + row * p.v_stride + d0);
+          kr[r][c] = KC::load(kbase + row * p.k_stride, head_col + d0);
+          vr[r][c] = VC::load(vbase + row * p.v_stride, head_col + d0);
         } else {
-#pragma unroll
-          for (int i = 0; i < VEC; ++i) {
-            kr[r][c].v[i] = KT(0);
-            vr[r][c].v[i] = VT(0);
-          }
+          kr[r][c] = KC::zero();
+          vr[r][c] = VC::zero();
         }
       }
     }
@@ -136,7 +166,7 @@ __global__ void __launch_bounds__(kThreads) attention_decode_kernel(DecodeParams
 #pragma unroll
         for (int c = 0; c < NCH; ++c)
 #pragma unroll
-          for (int i = 0; i < VEC; ++i) dot = fmaf(q[h][c * VEC + i], to_f(kr[r][c].v[i]), dot);
+          for (int i = 0; i < VEC; ++i) dot = fmaf(q[h][c * VEC + i], KC::at(kr[r][c], i), dot);
 #pragma unroll
         for (int o = LPK / 2; o > 0; o >>= 1) dot += __shfl_xor_sync(0xFFFFFFFFu, dot, o);
         s[r][h] = dot;
@@ -160,7 +190,7 @@ __global__ void __launch_bounds__(kThreads) attention_decode_kernel(DecodeParams
 #pragma unroll
         for (int c = 0; c < NCH; ++c)
 #pragma unroll
-          for (int i = 0; i < VEC; ++i) acc[h][c * VEC + i] = fmaf(pr, to_f(vr[r][c].v[i]), acc[h][c * VEC + i]);
+          for (int i = 0; i < VEC; ++i) acc[h][c * VEC + i] = fmaf(pr, VC::at(vr[r][c], i), acc[h][c * VEC + i]);
       }
       m[h] = mx;
     }
@@ -322,19 +352,22 @@ bool attention_decode(const Tensor& q, const Tensor& k_cache, const Tensor& v_ca
   const int D = spec.head_dim;
   const bool f16 = k_cache.type == DType::F16 && v_cache.type == DType::F16;
   const bool f32 = k_cache.type == DType::F32 && v_cache.type == DType::F32;
+  const bool q8 = k_cache.type == DType::Q8_0 && v_cache.type == DType::Q8_0;
+  // q8_0 beside another type: attention.cu's kernel, which reads any pair element by element.
+  if ((k_cache.type == DType::Q8_0 || v_cache.type == DType::Q8_0) && !q8) return false;
   const bool aligned = aligned16(k_cache.data, k_cache.row_stride()) && aligned16(v_cache.data, v_cache.row_stride());
   const int group = spec.n_head / spec.n_kv_head;
   Config c{1, 32, 8, group == 1 ? 1 : 4, 2};
-  if (f16 && aligned && D % 8 == 0) c = {8, pow2_at_least(D / 8), 1, c.nh, 4};
+  if ((f16 && aligned && D % 8 == 0) || q8) c = {8, pow2_at_least(D / 8), 1, c.nh, 4};  // q8_0: D % 32 == 0
   else if (f32 && aligned && D % 4 == 0) c = D <= 128 ? Config{4, pow2_at_least(D / 4), 1, c.nh, 4} : Config{4, 32, 2, c.nh, 4};
 
   DecodeParams p{};
   p.q = static_cast<const float*>(q.data);
   p.q_stride = q.row_stride() / 4;
   p.k = k_cache.data;
-  p.k_stride = k_cache.row_stride() / int64_t(info(k_cache.type).block_bytes);
+  p.k_stride = k_cache.row_stride();
   p.v = v_cache.data;
-  p.v_stride = v_cache.row_stride() / int64_t(info(v_cache.type).block_bytes);
+  p.v_stride = v_cache.row_stride();
   p.out = static_cast<float*>(out.data);
   p.out_stride = out.row_stride() / 4;
   p.positions = device_positions;
@@ -365,7 +398,8 @@ bool attention_decode(const Tensor& q, const Tensor& k_cache, const Tensor& v_ca
   p.part_ml = p.n_split > 1 ? reinterpret_cast<float2*>(scratch.as<char>() + o_bytes) : nullptr;
 
   const dim3 grid(unsigned(p.n_split), unsigned(spec.n_kv_head * p.head_groups), unsigned(T));
-  if (c.vec == 8) launch_fast<uint16_t, 8>(c, p, grid, stream);
+  if (q8) launch_fast<Q8, 8>(c, p, grid, stream);
+  else if (c.vec == 8) launch_fast<uint16_t, 8>(c, p, grid, stream);
   else if (c.vec == 4) launch_fast<float, 4>(c, p, grid, stream);
   else if (k_cache.type == DType::F16 && v_cache.type == DType::F16) launch_generic<uint16_t, uint16_t>(c, p, grid, stream);
   else if (k_cache.type == DType::F16) launch_generic<uint16_t, float>(c, p, grid, stream);

@@ -1,5 +1,5 @@
-// Causal attention for prompts on tensor cores, flash-attention-2 style (f16 K/V caches, head_dim 64
-// or 128). One block = 4 warps = 64 query rows: the (token, query head) pairs of up to 64 / group
+// Causal attention for prompts on tensor cores, flash-attention-2 style (f16 or q8_0 K/V caches,
+// head_dim 64 or 128). One block = 4 warps = 64 query rows: the (token, query head) pairs of up to 64 / group
 // consecutive tokens and all `group` query heads sharing one KV head, so every K/V tile read from
 // memory serves the whole GQA group. Each warp owns 16 rows. K/V tiles of 64 keys stream through
 // shared memory with cp.async, two stages deep; Q is converted to f16 once, pre-scaled by
@@ -7,7 +7,9 @@
 // mma.sync.m16n8k16 (f16 in, f32 accumulate), the causal mask, the online softmax in registers
 // (exp2f, running max and sum per row), P rounded to f16 and reused in registers as the A fragments
 // of O += P V. Tiles past the block's last visible key are never loaded; a warp skips the math of
-// tiles past its own rows' keys.
+// tiles past its own rows' keys. q8_0 caches: each thread loads 8 levels and their block's scale and
+// stores them as 8 f16 (d * q rounded once, as an f16 cache would hold the value) into the same
+// shared tiles; these loads are synchronous, so they hide less latency than cp.async.
 // Numerics: Q and P are rounded to f16 (relative 2^-11); the row sum is taken over the rounded P, so
 // every output is an exact convex combination of V rows with weights off by ~1e-3 relative at most.
 #include <cuda_fp16.h>
@@ -17,8 +19,10 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <type_traits>
 
 #include "backend/cuda/kernel_status.h"
+#include "backend/cuda/kv_q8.cuh"
 #include "backend/cuda/matmul_kernels.h"
 
 namespace llmr::cuda_ops {
@@ -32,10 +36,10 @@ constexpr int kThreads = 32 * kWarps;
 struct PrefillParams {
   const float* q;
   int64_t q_stride;  // floats
-  const __half* k;
-  int64_t k_stride;  // halves
-  const __half* v;
-  int64_t v_stride;
+  const void* k;      // f16 or q8_0 rows
+  int64_t k_stride;   // bytes
+  const void* v;
+  int64_t v_stride;   // bytes
   float* out;
   int64_t out_stride;        // floats
   const int32_t* positions;  // device array, or null: positions[t] = first_pos + t
@@ -52,6 +56,11 @@ constexpr int kRow = HD + 8;
 template <int HD>
 constexpr size_t shared_bytes() {
   return sizeof(__half) * size_t(kRow<HD>) * (kBM + 4 * kBN);  // Q, then K and V with two stages each
+}
+
+__device__ __forceinline__ uint32_t half2_bits_of(float a, float b) {
+  const __half2 h = __floats2half2_rn(a, b);
+  return *reinterpret_cast<const uint32_t*>(&h);
 }
 
 __device__ __forceinline__ uint32_t smem_addr(const void* p) {
@@ -81,6 +90,19 @@ __device__ __forceinline__ void ldmatrix_x4_trans(uint32_t (&r)[4], const __half
                : "r"(smem_addr(p)));
 }
 
+using cuda_detail::Q8;
+
+// Elements [col, col + 8) of the q8_0 row at `row` as 8 f16 (one 16-byte shared-memory store).
+__device__ __forceinline__ uint4 q8_as_half8(const char* row, int64_t col) {
+  const auto r = cuda_detail::Q8Regs<8>::load(row, col);
+  uint4 h;
+  h.x = half2_bits_of(r.at(0), r.at(1));
+  h.y = half2_bits_of(r.at(2), r.at(3));
+  h.z = half2_bits_of(r.at(4), r.at(5));
+  h.w = half2_bits_of(r.at(6), r.at(7));
+  return h;
+}
+
 // d += a (16x16, row) * b (16x8, col); f16 inputs, f32 accumulators.
 __device__ __forceinline__ void mma_16816(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
   asm volatile(
@@ -96,7 +118,7 @@ __device__ __forceinline__ uint32_t half2_bits(__half2 h) { return *reinterpret_
 //   A (16x16): reg0 (row g, cols 2c..2c+1), reg1 (row g+8, same), reg2 (row g, cols 2c+8..), reg3 (row g+8, cols 2c+8..)
 //   B (16x8):  reg0 (rows 2c..2c+1, col g), reg1 (rows 2c+8.., col g)
 //   C (16x8):  c0, c1 (row g, cols 2c, 2c+1), c2, c3 (row g+8, same cols)
-template <int HD>
+template <int HD, typename KV>
 __global__ void __launch_bounds__(kThreads) attention_prefill_mma_kernel(PrefillParams p) {
   constexpr int ROW = kRow<HD>;
   constexpr int KSTEPS = HD / 16;   // k-steps of S = Q K^T
@@ -136,8 +158,9 @@ __global__ void __launch_bounds__(kThreads) attention_prefill_mma_kernel(Prefill
   const int kv_len = s_kv_len;  // >= 1: the block's first row is a real token
   const int n_tiles = (kv_len + kBN - 1) / kBN;
 
-  const __half* kbase = p.k + int64_t(kvh) * HD;
-  const __half* vbase = p.v + int64_t(kvh) * HD;
+  const char* kbase = static_cast<const char*>(p.k);
+  const char* vbase = static_cast<const char*>(p.v);
+  const int64_t head_col = int64_t(kvh) * HD;  // this KV head's first element in a row
   auto load_tile = [&](int stage, int key0) {
     __half* ks = k_s + stage * kBN * ROW;
     __half* vs = v_s + stage * kBN * ROW;
@@ -147,8 +170,14 @@ __global__ void __launch_bounds__(kThreads) attention_prefill_mma_kernel(Prefill
       const int r = i / CHUNKS, col = (i % CHUNKS) * 8, key = key0 + r;
       const bool ok = key < kv_len;  // keys past every row's last are zero-filled (V must stay finite)
       const int64_t row = ok ? key : 0;
-      cp_async16(ks + r * ROW + col, kbase + row * p.k_stride + col, ok);
-      cp_async16(vs + r * ROW + col, vbase + row * p.v_stride + col, ok);
+      if constexpr (std::is_same_v<KV, Q8>) {
+        const uint4 zero = make_uint4(0, 0, 0, 0);
+        *reinterpret_cast<uint4*>(ks + r * ROW + col) = ok ? q8_as_half8(kbase + row * p.k_stride, head_col + col) : zero;
+        *reinterpret_cast<uint4*>(vs + r * ROW + col) = ok ? q8_as_half8(vbase + row * p.v_stride, head_col + col) : zero;
+      } else {
+        cp_async16(ks + r * ROW + col, kbase + row * p.k_stride + (head_col + col) * 2, ok);
+        cp_async16(vs + r * ROW + col, vbase + row * p.v_stride + (head_col + col) * 2, ok);
+      }
     }
   };
   load_tile(0, 0);
@@ -287,13 +316,13 @@ bool aligned16(const void* ptr, int64_t stride_bytes) {
   return reinterpret_cast<uintptr_t>(ptr) % 16 == 0 && stride_bytes % 16 == 0;
 }
 
-template <int HD>
+template <int HD, typename KV>
 void launch(const PrefillParams& p, dim3 grid, cudaStream_t stream) {
   // Set on every call: the attribute belongs to the current device, and several may be in use.
-  check_cuda(cudaFuncSetAttribute(attention_prefill_mma_kernel<HD>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+  check_cuda(cudaFuncSetAttribute(attention_prefill_mma_kernel<HD, KV>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                   int(shared_bytes<HD>())),
              "attention", "cudaFuncSetAttribute (prefill mma)");
-  attention_prefill_mma_kernel<HD><<<grid, kThreads, shared_bytes<HD>(), stream>>>(p);
+  attention_prefill_mma_kernel<HD, KV><<<grid, kThreads, shared_bytes<HD>(), stream>>>(p);
   check_launch("attention", "attention_prefill_mma_kernel");
 }
 
@@ -310,8 +339,11 @@ bool attention_prefill_mma(const Tensor& q, const Tensor& k_cache, const Tensor&
   const int64_t T = q.rows();
   const int D = spec.head_dim;
   if (T < 1 || T > INT32_MAX || positions.empty() || !flash_mma_requested()) return false;
-  if (k_cache.type != DType::F16 || v_cache.type != DType::F16 || (D != 64 && D != 128)) return false;
-  if (!aligned16(k_cache.data, k_cache.row_stride()) || !aligned16(v_cache.data, v_cache.row_stride())) return false;
+  const bool q8 = k_cache.type == DType::Q8_0 && v_cache.type == DType::Q8_0;
+  if (!(q8 || (k_cache.type == DType::F16 && v_cache.type == DType::F16)) || (D != 64 && D != 128)) return false;
+  // f16 rows go by cp.async in 16-byte pieces; q8_0 rows are read 2 bytes at a time.
+  if (!q8 && (!aligned16(k_cache.data, k_cache.row_stride()) || !aligned16(v_cache.data, v_cache.row_stride())))
+    return false;
   if (spec.n_kv_head < 1 || spec.n_head % spec.n_kv_head != 0) return false;
   const int group = spec.n_head / spec.n_kv_head;
   if (group < 1 || group > kBM) return false;
@@ -319,10 +351,10 @@ bool attention_prefill_mma(const Tensor& q, const Tensor& k_cache, const Tensor&
   PrefillParams p{};
   p.q = static_cast<const float*>(q.data);
   p.q_stride = q.row_stride() / 4;
-  p.k = static_cast<const __half*>(k_cache.data);
-  p.k_stride = k_cache.row_stride() / 2;
-  p.v = static_cast<const __half*>(v_cache.data);
-  p.v_stride = v_cache.row_stride() / 2;
+  p.k = k_cache.data;
+  p.k_stride = k_cache.row_stride();
+  p.v = v_cache.data;
+  p.v_stride = v_cache.row_stride();
   p.out = static_cast<float*>(out.data);
   p.out_stride = out.row_stride() / 4;
   p.positions = device_positions;
@@ -335,8 +367,13 @@ bool attention_prefill_mma(const Tensor& q, const Tensor& k_cache, const Tensor&
   const int64_t blocks = (T + p.tokens_per_block - 1) / p.tokens_per_block;
   if (blocks > 65535) return false;  // grid.y
   const dim3 grid(unsigned(spec.n_kv_head), unsigned(blocks));
-  if (D == 64) launch<64>(p, grid, stream);
-  else launch<128>(p, grid, stream);
+  if (q8) {
+    if (D == 64) launch<64, Q8>(p, grid, stream);
+    else launch<128, Q8>(p, grid, stream);
+  } else {
+    if (D == 64) launch<64, __half>(p, grid, stream);
+    else launch<128, __half>(p, grid, stream);
+  }
   return true;
 }
 

@@ -1,12 +1,14 @@
 // CudaBackend::copy: dst = src converted (f32 <-> f16 <-> bf16, round to nearest even), rows strided.
 // Same-type copies are a 2-D device memcpy; conversions a grid over (column chunk, row) with 4-element
-// accesses where every row is aligned.
+// accesses where every row is aligned. q8_0 (the quantized KV cache): rows quantized a warp per block
+// (store_rows.cu's kernel), or read back one element per thread.
 #include <algorithm>
 
 #include "backend/cuda/cuda_backend_impl.h"
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/device_tensors.h"
 #include "backend/cuda/float_types.cuh"
+#include "backend/cuda/kv_q8.cuh"
 #include "ops/op_checks.h"
 
 namespace llmr {
@@ -62,6 +64,27 @@ void launch_convert(CudaBackend& be, const Tensor& src, const Tensor& dst) {
   check_launch("copy", "convert_rows");
 }
 
+// dst (float type D) = the q8_0 rows of src, element by element.
+template <typename D>
+__global__ void __launch_bounds__(256) dequantize_q8_rows(CopyRows p) {
+  for (int64_t r = blockIdx.y; r < p.rows; r += gridDim.y) {
+    auto* dst = reinterpret_cast<typename D::Storage*>(p.dst + r * p.dst_stride);
+    for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < p.cols; i += int64_t(gridDim.x) * blockDim.x)
+      dst[i] = D::store(q8_element(p.src + r * p.src_stride, i));
+  }
+}
+
+template <typename D>
+void launch_dequantize_q8(CudaBackend& be, const Tensor& src, const Tensor& dst) {
+  const CopyRows p{static_cast<const char*>(src.data), static_cast<char*>(dst.data), src.row_stride(),
+                   dst.row_stride(), src.rows(), src.cols()};
+  constexpr int kThreads = 256;
+  const int64_t grid_y = std::min<int64_t>(p.rows, kMaxGridY);
+  const int64_t grid_x = std::clamp<int64_t>((p.cols + kThreads - 1) / kThreads, 1, 1024);
+  dequantize_q8_rows<D><<<dim3{unsigned(grid_x), unsigned(grid_y)}, kThreads, 0, be.stream()>>>(p);
+  check_launch("copy", "dequantize_q8_rows");
+}
+
 }  // namespace
 }  // namespace cuda_detail
 
@@ -79,6 +102,11 @@ void CudaBackend::copy(const Tensor& src, const Tensor& dst) {
     cuda_check(cudaMemcpy2DAsync(dst.data, dpitch, src.data, spitch, width, size_t(rows), cudaMemcpyDeviceToDevice,
                                  stream()),
                "copy", "cudaMemcpy2DAsync");
+    return;
+  }
+  if (dst.type == DType::Q8_0) return quantize_rows_q8(src, dst, nullptr, stream(), "copy");
+  if (src.type == DType::Q8_0) {
+    dispatch_float_type(dst.type, [&](auto d) { launch_dequantize_q8<decltype(d)>(*this, src, dst); });
     return;
   }
   dispatch_float_type(src.type, [&](auto s) {

@@ -71,6 +71,7 @@ class CudaBackend final : public Backend {
   void attention_paged(const Tensor& q, const Tensor& k_pool, const Tensor& v_pool, const Tensor& positions,
                        const Tensor& block_table, int64_t block_size, const AttentionSpec& spec,
                        const Tensor& out) override;
+  void sample(const Tensor& logits, std::span<const SampleRow> rows, std::span<int32_t> out) override;
 
   // CUDA graphs: stream capture of the queued ops (relaxed mode), replayed with cudaGraphLaunch.
   std::unique_ptr<Buffer> alloc_host_input(DType type, const std::vector<int64_t>& shape) override;

@@ -1,12 +1,13 @@
 #pragma once
 // The sampler's arithmetic over a whole vocabulary, written so the compiler vectorizes it: an exp
 // for non-positive arguments (relative error < 1e-5; underflows to 0 below 2^-126) and a sum in eight
-// interleaved partial sums. Shared with the sampler's test, whose literal definition uses them too.
+// interleaved partial sums. Shared with the sampling tests, whose literal definitions use them too;
+// backend/cuda/sample.cu rounds each step of the exp the same way.
 #include <cstdint>
 #include <cstring>
 #include <span>
 
-namespace llmr::sampler_math {
+namespace llmr::sample_math {
 
 // exp(x) for x <= 0: 2^(x log2 e) as 2^i (exponent bits) times a degree-7 Taylor polynomial of 2^f.
 inline float exp_nonpositive(float x) {
@@ -35,4 +36,4 @@ inline double sum(std::span<const float> v) {
   return s;
 }
 
-}  // namespace llmr::sampler_math
+}  // namespace llmr::sample_math
