@@ -9,7 +9,7 @@
 namespace llmr {
 
 struct Transformer::Scratch {
-  std::unique_ptr<Buffer> x, h, q, k, v, attn, o, gate, up, act, selected, logits;
+  std::unique_ptr<Buffer> x, h, q, k, v, attn, o, gate, up, selected, logits;
   std::unique_ptr<Buffer> qkv, gate_up;  // the stacked projections' outputs (null unless fused)
   // Where logits land when the backend's memory is not the host's (pinned on CUDA: a batch's
   // logits download at full link speed).
@@ -37,6 +37,15 @@ Tensor columns(const Tensor& t, int64_t begin, int64_t count) {
   Tensor v = Tensor::view(static_cast<float*>(t.data) + begin, DType::F32, {t.rows(), count}, t.device);
   v.stride[0] = t.row_stride();
   return v;
+}
+
+// rope(q), rope(k): one pass when k's columns follow q's in the same rows (the stacked q|k|v product).
+template <typename RopeFn>
+void rope_q_and_k(const Tensor& q, const Tensor& k, int head_dim, RopeFn&& rope) {
+  const bool adjacent = k.data == static_cast<float*>(q.data) + q.cols() && k.row_stride() == q.row_stride();
+  if (adjacent) return rope(columns(q, 0, q.cols() + k.cols()), int((q.cols() + k.cols()) / head_dim));
+  rope(q, int(q.cols() / head_dim));
+  rope(k, int(k.cols() / head_dim));
 }
 
 // Whether these matrices can be stacked into one: same type and input width, contiguous rows.
@@ -118,7 +127,7 @@ void Transformer::reserve(int64_t n, int64_t n_out) {
     const int64_t q_dim = c.n_head * c.head_dim, kv_dim = c.n_head_kv * c.head_dim;
     auto buf = [&](int64_t cols) { return backend_.alloc(DType::F32, {n, cols}); };
     s.x = buf(c.n_embd), s.h = buf(c.n_embd), s.q = buf(q_dim), s.k = buf(kv_dim), s.v = buf(kv_dim);
-    s.attn = buf(q_dim), s.o = buf(c.n_embd), s.gate = buf(c.n_ff), s.up = buf(c.n_ff), s.act = buf(c.n_ff);
+    s.attn = buf(q_dim), s.o = buf(c.n_embd), s.gate = buf(c.n_ff), s.up = buf(c.n_ff);
     s.qkv = stacked_ ? buf(q_dim + 2 * kv_dim) : nullptr;
     s.gate_up = stacked_ ? buf(2 * c.n_ff) : nullptr;
     capacity_ = n;
@@ -176,8 +185,8 @@ Tensor Transformer::forward(std::span<const SequenceChunk> chunks, KvStore& kv, 
   const RopeSpec rope{int(c.head_dim), int(c.rope_dims), c.rope_layout, inv_freq_.data()};
   StepInputs in;
   in.embed = [&](const Tensor& x) { ops.embedding(weights_.token_embd, tokens, x); };
-  in.rope = [&](const Tensor& t, int n_heads) { ops.rope(t, n_heads, positions, rope); };
   in.attend = [&](int64_t l, const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& attn) {
+    rope_q_and_k(q, k, int(c.head_dim), [&](const Tensor& t, int n_heads) { ops.rope(t, n_heads, positions, rope); });
     kv.attend(ops, l, seqs, positions, attention, q, k, v, attn);
   };
   run_layers(T, in);
@@ -201,7 +210,7 @@ void Transformer::run_layers(int64_t T, const StepInputs& in) {
   Scratch& s = *scratch_;
   auto rows = [T](const std::unique_ptr<Buffer>& b) { return b->tensor().slice_rows(0, T); };
   Tensor x = rows(s.x), h = rows(s.h), q = rows(s.q), k = rows(s.k), v = rows(s.v), attn = rows(s.attn),
-         o = rows(s.o), gate = rows(s.gate), up = rows(s.up), act = rows(s.act);
+         o = rows(s.o), gate = rows(s.gate), up = rows(s.up);
   // With stacked weights q, k, v (gate, up) are column ranges of one product's output.
   const int64_t q_dim = c.n_head * c.head_dim, kv_dim = c.n_head_kv * c.head_dim;
   const Tensor qkv = s.qkv ? rows(s.qkv) : Tensor{}, gate_up = s.gate_up ? rows(s.gate_up) : Tensor{};
@@ -230,13 +239,7 @@ void Transformer::run_layers(int64_t T, const StepInputs& in) {
       ops.rms_norm(per_head(q, c.n_head), w.q_norm, eps, per_head(q, c.n_head));
       ops.rms_norm(per_head(k, c.n_head_kv), w.k_norm, eps, per_head(k, c.n_head_kv));
     }
-    if (w.wqkv.data) {
-      in.rope(columns(qkv, 0, q_dim + kv_dim), int(c.n_head + c.n_head_kv));  // q and k side by side: one pass
-    } else {
-      in.rope(q, int(c.n_head));
-      in.rope(k, int(c.n_head_kv));
-    }
-    in.attend(l, q, k, v, attn);
+    in.attend(l, q, k, v, attn);  // rope(q), rope(k), the KV cache write, attention
     ops.matmul(attn, w.wo, nullptr, o);
     // Feed-forward block: x += o; h = norm(x); x += W_down · (silu(W_gate h) * W_up h)
     ops.rms_norm_residual(o, x, w.ffn_norm, eps, x, h);
@@ -248,8 +251,7 @@ void Transformer::run_layers(int64_t T, const StepInputs& in) {
       ops.matmul(h, w.w_gate, nullptr, gate);
       ops.matmul(h, w.w_up, nullptr, up);
     }
-    ops.swiglu(gate, up, act);
-    ops.matmul_add(act, w.w_down, x);
+    ops.swiglu_matmul_add(gate, up, w.w_down, x);
   }
 }
 
@@ -282,7 +284,7 @@ Tensor Transformer::forward_graph(int32_t token, int64_t pos, KvCache& cache, Lo
   std::vector<const void*> fingerprint;
   for (int64_t l = 0; l < c.n_layer; ++l) fingerprint.insert(fingerprint.end(), {cache.k(l).data, cache.v(l).data});
   fingerprint.push_back(reinterpret_cast<const void*>(intptr_t(cache.n_ctx())));
-  for (const auto* b : {&s.x, &s.h, &s.q, &s.k, &s.v, &s.attn, &s.o, &s.gate, &s.up, &s.act, &s.selected, &s.logits,
+  for (const auto* b : {&s.x, &s.h, &s.q, &s.k, &s.v, &s.attn, &s.o, &s.gate, &s.up, &s.selected, &s.logits,
                         &s.qkv, &s.gate_up})
     fingerprint.push_back(*b ? (*b)->tensor().data : nullptr);
 
@@ -323,10 +325,9 @@ Tensor Transformer::forward_graph(int32_t token, int64_t pos, KvCache& cache, Lo
       const RopeSpec rope{int(c.head_dim), int(c.rope_dims), c.rope_layout, inv_freq_.data()};
       StepInputs in;
       in.embed = [&](const Tensor& x) { ops.embedding_from(weights_.token_embd, dev_id, x); };
-      in.rope = [&](const Tensor& t, int n_heads) { ops.rope_from(t, n_heads, dev_pos, rope); };
       // The whole cache as keys: the kernels stop at the position they read.
       in.attend = [&](int64_t l, const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& attn) {
-        cache.store_at(ops, l, dev_pos, k, v);
+        ops.rope_store_kv(q, k, v, dev_pos, rope, cache.k(l), cache.v(l));
         const auto [keys, values] = cache.view(l, cache.n_ctx());
         ops.attention_from(q, keys, values, dev_pos, attention, attn);
       };

@@ -56,11 +56,10 @@ class Transformer {
  private:
   struct Scratch;  // activations for up to `capacity_` rows, logits for up to `out_capacity_`
   struct DecodeGraph;  // a recorded single-token step and what it was recorded against
-  // How a pass's per-row inputs reach the ops: the embedding, rope of q / k (with their head counts),
-  // and per layer the KV write plus attention.
+  // How a pass's per-row inputs reach the ops: the embedding, and per layer rope of q and k, the KV
+  // write and attention.
   struct StepInputs {
     std::function<void(const Tensor& x)> embed;
-    std::function<void(const Tensor& t, int n_heads)> rope;
     std::function<void(int64_t layer, const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& attn)> attend;
   };
   // Embedding and every layer over rows [0, T) of the scratch activations (x holds the result).

@@ -55,6 +55,24 @@ void Backend::matmul_add(const Tensor& x, const Tensor& w, const Tensor& y) {
   add(y, product->tensor(), y);
 }
 
+void Backend::swiglu_matmul_add(const Tensor& gate, const Tensor& up, const Tensor& w, const Tensor& y) {
+  check(gate.ndim == 2, "swiglu_matmul_add: gate " + gate.describe() + " must be a matrix");
+  const auto act = alloc(DType::F32, {gate.shape[0], gate.shape[1]});
+  swiglu(gate, up, act->tensor());
+  matmul_add(act->tensor(), w, y);
+}
+
+void Backend::rope_store_kv(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& positions,
+                            const RopeSpec& spec, const Tensor& k_cache, const Tensor& v_cache) {
+  check(spec.head_dim > 0 && q.cols() % spec.head_dim == 0 && k.cols() % spec.head_dim == 0,
+        "rope_store_kv: q " + q.describe() + " and k " + k.describe() + " are not whole heads of " +
+            std::to_string(spec.head_dim));
+  rope_from(q, int(q.cols() / spec.head_dim), positions, spec);
+  rope_from(k, int(k.cols() / spec.head_dim), positions, spec);
+  store_rows(k, k_cache, positions);
+  store_rows(v, v_cache, positions);
+}
+
 void Backend::store_rows(const Tensor& src, const Tensor& dst, const Tensor& positions) {
   op_checks::store_rows(src, dst, positions);
   const auto pos = host_indices("store_rows", "positions", positions, src.rows());

@@ -83,6 +83,10 @@ class Backend {
   // no bias. The default runs matmul into a scratch tensor of this backend, then add.
   virtual void matmul_add(const Tensor& x, const Tensor& w, const Tensor& y);
 
+  // y += swiglu(gate, up) * w^T: a SwiGLU feed-forward's down projection added into the residual
+  // stream; gate, up [T, n] f32, w [out, n]. The default runs swiglu into a scratch tensor, then matmul_add.
+  virtual void swiglu_matmul_add(const Tensor& gate, const Tensor& up, const Tensor& w, const Tensor& y);
+
   // Rotates, in place, the first rot_dims of every head of x [T, n_heads * head_dim] (f32) by
   // positions[t] * inv_freq.
   virtual void rope(const Tensor& x, int n_heads, std::span<const int32_t> positions,
@@ -120,6 +124,12 @@ class Backend {
   virtual void rope_from(const Tensor& x, int n_heads, const Tensor& positions, const RopeSpec& spec);
   virtual void attention_from(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, const Tensor& positions,
                               const AttentionSpec& spec, const Tensor& out);
+
+  // One step's rotary embedding and KV cache write, fused: q and k rotated in place as rope_from
+  // rotates them (heads of spec.head_dim), then rows t of k and v stored at cache rows positions[t]
+  // as store_rows stores them. The default runs exactly those ops.
+  virtual void rope_store_kv(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& positions,
+                             const RopeSpec& spec, const Tensor& k_cache, const Tensor& v_cache);
 
   // Attention of many sequences over a paged KV cache (the server's): row t of q is a query at
   // position positions[t] of the sequence whose block table is row t of block_table (I32 [T,

@@ -115,6 +115,11 @@ class HostMirrorBackend final : public Backend {
     cuda_->matmul(m.device(0), m.device(1), m.device_or_null(2), m.device(3));
     m.download();
   }
+  void swiglu_matmul_add(const Tensor& gate, const Tensor& up, const Tensor& w, const Tensor& y) override {
+    DeviceMirror m(*cuda_, {&gate, &up, &w, &y});
+    cuda_->swiglu_matmul_add(m.device(0), m.device(1), m.device(2), m.device(3));
+    m.download();
+  }
   void matmul_add(const Tensor& x, const Tensor& w, const Tensor& y) override {
     DeviceMirror m(*cuda_, {&x, &w, &y});
     cuda_->matmul_add(m.device(0), m.device(1), m.device(2));
@@ -157,6 +162,12 @@ class HostMirrorBackend final : public Backend {
   void copy(const Tensor& src, const Tensor& dst) override {
     DeviceMirror m(*cuda_, {&src, &dst});
     cuda_->copy(m.device(0), m.device(1));
+    m.download();
+  }
+  void rope_store_kv(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& positions, const RopeSpec& spec,
+                     const Tensor& k_cache, const Tensor& v_cache) override {
+    DeviceMirror m(*cuda_, {&q, &k, &v, &positions, &k_cache, &v_cache});
+    cuda_->rope_store_kv(m.device(0), m.device(1), m.device(2), m.device(3), spec, m.device(4), m.device(5));
     m.download();
   }
   void store_rows(const Tensor& src, const Tensor& dst, const Tensor& positions) override {

@@ -157,6 +157,28 @@ TEST_P(MatmulAddBattery, AddsTheProductIntoY) {
           const float got = y.tensor().row<float>(t)[o];
           ASSERT_NEAR(got, y0 + p, 1e-5 * (std::fabs(y0) + std::fabs(p)) + 1e-6) << "y[" << t << "][" << o << "]";
         }
+      // swiglu_matmul_add: gate and up as column ranges of one [T, 2 in] buffer (as the stacked gate|up
+      // product leaves them), against the backend's own swiglu, then matmul, then the add
+      HostBuffer gate_up(DType::F32, {T, 2 * in}), act(DType::F32, {T, in});
+      auto gv = random_floats(size_t(T * 2 * in), -4.f, 4.f);
+      testing::fill(gate_up.tensor(), [&](int64_t i) { return gv[size_t(i)]; });
+      auto column_view = [&](int64_t begin) {
+        Tensor v = Tensor::view(static_cast<float*>(gate_up.data()) + begin, DType::F32, {T, in}, Device::Host);
+        v.stride[0] = gate_up.tensor().row_stride();
+        return v;
+      };
+      const Tensor gate = column_view(0), up = column_view(in);
+      be.swiglu(gate, up, act.tensor());
+      be.matmul(act.tensor(), w.q.tensor(), nullptr, product.tensor());
+      testing::fill(y.tensor(), [&](int64_t i) { return yv[size_t(i)]; });
+      be.swiglu_matmul_add(gate, up, w.q.tensor(), y.tensor());
+      for (int64_t t = 0; t < T; ++t)
+        for (int64_t o = 0; o < out; ++o) {
+          const float p = product.tensor().row<float>(t)[o], y0 = yv[size_t(t * out + o)];
+          const float got = y.tensor().row<float>(t)[o];
+          ASSERT_NEAR(got, y0 + p, 1e-5 * (std::fabs(y0) + std::fabs(p)) + 1e-6)
+              << "swiglu_matmul_add y[" << t << "][" << o << "]";
+        }
     }
 }
 

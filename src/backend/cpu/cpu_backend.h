@@ -20,6 +20,7 @@ class CpuBackend final : public Backend {
   void embedding(const Tensor& table, std::span<const int32_t> ids, const Tensor& out) override;
   void matmul(const Tensor& x, const Tensor& w, const Tensor* bias, const Tensor& y) override;
   void matmul_add(const Tensor& x, const Tensor& w, const Tensor& y) override;
+  void swiglu_matmul_add(const Tensor& gate, const Tensor& up, const Tensor& w, const Tensor& y) override;
   void rope(const Tensor& x, int n_heads, std::span<const int32_t> positions,
             const RopeSpec& spec) override;
   void attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,

@@ -61,6 +61,9 @@ class CudaBackend final : public Backend {
   void swiglu(const Tensor& gate, const Tensor& up, const Tensor& out) override;
   void add(const Tensor& a, const Tensor& b, const Tensor& out) override;
   void matmul_add(const Tensor& x, const Tensor& w, const Tensor& y) override;
+  void rope_store_kv(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& positions, const RopeSpec& spec,
+                     const Tensor& k_cache, const Tensor& v_cache) override;
+  void swiglu_matmul_add(const Tensor& gate, const Tensor& up, const Tensor& w, const Tensor& y) override;
   void softmax(const Tensor& x) override;
   void copy(const Tensor& src, const Tensor& dst) override;
   void store_rows(const Tensor& src, const Tensor& dst, const Tensor& positions) override;

@@ -67,6 +67,21 @@ __global__ void quantize_x_kernel(const float* __restrict__ x, int64_t x_stride,
   quantize_block(x[t * x_stride + b * 32 + lane], lane, out[blk]);
 }
 
+// The same of act = silu(gate) * up, formed as CudaBackend::swiglu forms it (same bits), so the down
+// projection's input never goes through memory in f32.
+__global__ void quantize_swiglu_kernel(const float* __restrict__ gate, int64_t g_stride, const float* __restrict__ up,
+                                       int64_t u_stride, int64_t n, int64_t T, XBlock* __restrict__ out) {
+  pdl_wait();
+  pdl_release();
+  const int64_t blocks_per_row = n / 32;
+  const int64_t blk = (int64_t(blockIdx.x) * blockDim.x + threadIdx.x) / 32;
+  const int lane = threadIdx.x & 31;
+  if (blk >= blocks_per_row * T) return;
+  const int64_t t = blk / blocks_per_row, k = blk % blocks_per_row * 32 + lane;
+  const float g = gate[t * g_stride + k];
+  quantize_block(g / (1.f + expf(-g)) * up[t * u_stride + k], lane, out[blk]);
+}
+
 // Integer path: y[t][row] = sum_u dot(unit u of row, xblock u of token t).
 template <DType W, int TMAX>
 __global__ void __launch_bounds__(kGemvThreads)
@@ -563,13 +578,19 @@ namespace {
 
 // The register-held-activation kernel (gemv_xreg.h) where it applies and int8 activations are
 // wanted; LLMR_CUDA_XREG=0 (read at every call) turns it off. Returns false otherwise.
-bool xreg_gemv(const GemvArgs& a, DType type, bool accumulate) {
+// up: when set, the activations are silu(a.x) * up (row stride up_stride floats), quantized in one pass.
+bool xreg_gemv(const GemvArgs& a, DType type, bool accumulate, const float* up = nullptr, int64_t up_stride = 0) {
   const char* off = std::getenv("LLMR_CUDA_XREG");
   if ((off && std::strcmp(off, "0") == 0) || old_kernels_requested() || use_float_gemv(a)) return false;
   const int64_t units = a.n_in / 32;
   if (units > INT32_MAX || !xreg_applies(type, a.T, int(units), a.w, a.w_stride)) return false;
   StreamScratch xq(size_t(a.T) * size_t(units) * sizeof(XBlock), a.stream, "matmul");
-  quantize_x(a.x, a.x_stride, a.n_in, a.T, xq.as<XBlock>(), a.stream);
+  if (up) {
+    launch_pdl(quantize_swiglu_kernel, dim3(unsigned((a.T * units * 32 + 255) / 256)), dim3(256), 0, a.stream, "matmul",
+               "quantize_swiglu_kernel", a.x, a.x_stride, up, up_stride, a.n_in, int64_t(a.T), xq.as<XBlock>());
+  } else {
+    quantize_x(a.x, a.x_stride, a.n_in, a.T, xq.as<XBlock>(), a.stream);
+  }
   const XregArgs args{a.w, a.w_stride, a.n_out, int(units), xq.as<XBlock>(), a.T, a.bias, a.y, a.y_stride,
                       accumulate, a.stream};
   return launch_xreg(type, args, xreg_shape(a.n_out, a.T));
@@ -584,6 +605,15 @@ bool gemv_accumulate(const Tensor& x, const Tensor& w, const Tensor& y, cudaStre
                    static_cast<const float*>(x.data), x.stride[0] / 4, int(T), nullptr, static_cast<float*>(y.data),
                    y.stride[0] / 4, stream, int64_t(row_bytes(w.type, w.shape[1]))};
   return a.n_out > 0 && xreg_gemv(a, w.type, true);
+}
+
+bool gemv_swiglu_accumulate(const Tensor& gate, const Tensor& up, const Tensor& w, const Tensor& y, cudaStream_t stream) {
+  const int64_t T = gate.shape[0];
+  if (T < 1 || T > kXregMaxTokens || !uses_xblocks(w.type)) return false;
+  const GemvArgs a{static_cast<const uint8_t*>(w.data), w.stride[0], w.shape[0], w.shape[1],
+                   static_cast<const float*>(gate.data), gate.stride[0] / 4, int(T), nullptr, static_cast<float*>(y.data),
+                   y.stride[0] / 4, stream, int64_t(row_bytes(w.type, w.shape[1]))};
+  return a.n_out > 0 && xreg_gemv(a, w.type, true, static_cast<const float*>(up.data), up.stride[0] / 4);
 }
 
 bool gemv(const Tensor& x, const Tensor& w, const Tensor* bias, const Tensor& y, cudaStream_t stream) {

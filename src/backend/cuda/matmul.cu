@@ -8,6 +8,7 @@
 #include "backend/cuda/kernel_status.h"
 #include "backend/cuda/matmul_kernels.h"
 #include "ops/matmul_checks.h"
+#include "ops/op_checks.h"
 
 namespace llmr {
 namespace cuda_ops {
@@ -68,6 +69,21 @@ void CudaBackend::matmul_add(const Tensor& x, const Tensor& w, const Tensor& y) 
   const Tensor p = Tensor::view(product.as<float>(), DType::F32, {y.shape[0], y.shape[1]}, Device::Cuda);
   cuda_ops::matmul(x, w, nullptr, p, stream(), cublas());
   add(y, p, y);
+}
+
+// y += swiglu(gate, up) w^T: the activations formed while they are quantized for the GEMV where it
+// applies (generation), else swiglu into a stream-ordered scratch and matmul_add.
+void CudaBackend::swiglu_matmul_add(const Tensor& gate, const Tensor& up, const Tensor& w, const Tensor& y) {
+  op_checks::swiglu(gate, up, gate);
+  cuda_ops::check_matmul_device_args(gate, w, nullptr, y);
+  cuda_detail::check_on_device("swiglu_matmul_add", {{"up", &up}});
+  cuda_ops::keep_pool_memory(device());
+  if (gate.shape[0] == 0 || w.shape[0] == 0) return;
+  if (cuda_ops::gemv_swiglu_accumulate(gate, up, w, y, stream())) return;
+  cuda_ops::StreamScratch act(size_t(gate.shape[0]) * size_t(gate.shape[1]) * 4, stream(), "swiglu_matmul_add");
+  const Tensor a = Tensor::view(act.as<float>(), DType::F32, {gate.shape[0], gate.shape[1]}, Device::Cuda);
+  swiglu(gate, up, a);
+  matmul_add(a, w, y);
 }
 
 }  // namespace llmr

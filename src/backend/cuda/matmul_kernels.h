@@ -30,6 +30,8 @@ bool gemv(const Tensor& x, const Tensor& w, const Tensor* bias, const Tensor& y,
 // y += x w^T through the matrix-vector path, for the types, T and alignments it takes (q4_0, q8_0,
 // q4_k at T <= 2); false when it does not apply (nothing launched: the caller adds another way).
 bool gemv_accumulate(const Tensor& x, const Tensor& w, const Tensor& y, cudaStream_t stream);
+// y += (silu(gate) * up) w^T the same way, the activations formed while they are quantized.
+bool gemv_swiglu_accumulate(const Tensor& gate, const Tensor& up, const Tensor& w, const Tensor& y, cudaStream_t stream);
 
 // The tensor-core path: any T.
 void gemm(const Tensor& x, const Tensor& w, const Tensor* bias, const Tensor& y, cudaStream_t stream,
