@@ -45,7 +45,9 @@ class ChatSession {
  private:
   Tensor prefill(const std::vector<int32_t>& tokens);
   // Logits stay in the backend's memory for Backend::sample unless a repetition penalty needs the host.
-  LogitsAt logits_at() const { return sampler_.backend_can_sample() ? LogitsAt::Backend : LogitsAt::Host; }
+  LogitsAt logits_at() const {
+    return sampler_.backend_can_sample() && sampler_.device_faster_alone() ? LogitsAt::Backend : LogitsAt::Host;
+  }
   std::string respond(int64_t max_tokens, const std::function<bool(const std::string&)>& on_text);
 
   Transformer& model_;

@@ -14,7 +14,8 @@ Generator::Generator(ForwardStep step, int64_t n_vocab, int64_t n_ctx, const Sam
 
 Generator::Generator(Transformer& model, KvCache& cache, const SamplingParams& sampling, int64_t batch)
     : Generator(ForwardStep{}, model.config().n_vocab, cache.n_ctx(), sampling, batch) {
-  const LogitsAt at = sampler_.backend_can_sample() ? LogitsAt::Backend : LogitsAt::Host;
+  const LogitsAt at =
+      sampler_.backend_can_sample() && sampler_.device_faster_alone() ? LogitsAt::Backend : LogitsAt::Host;
   step_ = [&model, &cache, at](std::span<const int32_t> tokens, int64_t pos0) {
     return model.forward(tokens, pos0, cache, false, at);
   };
