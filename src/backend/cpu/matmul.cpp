@@ -1,6 +1,6 @@
 // CpuBackend::matmul: activations quantized to 8 bits once per call (for quantized weights), then
 // output rows split across the pool; each weight row is decoded once per tile of kTokenTile tokens
-// while a group of tokens' activations stays in cache.
+// while a group of tokens' activations stays in cache; each thread reads its rows as several streams.
 #include <xmmintrin.h>
 
 #include <algorithm>
@@ -17,8 +17,8 @@ namespace llmr::cpu {
 namespace {
 
 constexpr int64_t kTokenGroup = 64;  // tokens whose activations are reused across a chunk of rows
-constexpr int64_t kPrefetchRows = 4;  // rows ahead that the row kernels prefetch
 constexpr int64_t kPanelMinTokens = 4;  // below this the panel decode costs more than it saves
+constexpr int kStreams = 4;  // row streams each thread reads at once (see the row loop)
 
 RowDotFn kernel_for(Level level, DType type) {
   RowDotFn fn = nullptr;
@@ -119,20 +119,28 @@ void matmul_at_level(Level level, const Tensor& x, const Tensor& w, const Tensor
   const int64_t row_size = int64_t(row_bytes(w.type, n));
   for_range(n_out, grain, [&](int64_t r0, int64_t r1) {
     float out[kTokenTile];
+    // The chunk as kStreams contiguous parts read in turn, a row of each: several sequential
+    // streams in flight at once pull more from DRAM per core than one.
+    const int64_t streams = std::min<int64_t>(kStreams, r1 - r0);
+    const int64_t part = (r1 - r0 + streams - 1) / streams;
     for (int64_t g = 0; g < T; g += kTokenGroup) {
       const int64_t g_end = std::min(T, g + kTokenGroup);
-      for (int64_t r = r0; r < r1; ++r) {
-        const void* wrow = w.row(r);
-        // Weights stream from memory once: fetch a few rows ahead, past what the hardware prefetcher guesses.
-        if (r + kPrefetchRows < r1) {
-          const char* ahead = static_cast<const char*>(w.row(r + kPrefetchRows));
-          for (int64_t off = 0; off < row_size; off += 64) _mm_prefetch(ahead + off, _MM_HINT_T0);
-        }
-        const float bias_r = b ? b[r] : 0.f;
-        for (int64_t t = g; t < g_end; t += kTokenTile) {
-          const int nt = int(std::min<int64_t>(kTokenTile, g_end - t));
-          dot(wrow, static_cast<const char*>(act) + size_t(t * act_stride) * unit, act_stride, nt, n, out);
-          for (int i = 0; i < nt; ++i) y.row<float>(t + i)[r] = out[i] + bias_r;
+      for (int64_t i = 0; i < part; ++i) {
+        for (int64_t s = 0; s < streams; ++s) {
+          const int64_t r = r0 + s * part + i, end = std::min(r1, r0 + (s + 1) * part);
+          if (r >= end) continue;
+          const void* wrow = w.row(r);
+          // Weights stream from memory once: this stream's next row, fetched while the others run.
+          if (r + 1 < end) {
+            const char* ahead = static_cast<const char*>(w.row(r + 1));
+            for (int64_t off = 0; off < row_size; off += 64) _mm_prefetch(ahead + off, _MM_HINT_T0);
+          }
+          const float bias_r = b ? b[r] : 0.f;
+          for (int64_t t = g; t < g_end; t += kTokenTile) {
+            const int nt = int(std::min<int64_t>(kTokenTile, g_end - t));
+            dot(wrow, static_cast<const char*>(act) + size_t(t * act_stride) * unit, act_stride, nt, n, out);
+            for (int j = 0; j < nt; ++j) y.row<float>(t + j)[r] = out[j] + bias_r;
+          }
         }
       }
     }
