@@ -21,6 +21,7 @@
 #include "backend/cuda/kernel_status.h"
 #include "backend/cuda/kv_q8.cuh"
 #include "backend/cuda/matmul_kernels.h"
+#include "backend/cuda/pdl.cuh"
 
 namespace llmr::cuda_ops {
 namespace {
@@ -94,6 +95,8 @@ struct CacheVec<Q8, VEC> {
 
 template <typename KT, typename VT, int VEC, int LPK, int NCH, int NH, int R>
 __global__ void __launch_bounds__(kThreads) attention_decode_kernel(DecodeParams p) {
+  pdl_wait();
+  pdl_release();
   constexpr int E = VEC * NCH;         // elements of a row per lane
   constexpr int GROUPS = 32 / LPK;     // keys a warp handles side by side
   constexpr int KEYS = GROUPS * R;     // keys per warp per iteration
@@ -258,19 +261,34 @@ __global__ void __launch_bounds__(kThreads) attention_decode_kernel(DecodeParams
   }
 }
 
-// out[t, h] = sum_s e^(m_s - M) o_s / sum_s e^(m_s - M) l_s over the splits that saw keys.
+// out[t, h] = sum_s e^(m_s - M) o_s / sum_s e^(m_s - M) l_s over the splits that saw keys. The splits'
+// statistics are read once, by all threads at a time (a thread looping over them serially waited on
+// one load after another: 8 us a head at 20 splits); M is a max (any order), L is summed in split order.
 __global__ void __launch_bounds__(128) attention_decode_merge_kernel(DecodeParams p) {
-  __shared__ float wts[kMaxSplits];
+  __shared__ float wts[kMaxSplits], sums[kMaxSplits];
+  __shared__ float warp_m[4];
   __shared__ float inv_l;
+  pdl_wait();
+  pdl_release();
   const int th = blockIdx.x, D = p.head_dim, t = th / p.n_head, h = th % p.n_head;
+  const int lane = threadIdx.x & 31, warp = threadIdx.x / 32;
   const float2* ml = p.part_ml + int64_t(th) * p.n_split;
-  float M = -INFINITY;
-  for (int s = 0; s < p.n_split; ++s) M = fmaxf(M, ml[s].x);  // finite: split 0 holds key 0
-  for (int s = threadIdx.x; s < p.n_split; s += blockDim.x) wts[s] = ml[s].x == -INFINITY ? 0.f : expf(ml[s].x - M);
+  float m = -INFINITY;
+  for (int s = threadIdx.x; s < p.n_split; s += blockDim.x) {
+    const float2 v = ml[s];
+    wts[s] = v.x, sums[s] = v.y;
+    m = fmaxf(m, v.x);
+  }
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) m = fmaxf(m, __shfl_xor_sync(0xFFFFFFFFu, m, o));
+  if (lane == 0) warp_m[warp] = m;
+  __syncthreads();
+  const float M = fmaxf(fmaxf(warp_m[0], warp_m[1]), fmaxf(warp_m[2], warp_m[3]));  // finite: split 0 holds key 0
+  for (int s = threadIdx.x; s < p.n_split; s += blockDim.x) wts[s] = wts[s] == -INFINITY ? 0.f : expf(wts[s] - M);
   __syncthreads();
   if (threadIdx.x == 0) {
     float L = 0.f;
-    for (int s = 0; s < p.n_split; ++s) L += wts[s] * ml[s].y;
+    for (int s = 0; s < p.n_split; ++s) L += wts[s] * sums[s];
     inv_l = 1.f / L;
   }
   __syncthreads();
@@ -290,8 +308,8 @@ struct Config {
 
 template <typename KT, typename VT, int VEC, int LPK, int NCH, int NH, int R>
 void launch(const DecodeParams& p, dim3 grid, cudaStream_t stream) {
-  attention_decode_kernel<KT, VT, VEC, LPK, NCH, NH, R><<<grid, kThreads, 0, stream>>>(p);
-  check_launch("attention", "attention_decode_kernel");
+  launch_pdl(attention_decode_kernel<KT, VT, VEC, LPK, NCH, NH, R>, grid, dim3(kThreads), 0, stream, "attention",
+             "attention_decode_kernel", p);
 }
 
 template <typename KT, typename VT, int VEC, int LPK, int NCH, int R>
@@ -406,8 +424,8 @@ bool attention_decode(const Tensor& q, const Tensor& k_cache, const Tensor& v_ca
   else if (v_cache.type == DType::F16) launch_generic<float, uint16_t>(c, p, grid, stream);
   else launch_generic<float, float>(c, p, grid, stream);
   if (p.n_split > 1) {
-    attention_decode_merge_kernel<<<unsigned(T * spec.n_head), 128, 0, stream>>>(p);
-    check_launch("attention", "attention_decode_merge_kernel");
+    launch_pdl(attention_decode_merge_kernel, dim3(unsigned(T * spec.n_head)), dim3(128), 0, stream, "attention",
+               "attention_decode_merge_kernel", p);
   }
   return true;
 }
