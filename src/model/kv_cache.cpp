@@ -32,11 +32,6 @@ void KvCache::store(Backend& ops, int64_t layer, int64_t pos0, const Tensor& k, 
   ops.copy(v, this->v(layer).slice_rows(pos0, v.rows()));
 }
 
-void KvCache::store_at(Backend& ops, int64_t layer, const Tensor& positions, const Tensor& k, const Tensor& v) {
-  ops.store_rows(k, this->k(layer), positions);
-  ops.store_rows(v, this->v(layer), positions);
-}
-
 std::pair<Tensor, Tensor> KvCache::view(int64_t layer, int64_t rows) const {
   return {k(layer).slice_rows(0, rows), v(layer).slice_rows(0, rows)};
 }

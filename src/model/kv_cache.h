@@ -25,9 +25,6 @@ class KvCache final : public KvStore {
               const Tensor& attn) override;
   // Writes k and v, the rows of positions pos0, pos0+1, ..., into layer `layer`.
   void store(Backend& ops, int64_t layer, int64_t pos0, const Tensor& k, const Tensor& v);
-  // Writes k and v (T rows) at the positions held in `positions` (I32 [T] in the backend's memory),
-  // read when the copy runs: a replayed decode step's KV write.
-  void store_at(Backend& ops, int64_t layer, const Tensor& positions, const Tensor& k, const Tensor& v);
   // Keys and values of positions [0, rows) of layer `layer`.
   std::pair<Tensor, Tensor> view(int64_t layer, int64_t rows) const;
   int64_t capacity(size_t) const override { return n_ctx_; }

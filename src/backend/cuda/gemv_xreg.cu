@@ -3,9 +3,6 @@
 // loads are amortized over R rows; the next chunk's weights are loaded before the current one is
 // used (two chunks in flight). A block's 8 warps form 8 / KS row groups; the KS warps of a group
 // take its chunks in turn and add their partial sums in shared memory in a fixed order.
-#include <cstdlib>
-#include <cstring>
-
 #include "backend/cuda/device_limits.h"
 #include "backend/cuda/gemv_xreg.h"
 #include "backend/cuda/kernel_status.h"
