@@ -1,15 +1,8 @@
 #include "runtime/tp_degree.h"
 
-#include <chrono>
-
 #include "runtime/tp_nccl.h"
 
 namespace llmr {
-namespace {
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
-}  // namespace
 
 void check_tp_degree_available(int degree, const std::string& device) {
   check(degree >= 1, "--tp " + std::to_string(degree) + ": the tensor-parallel degree must be at least 1");
