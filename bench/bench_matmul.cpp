@@ -34,8 +34,10 @@ void run(benchmark::State& state, Backend& be, DType type, int64_t T, int64_t n,
     quantize_row(type, row.data(), w.tensor().row(r), n);
   }
   for (int64_t i = 0; i < T * n; ++i) static_cast<float*>(x.data())[i] = d(g);
+  // as a model places it (the CPU repacks q8_0 unless LLMR_CPU_REPACK=0)
+  const auto placed = be.upload_matmul_weight(w.tensor());
   for (auto _ : state) {
-    be.matmul(x.tensor(), w.tensor(), nullptr, y.tensor());
+    be.matmul(x.tensor(), placed->tensor(), nullptr, y.tensor());
     benchmark::DoNotOptimize(y.data());
   }
   const double bytes = double(row_bytes(type, n)) * double(n_out);

@@ -159,6 +159,8 @@ size_t GgufWriter::checked_size(const std::string& name, DType type, const std::
   const std::string who = "gguf writer: tensor '" + name + "'";
   check(!shape.empty() && shape.size() <= 4, who + " must have 1 to 4 dimensions");
   for (const auto& t : tensors_) check(t.name != name, "gguf writer: duplicate tensor name '" + name + "'");
+  check(!is_internal(type), who + " has the backend-internal type " + std::string(info(type).name) +
+                               ", which GGUF files cannot hold");
   check(shape.back() >= 0 && shape.back() % info(type).block_elems == 0,
         who + ": rows of " + std::to_string(shape.back()) + " elements are not whole " + info(type).name + " blocks");
   size_t expected = row_bytes(type, shape.back());

@@ -64,7 +64,7 @@ Transformer::Transformer(const ModelConfig& config, const ModelWeights& weights,
   inv_freq_ = config_.rope_inv_freq(weights.rope_freq_factors.empty() ? nullptr : &weights.rope_freq_factors);
   weights_.token_embd = place(weights.token_embd);
   weights_.output_norm = place(weights.output_norm);
-  weights_.output = weights.output.data == weights.token_embd.data ? weights_.token_embd : place(weights.output);
+  weights_.output = weights.output.data == weights.token_embd.data ? weights_.token_embd : place_matmul(weights.output);
   for (const LayerWeights& l : weights.layers) {
     LayerWeights d;
     // Where upload copies anyway, q/k/v and gate/up become one matrix each: one product per block
@@ -84,11 +84,12 @@ Transformer::Transformer(const ModelConfig& config, const ModelWeights& weights,
       d.w_gate = d.w_gate_up.slice_rows(0, l.w_gate.rows());
       d.w_up = d.w_gate_up.slice_rows(l.w_gate.rows(), l.w_up.rows());
     }
-    for (auto [dst, src] : {std::pair{&d.attn_norm, &l.attn_norm}, {&d.wq, &l.wq}, {&d.wk, &l.wk}, {&d.wv, &l.wv},
-                            {&d.wo, &l.wo}, {&d.bq, &l.bq}, {&d.bk, &l.bk}, {&d.bv, &l.bv}, {&d.q_norm, &l.q_norm},
-                            {&d.k_norm, &l.k_norm}, {&d.ffn_norm, &l.ffn_norm}, {&d.w_gate, &l.w_gate},
-                            {&d.w_up, &l.w_up}, {&d.w_down, &l.w_down}})
-      if (src->data && !dst->data) *dst = place(*src);  // stacked ones are placed already
+    for (auto [dst, src] : {std::pair{&d.attn_norm, &l.attn_norm}, {&d.bq, &l.bq}, {&d.bk, &l.bk}, {&d.bv, &l.bv},
+                            {&d.q_norm, &l.q_norm}, {&d.k_norm, &l.k_norm}, {&d.ffn_norm, &l.ffn_norm}})
+      if (src->data) *dst = place(*src);
+    for (auto [dst, src] : {std::pair{&d.wq, &l.wq}, {&d.wk, &l.wk}, {&d.wv, &l.wv}, {&d.wo, &l.wo},
+                            {&d.w_gate, &l.w_gate}, {&d.w_up, &l.w_up}, {&d.w_down, &l.w_down}})
+      if (src->data && !dst->data) *dst = place_matmul(*src);  // stacked ones are placed already
     stacked_ = stacked_ || stack_qkv || stack_ffn;
     weights_.layers.push_back(d);
   }
@@ -111,6 +112,11 @@ Tensor Transformer::place_stacked(std::initializer_list<const Tensor*> parts) {
 
 Tensor Transformer::place(const Tensor& host_weight) {
   placed_.push_back(backend_.upload(host_weight));
+  return placed_.back()->tensor();
+}
+
+Tensor Transformer::place_matmul(const Tensor& host_weight) {
+  placed_.push_back(backend_.upload_matmul_weight(host_weight));
   return placed_.back()->tensor();
 }
 

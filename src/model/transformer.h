@@ -70,6 +70,7 @@ class Transformer {
   Tensor forward_graph(int32_t token, int64_t pos, KvCache& cache, LogitsAt at);
   void reserve(int64_t n_rows, int64_t n_out);
   Tensor place(const Tensor& host_weight);  // the weight in the backend's memory
+  Tensor place_matmul(const Tensor& host_weight);  // a matrix only matmuls read (may be repacked)
   // The matrices' rows one after another, as one weight in the backend's memory (upload_copies only).
   Tensor place_stacked(std::initializer_list<const Tensor*> parts);
 

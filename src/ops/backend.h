@@ -59,6 +59,10 @@ class Backend {
   // Whether upload() copies into this backend's own memory (then the host tensor may be a temporary,
   // and weights can be rearranged at load for free); false: upload() returns a view of the host tensor.
   virtual bool upload_copies() const { return false; }
+  // A matrix that only matmul, matmul_add and swiglu_matmul_add will read (as w), from a contiguous
+  // host tensor: the backend may rearrange it into an internal layout (is_internal(type)) that only
+  // its matmul reads. Never given embedding tables or tensor-parallel shards. The default: upload().
+  virtual std::unique_ptr<Buffer> upload_matmul_weight(const Tensor& host) { return upload(host); }
   // Copies a contiguous tensor of this backend's memory to host memory of the same size.
   virtual void download(const Tensor& src, void* host);
   // Waits for queued work (asynchronous backends).

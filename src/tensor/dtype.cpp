@@ -21,6 +21,11 @@ constexpr std::array<DTypeInfo, 10> kTypes = {{
     {DType::Q6_K, "q6_k", 256, 210, true},
 }};
 
+// Backend-internal layouts: info() knows them, file readers and parse_dtype do not.
+constexpr std::array<DTypeInfo, 1> kInternal = {{
+    {DType::Q8_0R, "q8_0r", 32, 34, true},
+}};
+
 }  // namespace
 
 std::optional<DTypeInfo> dtype_info(uint32_t gguf_type) {
@@ -31,6 +36,8 @@ std::optional<DTypeInfo> dtype_info(uint32_t gguf_type) {
 
 const DTypeInfo& info(DType t) {
   for (const auto& i : kTypes)
+    if (i.type == t) return i;
+  for (const auto& i : kInternal)
     if (i.type == t) return i;
   throw Error("unknown dtype number " + std::to_string(uint32_t(t)));
 }

@@ -19,6 +19,9 @@ enum class DType : uint32_t {
   Q6_K = 14,
   I32 = 26,
   BF16 = 30,
+  // Internal layouts that only a backend creates at load; no GGUF file may name them (dtype_info
+  // does not know them). Q8_0R: q8_0 rows repacked in groups of 16 (tensor/q8_0_repack.h).
+  Q8_0R = 0x10008,
 };
 
 struct DTypeInfo {
@@ -29,10 +32,12 @@ struct DTypeInfo {
   bool quantized;
 };
 
-// Info for a type; nullopt for a GGUF type number llmr does not know.
+// Info for a type; nullopt for a GGUF type number llmr does not know (internal layouts included).
 std::optional<DTypeInfo> dtype_info(uint32_t gguf_type);
 const DTypeInfo& info(DType t);
 inline const char* name(DType t) { return info(t).name; }
+// True for the internal layouts above (not in files, not on the command line).
+inline bool is_internal(DType t) { return uint32_t(t) >= 0x10000; }
 // Parses "f32", "q4_0", "Q4_K" (case-insensitive); throws Error naming the text otherwise.
 DType parse_dtype(std::string_view text);
 

@@ -14,6 +14,11 @@ class CpuBackend final : public Backend {
   std::string name() const override { return "cpu"; }
   cpu::ThreadPool& pool() { return pool_; }
 
+  // Q8_0 matrices repacked to Q8_0R at load where the AVX-512 kernels run (weight_repack.cpp). On by
+  // default; LLMR_CPU_REPACK=0 turns it off (for A/B measurements).
+  std::unique_ptr<Buffer> upload_matmul_weight(const Tensor& host) override;
+  void set_repack_weights(bool on) { repack_weights_ = on; }
+
   void rms_norm(const Tensor& x, const Tensor& w, float eps, const Tensor& y) override;
   void rms_norm_residual(const Tensor& x, const Tensor& residual, const Tensor& w, float eps,
                          const Tensor& sum, const Tensor& y) override;
@@ -34,6 +39,7 @@ class CpuBackend final : public Backend {
 
  private:
   cpu::ThreadPool pool_;
+  bool repack_weights_;
 };
 
 }  // namespace llmr

@@ -12,6 +12,7 @@
 #include "backend/cpu/matmul_kernels.h"
 #include "core/error.h"
 #include "ops/matmul_checks.h"
+#include "tensor/q8_0_repack.h"
 
 namespace llmr::cpu {
 namespace {
@@ -49,7 +50,7 @@ Level best_level() {
 }
 
 bool uses_int8_activations(DType type) {
-  return type == DType::Q8_0 || type == DType::Q4_0 || type == DType::Q4_1 || type == DType::Q4_K ||
+  return type == DType::Q8_0 || type == DType::Q8_0R || type == DType::Q4_0 || type == DType::Q4_1 || type == DType::Q4_K ||
          type == DType::Q5_K || type == DType::Q6_K;
 }
 
@@ -57,7 +58,12 @@ void matmul_at_level(Level level, const Tensor& x, const Tensor& w, const Tensor
                      const Tensor& y, ThreadPool* pool) {
   const int64_t T = x.shape[0], n = x.shape[1], n_out = w.shape[0];
   if (T == 0 || n_out == 0) return;
-  const RowDotFn dot = kernel_for(level, w.type);
+  // Q8_0R: AVX-512 reads it as panels for every T; lower levels unpack each row to plain q8_0.
+  const bool repacked = w.type == DType::Q8_0R;
+  if (repacked)
+    check(n_out % kQ8RRows == 0 && w.stride[0] == int64_t(row_bytes(w.type, n)),
+          "matmul: q8_0r weight " + w.describe() + " is not whole contiguous groups of 16 rows");
+  const RowDotFn dot = kernel_for(level, repacked ? DType::Q8_0 : w.type);
   const bool int8 = uses_int8_activations(w.type);
   auto for_range = [&](int64_t count, int64_t grain, const std::function<void(int64_t, int64_t)>& fn) {
     if (pool) pool->parallel_for(count, grain, fn);
@@ -96,7 +102,7 @@ void matmul_at_level(Level level, const Tensor& x, const Tensor& w, const Tensor
   const float* b = bias ? static_cast<const float*>(bias->data) : nullptr;
 
   // Many tokens at AVX-512: panels of 16 rows, each decoded once and dotted with every token.
-  const PanelFn panel = level == Level::Avx512 && T >= kPanelMinTokens ? panel_avx512(w.type) : nullptr;
+  const PanelFn panel = level == Level::Avx512 && (T >= kPanelMinTokens || repacked) ? panel_avx512(w.type) : nullptr;
   if (panel) {
     const int64_t panels = (n_out + kPanelRows - 1) / kPanelRows;
     const auto* xb = static_cast<const ActBlock*>(act);
@@ -104,6 +110,27 @@ void matmul_at_level(Level level, const Tensor& x, const Tensor& w, const Tensor
     const int64_t y_stride = y.stride[0] / int64_t(sizeof(float));
     check(y.stride[0] % int64_t(sizeof(float)) == 0 && y.stride[1] == int64_t(sizeof(float)),
           "matmul: y " + y.describe() + " rows are not contiguous floats");
+    if (repacked && T == 1) {
+      // One token: each thread's groups as kStreams contiguous parts read side by side (see below).
+      for_range(panels, 1, [&](int64_t p0, int64_t p1) {
+        const int64_t streams = std::min<int64_t>(kStreams, p1 - p0), part = (p1 - p0 + streams - 1) / streams;
+        for (int64_t i = 0; i < part; ++i) {
+          const void* groups[kStreams];
+          float* ys[kStreams];
+          const float* bs[kStreams];
+          int count = 0;
+          for (int64_t s = 0; s < streams; ++s) {
+            const int64_t p = p0 + s * part + i;
+            if (p >= std::min(p1, p0 + (s + 1) * part)) continue;
+            groups[count] = w.row(p * kPanelRows);
+            ys[count] = y0 + p * kPanelRows;
+            bs[count++] = b ? b + p * kPanelRows : nullptr;
+          }
+          q8r_gemv_avx512(groups, count, xb, n, ys, bs);
+        }
+      });
+      return;
+    }
     for_range(panels, 1, [&](int64_t p0, int64_t p1) {
       for (int64_t p = p0; p < p1; ++p) {
         const int64_t r0 = p * kPanelRows;
@@ -119,6 +146,8 @@ void matmul_at_level(Level level, const Tensor& x, const Tensor& w, const Tensor
   const int64_t row_size = int64_t(row_bytes(w.type, n));
   for_range(n_out, grain, [&](int64_t r0, int64_t r1) {
     float out[kTokenTile];
+    thread_local std::vector<quant::BlockQ8_0> plain;  // a Q8_0R row unpacked (levels below AVX-512)
+    if (repacked && plain.size() < size_t(n / 32)) plain.resize(size_t(n / 32));
     // The chunk as kStreams contiguous parts read in turn, a row of each: several sequential
     // streams in flight at once pull more from DRAM per core than one.
     const int64_t streams = std::min<int64_t>(kStreams, r1 - r0);
@@ -129,9 +158,10 @@ void matmul_at_level(Level level, const Tensor& x, const Tensor& w, const Tensor
         for (int64_t s = 0; s < streams; ++s) {
           const int64_t r = r0 + s * part + i, end = std::min(r1, r0 + (s + 1) * part);
           if (r >= end) continue;
-          const void* wrow = w.row(r);
+          if (repacked) unpack_q8_0r_row(w, r, plain.data());
+          const void* wrow = repacked ? static_cast<const void*>(plain.data()) : w.row(r);
           // Weights stream from memory once: this stream's next row, fetched while the others run.
-          if (r + 1 < end) {
+          if (r + 1 < end && !repacked) {
             const char* ahead = static_cast<const char*>(w.row(r + 1));
             for (int64_t off = 0; off < row_size; off += 64) _mm_prefetch(ahead + off, _MM_HINT_T0);
           }

@@ -9,5 +9,9 @@
 namespace llmr::cpu {
 RowDotFn row_dot_avx512(DType type) { return avx512::row_dot(type); }
 PanelFn panel_avx512(DType type) { return avx512::panel(type); }
+void q8r_gemv_avx512(const void* const* groups, int count, const ActBlock* x, int64_t n, float* const* y,
+                     const float* const* bias) {
+  avx512::q8r_gemv(groups, count, x, n, y, bias);
+}
 void quantize_activations_avx512(const float* x, ActBlock* out, int64_t n) { avx512::quantize(x, out, n); }
 }  // namespace llmr::cpu

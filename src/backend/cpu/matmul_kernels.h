@@ -50,6 +50,10 @@ using PanelFn = void (*)(const void* w, size_t w_row_bytes, int rows, const ActB
                          const float* bias);
 constexpr int kPanelRows = 16;
 PanelFn panel_avx512(DType type);  // nullptr for types the row kernels serve
+// One token (x: its ActBlocks and heads) against count <= 4 groups of 16 Q8_0R rows read side by side:
+// y[j][r] = dot(group j's row r, x) + bias[j][r] (bias[j] may be null), in the panels' float order.
+void q8r_gemv_avx512(const void* const* groups, int count, const ActBlock* x, int64_t n, float* const* y,
+                     const float* const* bias);
 
 enum class Level { Scalar, Avx2, Avx512 };
 const char* level_name(Level level);

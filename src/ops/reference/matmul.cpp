@@ -3,6 +3,7 @@
 
 #include "ops/matmul_checks.h"
 #include "ops/reference/reference_backend.h"
+#include "tensor/q8_0_repack.h"
 #include "tensor/quant.h"
 
 namespace llmr {
@@ -11,8 +12,14 @@ void ReferenceBackend::matmul(const Tensor& x, const Tensor& w, const Tensor* bi
   check_matmul_args(x, w, bias, y);
   const int64_t T = x.shape[0], n_in = x.shape[1], n_out = w.shape[0];
   std::vector<float> wrow(static_cast<size_t>(n_in));
+  std::vector<quant::BlockQ8_0> plain(w.type == DType::Q8_0R ? size_t(n_in / 32) : 0);  // a Q8_0R row unpacked
   for (int64_t o = 0; o < n_out; ++o) {
-    dequantize_row(w.type, w.row(o), wrow.data(), n_in);
+    if (w.type == DType::Q8_0R) {
+      unpack_q8_0r_row(w, o, plain.data());
+      dequantize_row(DType::Q8_0, plain.data(), wrow.data(), n_in);
+    } else {
+      dequantize_row(w.type, w.row(o), wrow.data(), n_in);
+    }
     const double b = bias ? double(static_cast<const float*>(bias->data)[o]) : 0.0;
     for (int64_t t = 0; t < T; ++t) {
       const float* xr = x.row<float>(t);

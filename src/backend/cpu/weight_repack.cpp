@@ -1,0 +1,46 @@
+// CpuBackend::upload_matmul_weight: q8_0 matrices repacked to Q8_0R (tensor/q8_0_repack.h) where the
+// AVX-512 kernels run, so generation reads 16 rows per vector op instead of reducing each row's blocks.
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdint>
+
+#include "backend/cpu/cpu_backend.h"
+#include "backend/cpu/matmul_kernels.h"
+#include "tensor/q8_0_repack.h"
+
+namespace llmr {
+namespace {
+
+// The source's whole pages, which this backend no longer reads, handed back to the kernel (file pages
+// of a mapped model dropped, anonymous ones swapped if there is swap): the repacked copy replaces
+// them, so memory stays about the file's size. Contents are kept (a later read faults them back).
+void release_pages(const void* data, size_t bytes) {
+#ifdef MADV_PAGEOUT
+  const auto page = uintptr_t(sysconf(_SC_PAGESIZE));
+  const uintptr_t begin = (uintptr_t(data) + page - 1) / page * page, end = (uintptr_t(data) + bytes) / page * page;
+  if (end > begin) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_PAGEOUT);  // a hint: failure is harmless
+#else
+  (void)data, (void)bytes;
+#endif
+}
+
+}  // namespace
+
+std::unique_ptr<Buffer> CpuBackend::upload_matmul_weight(const Tensor& host) {
+  if (!repack_weights_ || cpu::best_level() != cpu::Level::Avx512 || !can_repack_q8_0(host)) return upload(host);
+  auto packed = alloc(DType::Q8_0R, {host.shape[0], host.shape[1]});
+  const Tensor& dst = packed->tensor();
+  const int64_t groups = host.shape[0] / kQ8RRows, per = 64;  // groups per task
+  pool_.parallel_for((groups + per - 1) / per, 1, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) {
+      const int64_t r0 = i * per * kQ8RRows, rows = std::min(groups * kQ8RRows - r0, per * kQ8RRows);
+      repack_q8_0(host.slice_rows(r0, rows), dst.slice_rows(r0, rows));
+    }
+  });
+  release_pages(host.data, size_t(host.shape[0]) * row_bytes(host.type, host.shape[1]));
+  return packed;
+}
+
+}  // namespace llmr
