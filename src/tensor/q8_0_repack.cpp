@@ -27,7 +27,12 @@ void repack_q8_0(const Tensor& src, const Tensor& dst) {
       for (int r = 0; r < kQ8RRows; ++r) {
         const BlockQ8_0& b = static_cast<const BlockQ8_0*>(src.row(g * kQ8RRows + r))[c];
         std::memcpy(out + 2 * r, &b.d, 2);
-        for (int i = 0; i < 32; ++i) out[32 + 64 * (i / 4) + 4 * r + i % 4] = uint8_t(b.qs[i]) ^ 0x80u;
+        for (int k = 0; k < 8; ++k) {  // 4 levels at a time, each shifted to unsigned
+          uint32_t v;
+          std::memcpy(&v, b.qs + 4 * k, 4);
+          v ^= 0x80808080u;
+          std::memcpy(out + 2 * kQ8RRows + 64 * k + 4 * r, &v, 4);
+        }
       }
     }
   }

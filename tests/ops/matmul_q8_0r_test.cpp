@@ -3,9 +3,12 @@
 // the reference) gives bit for bit what the plain q8_0 matrix gives, within the oracle's tolerance,
 // batch invariantly.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <functional>
 #include <string>
 #include <vector>
@@ -15,6 +18,7 @@
 #include "backend/cpu/matmul_kernels.h"
 #include "core/error.h"
 #include "format/gguf_writer.h"
+#include "format/mapped_file.h"
 #include "ops/backends_under_test.h"
 #include "tensor/q8_0_repack.h"
 #include "tensor/quant.h"
@@ -103,6 +107,30 @@ TEST(Q8_0Repack, CpuBackendRepacksOnlyWhereItCan) {
   }
   cpu.set_repack_weights(false);
   EXPECT_EQ(cpu.upload_matmul_weight(p.plain.tensor())->tensor().type, DType::Q8_0);
+}
+
+// Repacking gives the source's pages back to the kernel (a mapped file's, or paged out): the
+// source must still read the same afterwards, from a file mapping and from ordinary memory.
+TEST(Q8_0Repack, SourceReadsTheSameAfterUpload) {
+  CpuBackend cpu(1);
+  const int64_t out = 256, in = 1024;  // 34 pages of 4 KiB: whole pages get released
+  const Pair p = random_pair(out, in);
+  const size_t bytes = size_t(out) * row_bytes(DType::Q8_0, in);
+  const std::vector<uint8_t> want(static_cast<const uint8_t*>(p.plain.data()), static_cast<const uint8_t*>(p.plain.data()) + bytes);
+  const auto path = std::filesystem::temp_directory_path() / ("llmr_q8r_" + std::to_string(::getpid()) + ".bin");
+  {
+    std::ofstream f(path, std::ios::binary);
+    f.write(reinterpret_cast<const char*>(want.data()), std::streamsize(want.size()));
+  }
+  const auto file = MappedFile::open(path);
+  std::filesystem::remove(path);
+  const Tensor mapped = Tensor::view(const_cast<uint8_t*>(file->data()), DType::Q8_0, {out, in}, Device::Host);
+  for (const Tensor& src : {mapped, p.plain.tensor()}) {
+    const auto placed = cpu.upload_matmul_weight(src);
+    if (placed->tensor().type == DType::Q8_0R)
+      EXPECT_EQ(std::memcmp(placed->tensor().data, p.packed.tensor().data, bytes), 0);
+    EXPECT_EQ(std::memcmp(src.data, want.data(), bytes), 0) << (src.data == mapped.data ? "mapped file" : "host buffer");
+  }
 }
 
 // Every level, the reference and the CPU backend: Q8_0R's product equals plain q8_0's bit for bit,

@@ -5,6 +5,9 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdio>
+#include <fstream>
+#include <string>
 
 #include "backend/cpu/cpu_backend.h"
 #include "backend/cpu/matmul_kernels.h"
@@ -13,16 +16,36 @@
 namespace llmr {
 namespace {
 
-// The source's whole pages, which this backend no longer reads, handed back to the kernel (file pages
-// of a mapped model dropped, anonymous ones swapped if there is swap): the repacked copy replaces
-// them, so memory stays about the file's size. Contents are kept (a later read faults them back).
+// Whether [begin, end) lies in one read-only mapping of a file (/proc/self/maps): its pages can be
+// dropped from this process and read back from the page cache unchanged.
+bool read_only_file_mapping(uintptr_t begin, uintptr_t end) {
+  std::ifstream maps("/proc/self/maps");
+  std::string line;
+  while (std::getline(maps, line)) {
+    unsigned long lo = 0, hi = 0, inode = 0;
+    char perms[5] = {};
+    unsigned long long offset = 0;
+    char dev[16] = {};
+    if (std::sscanf(line.c_str(), "%lx-%lx %4s %llx %15s %lu", &lo, &hi, perms, &offset, dev, &inode) != 6) continue;
+    if (begin >= lo && begin < hi) return end <= hi && inode != 0 && perms[1] == '-' && perms[3] == 'p';
+  }
+  return false;
+}
+
+// The source's whole pages, which this backend no longer reads, given back: the repacked copy replaces
+// them, so memory stays about the file's size. A read-only file mapping (a model file) drops them from
+// this process only (the page cache keeps them for the next load); other memory is paged out (kept if
+// there is no swap). Contents never change: a later read faults them back.
 void release_pages(const void* data, size_t bytes) {
-#ifdef MADV_PAGEOUT
   const auto page = uintptr_t(sysconf(_SC_PAGESIZE));
   const uintptr_t begin = (uintptr_t(data) + page - 1) / page * page, end = (uintptr_t(data) + bytes) / page * page;
-  if (end > begin) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_PAGEOUT);  // a hint: failure is harmless
-#else
-  (void)data, (void)bytes;
+  if (end <= begin) return;
+  if (read_only_file_mapping(begin, end)) {
+    madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);  // a hint: failure is harmless
+    return;
+  }
+#ifdef MADV_PAGEOUT
+  madvise(reinterpret_cast<void*>(begin), end - begin, MADV_PAGEOUT);
 #endif
 }
 
