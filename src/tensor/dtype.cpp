@@ -22,8 +22,9 @@ constexpr std::array<DTypeInfo, 10> kTypes = {{
 }};
 
 // Backend-internal layouts: info() knows them, file readers and parse_dtype do not.
-constexpr std::array<DTypeInfo, 1> kInternal = {{
+constexpr std::array<DTypeInfo, 2> kInternal = {{
     {DType::Q8_0R, "q8_0r", 32, 34, true},
+    {DType::Q4_0R, "q4_0r", 32, 18, true},
 }};
 
 }  // namespace

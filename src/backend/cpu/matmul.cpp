@@ -12,6 +12,7 @@
 #include "backend/cpu/matmul_kernels.h"
 #include "core/error.h"
 #include "ops/matmul_checks.h"
+#include "tensor/q4_0_repack.h"
 #include "tensor/q8_0_repack.h"
 
 namespace llmr::cpu {
@@ -50,7 +51,7 @@ Level best_level() {
 }
 
 bool uses_int8_activations(DType type) {
-  return type == DType::Q8_0 || type == DType::Q8_0R || type == DType::Q4_0 || type == DType::Q4_1 || type == DType::Q4_K ||
+  return type == DType::Q8_0 || type == DType::Q8_0R || type == DType::Q4_0 || type == DType::Q4_0R || type == DType::Q4_1 || type == DType::Q4_K ||
          type == DType::Q5_K || type == DType::Q6_K;
 }
 
@@ -58,12 +59,13 @@ void matmul_at_level(Level level, const Tensor& x, const Tensor& w, const Tensor
                      const Tensor& y, ThreadPool* pool) {
   const int64_t T = x.shape[0], n = x.shape[1], n_out = w.shape[0];
   if (T == 0 || n_out == 0) return;
-  // Q8_0R: AVX-512 reads it as panels for every T; lower levels unpack each row to plain q8_0.
-  const bool repacked = w.type == DType::Q8_0R;
+  // Q8_0R / Q4_0R: AVX-512 reads them as panels for every T; lower levels unpack each row to plain.
+  const bool repacked = w.type == DType::Q8_0R || w.type == DType::Q4_0R;
+  const DType plain_type = w.type == DType::Q8_0R ? DType::Q8_0 : w.type == DType::Q4_0R ? DType::Q4_0 : w.type;
   if (repacked)
     check(n_out % kQ8RRows == 0 && w.stride[0] == int64_t(row_bytes(w.type, n)),
-          "matmul: q8_0r weight " + w.describe() + " is not whole contiguous groups of 16 rows");
-  const RowDotFn dot = kernel_for(level, repacked ? DType::Q8_0 : w.type);
+          "matmul: " + std::string(name(w.type)) + " weight " + w.describe() + " is not whole contiguous groups of 16 rows");
+  const RowDotFn dot = kernel_for(level, plain_type);
   const bool int8 = uses_int8_activations(w.type);
   auto for_range = [&](int64_t count, int64_t grain, const std::function<void(int64_t, int64_t)>& fn) {
     if (pool) pool->parallel_for(count, grain, fn);
@@ -126,7 +128,8 @@ void matmul_at_level(Level level, const Tensor& x, const Tensor& w, const Tensor
             ys[count] = y0 + p * kPanelRows;
             bs[count++] = b ? b + p * kPanelRows : nullptr;
           }
-          q8r_gemv_avx512(groups, count, xb, n, ys, bs);
+          if (w.type == DType::Q8_0R) q8r_gemv_avx512(groups, count, xb, n, ys, bs);
+          else q4r_gemv_avx512(groups, count, xb, n, ys, bs);
         }
       });
       return;
@@ -146,8 +149,8 @@ void matmul_at_level(Level level, const Tensor& x, const Tensor& w, const Tensor
   const int64_t row_size = int64_t(row_bytes(w.type, n));
   for_range(n_out, grain, [&](int64_t r0, int64_t r1) {
     float out[kTokenTile];
-    thread_local std::vector<quant::BlockQ8_0> plain;  // a Q8_0R row unpacked (levels below AVX-512)
-    if (repacked && plain.size() < size_t(n / 32)) plain.resize(size_t(n / 32));
+    thread_local std::vector<quant::BlockQ8_0> plain;  // a Q8_0R / Q4_0R row unpacked (levels below AVX-512)
+    if (repacked && plain.size() < size_t(n / 32)) plain.resize(size_t(n / 32));  // room for either
     // The chunk as kStreams contiguous parts read in turn, a row of each: several sequential
     // streams in flight at once pull more from DRAM per core than one.
     const int64_t streams = std::min<int64_t>(kStreams, r1 - r0);
@@ -158,7 +161,8 @@ void matmul_at_level(Level level, const Tensor& x, const Tensor& w, const Tensor
         for (int64_t s = 0; s < streams; ++s) {
           const int64_t r = r0 + s * part + i, end = std::min(r1, r0 + (s + 1) * part);
           if (r >= end) continue;
-          if (repacked) unpack_q8_0r_row(w, r, plain.data());
+          if (w.type == DType::Q8_0R) unpack_q8_0r_row(w, r, plain.data());
+          else if (w.type == DType::Q4_0R) unpack_q4_0r_row(w, r, reinterpret_cast<quant::BlockQ4_0*>(plain.data()));
           const void* wrow = repacked ? static_cast<const void*>(plain.data()) : w.row(r);
           // Weights stream from memory once: this stream's next row, fetched while the others run.
           if (r + 1 < end && !repacked) {

@@ -1,5 +1,5 @@
-// CpuBackend::upload_matmul_weight: q8_0 matrices repacked to Q8_0R (tensor/q8_0_repack.h) where the
-// AVX-512 kernels run, so generation reads 16 rows per vector op instead of reducing each row's blocks.
+// CpuBackend::upload_matmul_weight: q8_0 / q4_0 matrices repacked to Q8_0R / Q4_0R (tensor/q8_0_repack.h,
+// tensor/q4_0_repack.h) where the AVX-512 kernels run, so generation reads 16 rows per vector op instead of reducing each row's blocks.
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -11,6 +11,7 @@
 
 #include "backend/cpu/cpu_backend.h"
 #include "backend/cpu/matmul_kernels.h"
+#include "tensor/q4_0_repack.h"
 #include "tensor/q8_0_repack.h"
 
 namespace llmr {
@@ -52,14 +53,16 @@ void release_pages(const void* data, size_t bytes) {
 }  // namespace
 
 std::unique_ptr<Buffer> CpuBackend::upload_matmul_weight(const Tensor& host) {
-  if (!repack_weights_ || cpu::best_level() != cpu::Level::Avx512 || !can_repack_q8_0(host)) return upload(host);
-  auto packed = alloc(DType::Q8_0R, {host.shape[0], host.shape[1]});
+  const bool q8 = can_repack_q8_0(host), q4 = can_repack_q4_0(host);
+  if (!repack_weights_ || cpu::best_level() != cpu::Level::Avx512 || !(q8 || q4)) return upload(host);
+  auto packed = alloc(q8 ? DType::Q8_0R : DType::Q4_0R, {host.shape[0], host.shape[1]});
   const Tensor& dst = packed->tensor();
   const int64_t groups = host.shape[0] / kQ8RRows, per = 64;  // groups per task
   pool_.parallel_for((groups + per - 1) / per, 1, [&](int64_t b, int64_t e) {
     for (int64_t i = b; i < e; ++i) {
       const int64_t r0 = i * per * kQ8RRows, rows = std::min(groups * kQ8RRows - r0, per * kQ8RRows);
-      repack_q8_0(host.slice_rows(r0, rows), dst.slice_rows(r0, rows));
+      if (q8) repack_q8_0(host.slice_rows(r0, rows), dst.slice_rows(r0, rows));
+      else repack_q4_0(host.slice_rows(r0, rows), dst.slice_rows(r0, rows));
     }
   });
   release_pages(host.data, size_t(host.shape[0]) * row_bytes(host.type, host.shape[1]));

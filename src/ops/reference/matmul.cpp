@@ -3,6 +3,7 @@
 
 #include "ops/matmul_checks.h"
 #include "ops/reference/reference_backend.h"
+#include "tensor/q4_0_repack.h"
 #include "tensor/q8_0_repack.h"
 #include "tensor/quant.h"
 
@@ -13,10 +14,14 @@ void ReferenceBackend::matmul(const Tensor& x, const Tensor& w, const Tensor* bi
   const int64_t T = x.shape[0], n_in = x.shape[1], n_out = w.shape[0];
   std::vector<float> wrow(static_cast<size_t>(n_in));
   std::vector<quant::BlockQ8_0> plain(w.type == DType::Q8_0R ? size_t(n_in / 32) : 0);  // a Q8_0R row unpacked
+  std::vector<quant::BlockQ4_0> plain4(w.type == DType::Q4_0R ? size_t(n_in / 32) : 0);  // a Q4_0R row unpacked
   for (int64_t o = 0; o < n_out; ++o) {
     if (w.type == DType::Q8_0R) {
       unpack_q8_0r_row(w, o, plain.data());
       dequantize_row(DType::Q8_0, plain.data(), wrow.data(), n_in);
+    } else if (w.type == DType::Q4_0R) {
+      unpack_q4_0r_row(w, o, plain4.data());
+      dequantize_row(DType::Q4_0, plain4.data(), wrow.data(), n_in);
     } else {
       dequantize_row(w.type, w.row(o), wrow.data(), n_in);
     }
