@@ -22,9 +22,10 @@ constexpr std::array<DTypeInfo, 10> kTypes = {{
 }};
 
 // Backend-internal layouts: info() knows them, file readers and parse_dtype do not.
-constexpr std::array<DTypeInfo, 2> kInternal = {{
+constexpr std::array<DTypeInfo, 3> kInternal = {{
     {DType::Q8_0R, "q8_0r", 32, 34, true},
     {DType::Q4_0R, "q4_0r", 32, 18, true},
+    {DType::Q4_KR, "q4_kr", 256, 144, true},
 }};
 
 }  // namespace

@@ -21,9 +21,10 @@ enum class DType : uint32_t {
   BF16 = 30,
   // Internal layouts that only a backend creates at load; no GGUF file may name them (dtype_info
   // does not know them). Q8_0R: q8_0 rows repacked in groups of 16 (tensor/q8_0_repack.h); Q4_0R:
-  // q4_0 rows likewise (tensor/q4_0_repack.h).
+  // q4_0 rows likewise (tensor/q4_0_repack.h); Q4_KR: q4_k rows likewise (tensor/q4_k_repack.h).
   Q4_0R = 0x10002,
   Q8_0R = 0x10008,
+  Q4_KR = 0x1000C,
 };
 
 struct DTypeInfo {

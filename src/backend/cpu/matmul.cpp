@@ -13,6 +13,7 @@
 #include "core/error.h"
 #include "ops/matmul_checks.h"
 #include "tensor/q4_0_repack.h"
+#include "tensor/q4_k_repack.h"
 #include "tensor/q8_0_repack.h"
 
 namespace llmr::cpu {
@@ -51,7 +52,7 @@ Level best_level() {
 }
 
 bool uses_int8_activations(DType type) {
-  return type == DType::Q8_0 || type == DType::Q8_0R || type == DType::Q4_0 || type == DType::Q4_0R || type == DType::Q4_1 || type == DType::Q4_K ||
+  return type == DType::Q8_0 || type == DType::Q8_0R || type == DType::Q4_0 || type == DType::Q4_0R || type == DType::Q4_KR || type == DType::Q4_1 || type == DType::Q4_K ||
          type == DType::Q5_K || type == DType::Q6_K;
 }
 
@@ -59,9 +60,12 @@ void matmul_at_level(Level level, const Tensor& x, const Tensor& w, const Tensor
                      const Tensor& y, ThreadPool* pool) {
   const int64_t T = x.shape[0], n = x.shape[1], n_out = w.shape[0];
   if (T == 0 || n_out == 0) return;
-  // Q8_0R / Q4_0R: AVX-512 reads them as panels for every T; lower levels unpack each row to plain.
-  const bool repacked = w.type == DType::Q8_0R || w.type == DType::Q4_0R;
-  const DType plain_type = w.type == DType::Q8_0R ? DType::Q8_0 : w.type == DType::Q4_0R ? DType::Q4_0 : w.type;
+  // Q8_0R / Q4_0R / Q4_KR: AVX-512 reads them as panels for every T; lower levels unpack each row to plain.
+  const bool repacked = w.type == DType::Q8_0R || w.type == DType::Q4_0R || w.type == DType::Q4_KR;
+  const DType plain_type = w.type == DType::Q8_0R   ? DType::Q8_0
+                           : w.type == DType::Q4_0R ? DType::Q4_0
+                           : w.type == DType::Q4_KR ? DType::Q4_K
+                                                    : w.type;
   if (repacked)
     check(n_out % kQ8RRows == 0 && w.stride[0] == int64_t(row_bytes(w.type, n)),
           "matmul: " + std::string(name(w.type)) + " weight " + w.describe() + " is not whole contiguous groups of 16 rows");
@@ -129,7 +133,8 @@ void matmul_at_level(Level level, const Tensor& x, const Tensor& w, const Tensor
             bs[count++] = b ? b + p * kPanelRows : nullptr;
           }
           if (w.type == DType::Q8_0R) q8r_gemv_avx512(groups, count, xb, n, ys, bs);
-          else q4r_gemv_avx512(groups, count, xb, n, ys, bs);
+          else if (w.type == DType::Q4_0R) q4r_gemv_avx512(groups, count, xb, n, ys, bs);
+          else q4kr_gemv_avx512(groups, count, xb, n, ys, bs);
         }
       });
       return;
@@ -149,8 +154,8 @@ void matmul_at_level(Level level, const Tensor& x, const Tensor& w, const Tensor
   const int64_t row_size = int64_t(row_bytes(w.type, n));
   for_range(n_out, grain, [&](int64_t r0, int64_t r1) {
     float out[kTokenTile];
-    thread_local std::vector<quant::BlockQ8_0> plain;  // a Q8_0R / Q4_0R row unpacked (levels below AVX-512)
-    if (repacked && plain.size() < size_t(n / 32)) plain.resize(size_t(n / 32));  // room for either
+    thread_local std::vector<quant::BlockQ8_0> plain;  // a repacked row unpacked (levels below AVX-512)
+    if (repacked && plain.size() < size_t(n / 32) + 1) plain.resize(size_t(n / 32) + 1);  // room for any (q4_k: 4.5 bytes per element)
     // The chunk as kStreams contiguous parts read in turn, a row of each: several sequential
     // streams in flight at once pull more from DRAM per core than one.
     const int64_t streams = std::min<int64_t>(kStreams, r1 - r0);
@@ -163,6 +168,7 @@ void matmul_at_level(Level level, const Tensor& x, const Tensor& w, const Tensor
           if (r >= end) continue;
           if (w.type == DType::Q8_0R) unpack_q8_0r_row(w, r, plain.data());
           else if (w.type == DType::Q4_0R) unpack_q4_0r_row(w, r, reinterpret_cast<quant::BlockQ4_0*>(plain.data()));
+          else if (w.type == DType::Q4_KR) unpack_q4_kr_row(w, r, reinterpret_cast<quant::BlockQ4_K*>(plain.data()));
           const void* wrow = repacked ? static_cast<const void*>(plain.data()) : w.row(r);
           // Weights stream from memory once: this stream's next row, fetched while the others run.
           if (r + 1 < end && !repacked) {

@@ -17,5 +17,9 @@ void q4r_gemv_avx512(const void* const* groups, int count, const ActBlock* x, in
                      const float* const* bias) {
   avx512::q4r_gemv(groups, count, x, n, y, bias);
 }
+void q4kr_gemv_avx512(const void* const* groups, int count, const ActBlock* x, int64_t n, float* const* y,
+                      const float* const* bias) {
+  avx512::q4kr_gemv(groups, count, x, n, y, bias);
+}
 void quantize_activations_avx512(const float* x, ActBlock* out, int64_t n) { avx512::quantize(x, out, n); }
 }  // namespace llmr::cpu

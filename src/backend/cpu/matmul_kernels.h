@@ -54,9 +54,11 @@ PanelFn panel_avx512(DType type);  // nullptr for types the row kernels serve
 // y[j][r] = dot(group j's row r, x) + bias[j][r] (bias[j] may be null), in the panels' float order.
 void q8r_gemv_avx512(const void* const* groups, int count, const ActBlock* x, int64_t n, float* const* y,
                      const float* const* bias);
-// The same for groups of 16 Q4_0R rows (tensor/q4_0_repack.h).
+// The same for groups of 16 Q4_0R rows (tensor/q4_0_repack.h) and of 16 Q4_KR rows (tensor/q4_k_repack.h).
 void q4r_gemv_avx512(const void* const* groups, int count, const ActBlock* x, int64_t n, float* const* y,
                      const float* const* bias);
+void q4kr_gemv_avx512(const void* const* groups, int count, const ActBlock* x, int64_t n, float* const* y,
+                      const float* const* bias);
 
 enum class Level { Scalar, Avx2, Avx512 };
 const char* level_name(Level level);

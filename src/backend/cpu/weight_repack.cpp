@@ -12,6 +12,7 @@
 #include "backend/cpu/cpu_backend.h"
 #include "backend/cpu/matmul_kernels.h"
 #include "tensor/q4_0_repack.h"
+#include "tensor/q4_k_repack.h"
 #include "tensor/q8_0_repack.h"
 
 namespace llmr {
@@ -53,16 +54,17 @@ void release_pages(const void* data, size_t bytes) {
 }  // namespace
 
 std::unique_ptr<Buffer> CpuBackend::upload_matmul_weight(const Tensor& host) {
-  const bool q8 = can_repack_q8_0(host), q4 = can_repack_q4_0(host);
-  if (!repack_weights_ || cpu::best_level() != cpu::Level::Avx512 || !(q8 || q4)) return upload(host);
-  auto packed = alloc(q8 ? DType::Q8_0R : DType::Q4_0R, {host.shape[0], host.shape[1]});
+  const bool q8 = can_repack_q8_0(host), q4 = can_repack_q4_0(host), q4k = can_repack_q4_k(host);
+  if (!repack_weights_ || cpu::best_level() != cpu::Level::Avx512 || !(q8 || q4 || q4k)) return upload(host);
+  auto packed = alloc(q8 ? DType::Q8_0R : q4 ? DType::Q4_0R : DType::Q4_KR, {host.shape[0], host.shape[1]});
   const Tensor& dst = packed->tensor();
   const int64_t groups = host.shape[0] / kQ8RRows, per = 64;  // groups per task
   pool_.parallel_for((groups + per - 1) / per, 1, [&](int64_t b, int64_t e) {
     for (int64_t i = b; i < e; ++i) {
       const int64_t r0 = i * per * kQ8RRows, rows = std::min(groups * kQ8RRows - r0, per * kQ8RRows);
       if (q8) repack_q8_0(host.slice_rows(r0, rows), dst.slice_rows(r0, rows));
-      else repack_q4_0(host.slice_rows(r0, rows), dst.slice_rows(r0, rows));
+      else if (q4) repack_q4_0(host.slice_rows(r0, rows), dst.slice_rows(r0, rows));
+      else repack_q4_k(host.slice_rows(r0, rows), dst.slice_rows(r0, rows));
     }
   });
   release_pages(host.data, size_t(host.shape[0]) * row_bytes(host.type, host.shape[1]));

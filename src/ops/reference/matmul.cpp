@@ -4,6 +4,7 @@
 #include "ops/matmul_checks.h"
 #include "ops/reference/reference_backend.h"
 #include "tensor/q4_0_repack.h"
+#include "tensor/q4_k_repack.h"
 #include "tensor/q8_0_repack.h"
 #include "tensor/quant.h"
 
@@ -15,6 +16,7 @@ void ReferenceBackend::matmul(const Tensor& x, const Tensor& w, const Tensor* bi
   std::vector<float> wrow(static_cast<size_t>(n_in));
   std::vector<quant::BlockQ8_0> plain(w.type == DType::Q8_0R ? size_t(n_in / 32) : 0);  // a Q8_0R row unpacked
   std::vector<quant::BlockQ4_0> plain4(w.type == DType::Q4_0R ? size_t(n_in / 32) : 0);  // a Q4_0R row unpacked
+  std::vector<quant::BlockQ4_K> plain4k(w.type == DType::Q4_KR ? size_t(n_in / 256) : 0);  // a Q4_KR row unpacked
   for (int64_t o = 0; o < n_out; ++o) {
     if (w.type == DType::Q8_0R) {
       unpack_q8_0r_row(w, o, plain.data());
@@ -22,6 +24,9 @@ void ReferenceBackend::matmul(const Tensor& x, const Tensor& w, const Tensor* bi
     } else if (w.type == DType::Q4_0R) {
       unpack_q4_0r_row(w, o, plain4.data());
       dequantize_row(DType::Q4_0, plain4.data(), wrow.data(), n_in);
+    } else if (w.type == DType::Q4_KR) {
+      unpack_q4_kr_row(w, o, plain4k.data());
+      dequantize_row(DType::Q4_K, plain4k.data(), wrow.data(), n_in);
     } else {
       dequantize_row(w.type, w.row(o), wrow.data(), n_in);
     }

@@ -1,5 +1,5 @@
-// The CPU backend repacks q4_0 matrices at load (Q4_0R) where its AVX-512 kernels run: a synthetic
-// q4_0 model generates the same greedy tokens with repacking as without, from the same logits' bits.
+// The CPU backend repacks q4_0 / q4_k matrices at load (Q4_0R / Q4_KR) where its AVX-512 kernels run: a
+// synthetic q4_0 / q4_k model generates the same greedy tokens with repacking as without, from the same logits' bits.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -37,20 +37,21 @@ std::vector<int32_t> greedy_q4(Transformer& model, const ModelConfig& config, co
   return out;
 }
 
-TEST(Q4_0RepackModel, GreedyTokensAndLogitsEqualThePlainLayout) {
+void check_repacked_model(DType type, DType packed_type) {
+  SCOPED_TRACE(name(type));
   const auto path = std::filesystem::temp_directory_path() /
                     ("llmr-q4r-" + std::to_string(getpid()) + "-" + std::to_string(testing::rng()()) + ".gguf");
-  write_synthetic_model(synthetic_shape("tiny"), DType::Q4_0, testing::rng()(), path, 2);
+  write_synthetic_model(synthetic_shape("tiny"), type, testing::rng()(), path, 2);
   auto m = load_model(path);
   std::filesystem::remove(path);  // the mapping keeps the data
-  ASSERT_EQ(m->weights.layers.at(0).wq.type, DType::Q4_0);
+  ASSERT_EQ(m->weights.layers.at(0).wq.type, type);
   CpuBackend packed_cpu(2), plain_cpu(2);
   packed_cpu.set_repack_weights(true);
   plain_cpu.set_repack_weights(false);
   // the packed backend really takes the new layout where AVX-512 VNNI runs
   const bool avx512 = cpu::best_level() == cpu::Level::Avx512;
-  EXPECT_EQ(packed_cpu.upload_matmul_weight(m->weights.layers.at(0).w_down)->tensor().type,
-            avx512 ? DType::Q4_0R : DType::Q4_0);
+  EXPECT_EQ(packed_cpu.upload_matmul_weight(m->weights.layers.at(0).wq)->tensor().type,
+            avx512 ? packed_type : type);
   Transformer packed(m->config, m->weights, packed_cpu), plain(m->config, m->weights, plain_cpu);
   const std::vector<int32_t> prompt = {1, 450, 29, 101, 7, 300, 42, 18, 5};  // T = 9: the panel path
   std::vector<float> lp, lq;
@@ -64,6 +65,9 @@ TEST(Q4_0RepackModel, GreedyTokensAndLogitsEqualThePlainLayout) {
   EXPECT_NE(*std::max_element(lp.begin(), lp.begin() + V), *std::min_element(lp.begin(), lp.begin() + V));
   EXPECT_NE(std::memcmp(lp.data(), lp.data() + V, V * sizeof(float)), 0);
 }
+
+TEST(Q4RepackModel, Q4_0GreedyTokensAndLogitsEqualThePlainLayout) { check_repacked_model(DType::Q4_0, DType::Q4_0R); }
+TEST(Q4RepackModel, Q4_KGreedyTokensAndLogitsEqualThePlainLayout) { check_repacked_model(DType::Q4_K, DType::Q4_KR); }
 
 }  // namespace
 }  // namespace llmr
