@@ -14,8 +14,8 @@ class CpuBackend final : public Backend {
   std::string name() const override { return "cpu"; }
   cpu::ThreadPool& pool() { return pool_; }
 
-  // Q8_0 / Q4_0 matrices repacked to Q8_0R / Q4_0R at load where the AVX-512 kernels run (weight_repack.cpp). On by
-  // default; LLMR_CPU_REPACK=0 turns it off (for A/B measurements).
+  // Q8_0 / Q4_0 / Q4_K matrices repacked to Q8_0R / Q4_0R / Q4_KR at load where the AVX-512 kernels run
+  // (weight_repack.cpp). On by default; LLMR_CPU_REPACK=0 turns it off (for A/B measurements).
   std::unique_ptr<Buffer> upload_matmul_weight(const Tensor& host) override;
   void set_repack_weights(bool on) { repack_weights_ = on; }
 

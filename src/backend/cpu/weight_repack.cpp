@@ -1,5 +1,6 @@
-// CpuBackend::upload_matmul_weight: q8_0 / q4_0 matrices repacked to Q8_0R / Q4_0R (tensor/q8_0_repack.h,
-// tensor/q4_0_repack.h) where the AVX-512 kernels run, so generation reads 16 rows per vector op instead of reducing each row's blocks.
+// CpuBackend::upload_matmul_weight: q8_0 / q4_0 / q4_k matrices repacked to Q8_0R / Q4_0R / Q4_KR
+// (tensor/*_repack.h) where the AVX-512 kernels run, so generation reads 16 rows per vector op instead of
+// reducing each row's blocks.
 #include <sys/mman.h>
 #include <unistd.h>
 
