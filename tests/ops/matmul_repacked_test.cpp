@@ -1,7 +1,7 @@
-// Q4_KR, the CPU backend's load-time repacking of q4_k matrices (tensor/q4_k_repack.h): the layout
-// round-trips, files and the command line cannot name it, and matmul over it at every level (and on
-// the reference) gives bit for bit what the plain q4_k matrix gives, within the oracle's tolerance,
-// batch invariantly.
+// The CPU backend's load-time repacked layouts (Q8_0R, Q4_0R, Q4_KR: tensor/q*_repack.h), one battery
+// over all three: the layout round-trips, files and the command line cannot name it, and matmul over it
+// at every level (and on the reference) gives bit for bit what the plain matrix gives, within the
+// oracle's tolerance, batch invariantly.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -20,7 +20,9 @@
 #include "format/gguf_writer.h"
 #include "format/mapped_file.h"
 #include "ops/backends_under_test.h"
+#include "tensor/q4_0_repack.h"
 #include "tensor/q4_k_repack.h"
+#include "tensor/q8_0_repack.h"
 #include "tensor/quant.h"
 #include "test_util.h"
 
@@ -29,19 +31,47 @@ namespace {
 
 using testing::random_floats;
 
+// One repacked layout and the plain type it comes from. `unit`: the plain type's block (32 or 256
+// elements); the tests' widths are multiples of it.
+struct Layout {
+  const char* name;  // as parse_dtype would spell it
+  DType plain, packed;
+  bool (*can_repack)(const Tensor&);
+  void (*repack)(const Tensor&, const Tensor&);
+  void (*unpack_row)(const Tensor&, int64_t, void*);
+  int64_t unit;
+};
+
+const Layout kLayouts[] = {
+    {"q8_0r", DType::Q8_0, DType::Q8_0R, can_repack_q8_0, repack_q8_0,
+     [](const Tensor& w, int64_t r, void* out) { unpack_q8_0r_row(w, r, static_cast<quant::BlockQ8_0*>(out)); }, 32},
+    {"q4_0r", DType::Q4_0, DType::Q4_0R, can_repack_q4_0, repack_q4_0,
+     [](const Tensor& w, int64_t r, void* out) { unpack_q4_0r_row(w, r, static_cast<quant::BlockQ4_0*>(out)); }, 32},
+    {"q4_kr", DType::Q4_K, DType::Q4_KR, can_repack_q4_k, repack_q4_k,
+     [](const Tensor& w, int64_t r, void* out) { unpack_q4_kr_row(w, r, static_cast<quant::BlockQ4_K*>(out)); }, 256},
+};
+
+class Repacked : public ::testing::TestWithParam<Layout> {
+ protected:
+  const Layout& L() const { return GetParam(); }
+  // Widths: a few whole units, an odd count of them (a partial group of 32-element blocks) and a long row.
+  int64_t narrow() const { return L().unit == 32 ? 64 : 256; }
+  int64_t odd() const { return L().unit == 32 ? 416 : 1280; }
+};
+
 struct Pair {
   HostBuffer plain, packed;
   std::vector<float> values;  // dequantized, row-major [out, in]
 };
 
-Pair random_pair(int64_t out, int64_t in) {
-  Pair p{HostBuffer(DType::Q4_K, {out, in}), HostBuffer(DType::Q4_KR, {out, in}), std::vector<float>(size_t(out * in))};
+Pair random_pair(const Layout& l, int64_t out, int64_t in) {
+  Pair p{HostBuffer(l.plain, {out, in}), HostBuffer(l.packed, {out, in}), std::vector<float>(size_t(out * in))};
   for (int64_t r = 0; r < out; ++r) {
     const auto v = random_floats(size_t(in), -1.f, 1.f);
-    quantize_row(DType::Q4_K, v.data(), p.plain.tensor().row(r), in);
-    dequantize_row(DType::Q4_K, p.plain.tensor().row(r), p.values.data() + r * in, in);
+    quantize_row(l.plain, v.data(), p.plain.tensor().row(r), in);
+    dequantize_row(l.plain, p.plain.tensor().row(r), p.values.data() + r * in, in);
   }
-  repack_q4_k(p.plain.tensor(), p.packed.tensor());
+  l.repack(p.plain.tensor(), p.packed.tensor());
   return p;
 }
 
@@ -57,85 +87,88 @@ cpu::ThreadPool& pool() {
   return p;
 }
 
-TEST(Q4_KRepack, UnpackGivesEveryRowBack) {
-  const Pair p = random_pair(48, 1280);
-  EXPECT_EQ(row_bytes(DType::Q4_KR, 1280), row_bytes(DType::Q4_K, 1280));  // same bytes
-  std::vector<quant::BlockQ4_K> row(5);
+TEST_P(Repacked, UnpackGivesEveryRowBack) {
+  const int64_t in = odd();
+  const Pair p = random_pair(L(), 48, in);
+  EXPECT_EQ(row_bytes(L().packed, in), row_bytes(L().plain, in));  // same bytes
+  std::vector<uint8_t> row(row_bytes(L().plain, in));
   for (int64_t r = 0; r < 48; ++r) {
-    unpack_q4_kr_row(p.packed.tensor(), r, row.data());
-    ASSERT_EQ(std::memcmp(row.data(), p.plain.tensor().row(r), row_bytes(DType::Q4_K, 1280)), 0) << "row " << r;
+    L().unpack_row(p.packed.tensor(), r, row.data());
+    ASSERT_EQ(std::memcmp(row.data(), p.plain.tensor().row(r), row.size()), 0) << "row " << r;
   }
-  // and the layout really moved the bytes (row 1's first block is not where q4_k keeps it)
-  EXPECT_NE(std::memcmp(p.packed.tensor().row(1), p.plain.tensor().row(1), 144), 0);
+  // and the layout really moved the bytes (row 1's first block is not where the plain type keeps it)
+  EXPECT_NE(std::memcmp(p.packed.tensor().row(1), p.plain.tensor().row(1), info(L().plain).block_bytes), 0);
 }
 
-TEST(Q4_KRepack, IsInternalOnly) {
-  EXPECT_FALSE(dtype_info(uint32_t(DType::Q4_KR)).has_value()) << "a GGUF reader would accept the internal id";
-  EXPECT_TRUE(is_internal(DType::Q4_KR));
-  EXPECT_FALSE(is_internal(DType::Q4_K));
-  EXPECT_THROW(parse_dtype("q4_kr"), Error);
+TEST_P(Repacked, IsInternalOnly) {
+  EXPECT_FALSE(dtype_info(uint32_t(L().packed)).has_value()) << "a GGUF reader would accept the internal id";
+  EXPECT_TRUE(is_internal(L().packed));
+  EXPECT_FALSE(is_internal(L().plain));
+  EXPECT_THROW(parse_dtype(L().name), Error);
   GgufWriter writer;
-  const std::vector<uint8_t> bytes(16 * 144);
-  EXPECT_THROW(writer.add_tensor("w", DType::Q4_KR, {16, 256}, bytes.data(), bytes.size()), Error);
+  const std::vector<uint8_t> bytes(16 * info(L().plain).block_bytes);
+  EXPECT_THROW(writer.add_tensor("w", L().packed, {16, L().unit}, bytes.data(), bytes.size()), Error);
 }
 
-TEST(Q4_KRepack, RefusesWhatItCannotHold) {
-  HostBuffer odd(DType::Q4_K, {37, 256}), dst(DType::Q4_KR, {37, 256});
-  EXPECT_FALSE(can_repack_q4_k(odd.tensor()));
-  EXPECT_THROW(repack_q4_k(odd.tensor(), dst.tensor()), Error);
+TEST_P(Repacked, RefusesWhatItCannotHold) {
+  const int64_t in = narrow();
+  HostBuffer odd(L().plain, {37, in}), dst(L().packed, {37, in});
+  EXPECT_FALSE(L().can_repack(odd.tensor()));
+  EXPECT_THROW(L().repack(odd.tensor(), dst.tensor()), Error);
   // matmul: rows not whole groups; embedding never takes the repacked layout
-  HostBuffer x(DType::F32, {1, 256}), y(DType::F32, {1, 37}), e(DType::F32, {1, 256});
+  HostBuffer x(DType::F32, {1, in}), y(DType::F32, {1, 37}), e(DType::F32, {1, in});
   for (const auto& [name, level] : levels())
     EXPECT_THROW(cpu::matmul_at_level(level, x.tensor(), dst.tensor(), nullptr, y.tensor(), &pool()), Error) << name;
-  const Pair p = random_pair(16, 256);
+  const Pair p = random_pair(L(), 16, in);
   const int32_t id = 3;
   EXPECT_THROW(testing::backend_named("cpu").embedding(p.packed.tensor(), {&id, 1}, e.tensor()), Error);
   EXPECT_THROW(testing::reference().embedding(p.packed.tensor(), {&id, 1}, e.tensor()), Error);
 }
 
-TEST(Q4_KRepack, CpuBackendRepacksOnlyWhereItCan) {
+TEST_P(Repacked, CpuBackendRepacksOnlyWhereItCan) {
   CpuBackend cpu(1);
-  const Pair p = random_pair(32, 256);
-  HostBuffer odd(DType::Q4_K, {37, 256}), f16(DType::F16, {32, 256});
+  const int64_t in = narrow();
+  const Pair p = random_pair(L(), 32, in);
+  HostBuffer odd(L().plain, {37, in}), f16(DType::F16, {32, in});
   const bool avx512 = cpu::best_level() == cpu::Level::Avx512;
-  EXPECT_EQ(cpu.upload_matmul_weight(p.plain.tensor())->tensor().type, avx512 ? DType::Q4_KR : DType::Q4_K);
-  EXPECT_EQ(cpu.upload_matmul_weight(odd.tensor())->tensor().type, DType::Q4_K);
+  EXPECT_EQ(cpu.upload_matmul_weight(p.plain.tensor())->tensor().type, avx512 ? L().packed : L().plain);
+  EXPECT_EQ(cpu.upload_matmul_weight(odd.tensor())->tensor().type, L().plain);
   EXPECT_EQ(cpu.upload_matmul_weight(f16.tensor())->tensor().type, DType::F16);
   if (avx512) {
     const auto packed = cpu.upload_matmul_weight(p.plain.tensor());
-    EXPECT_EQ(std::memcmp(packed->tensor().data, p.packed.tensor().data, 32 * row_bytes(DType::Q4_K, 256)), 0);
+    EXPECT_EQ(std::memcmp(packed->tensor().data, p.packed.tensor().data, 32 * row_bytes(L().plain, in)), 0);
   }
   cpu.set_repack_weights(false);
-  EXPECT_EQ(cpu.upload_matmul_weight(p.plain.tensor())->tensor().type, DType::Q4_K);
+  EXPECT_EQ(cpu.upload_matmul_weight(p.plain.tensor())->tensor().type, L().plain);
 }
 
 // Repacking gives the source's pages back to the kernel (a mapped file's, or paged out): the
 // source must still read the same afterwards, from a file mapping and from ordinary memory.
-TEST(Q4_KRepack, SourceReadsTheSameAfterUpload) {
+TEST_P(Repacked, SourceReadsTheSameAfterUpload) {
   CpuBackend cpu(1);
-  const int64_t out = 256, in = 1024;  // 36 pages of 4 KiB: whole pages get released
-  const Pair p = random_pair(out, in);
-  const size_t bytes = size_t(out) * row_bytes(DType::Q4_K, in);
+  const int64_t out = 256, in = 1024;  // 34-36 pages of 4 KiB: whole pages get released
+  const Pair p = random_pair(L(), out, in);
+  const size_t bytes = size_t(out) * row_bytes(L().plain, in);
   const std::vector<uint8_t> want(static_cast<const uint8_t*>(p.plain.data()), static_cast<const uint8_t*>(p.plain.data()) + bytes);
-  const auto path = std::filesystem::temp_directory_path() / ("llmr_q4kr_" + std::to_string(::getpid()) + ".bin");
+  const auto path = std::filesystem::temp_directory_path() / (std::string("llmr_") + L().name + "_" + std::to_string(::getpid()) + ".bin");
   {
     std::ofstream f(path, std::ios::binary);
     f.write(reinterpret_cast<const char*>(want.data()), std::streamsize(want.size()));
   }
   const auto file = MappedFile::open(path);
   std::filesystem::remove(path);
-  const Tensor mapped = Tensor::view(const_cast<uint8_t*>(file->data()), DType::Q4_K, {out, in}, Device::Host);
+  const Tensor mapped = Tensor::view(const_cast<uint8_t*>(file->data()), L().plain, {out, in}, Device::Host);
   for (const Tensor& src : {mapped, p.plain.tensor()}) {
     const auto placed = cpu.upload_matmul_weight(src);
-    if (placed->tensor().type == DType::Q4_KR)
+    if (placed->tensor().type == L().packed)
       EXPECT_EQ(std::memcmp(placed->tensor().data, p.packed.tensor().data, bytes), 0);
     EXPECT_EQ(std::memcmp(src.data, want.data(), bytes), 0) << (src.data == mapped.data ? "mapped file" : "host buffer");
   }
 }
 
-// Every level, the reference and the CPU backend: Q4_KR's product equals plain q4_k's bit for bit,
-// and both are within the battery's tolerance of a double oracle (8-bit activations: see matmul_test).
-TEST(Q4_KRepack, MatmulEqualsPlainAndTheOracle) {
+// Every level, the reference and the CPU backend: the repacked product equals the plain one bit for
+// bit, and both are within the battery's tolerance of a double oracle (8-bit activations: see matmul_test).
+TEST_P(Repacked, MatmulEqualsPlainAndTheOracle) {
   struct Impl {
     std::string name;
     std::function<void(const Tensor&, const Tensor&, const Tensor*, const Tensor&)> run;
@@ -152,10 +185,10 @@ TEST(Q4_KRepack, MatmulEqualsPlainAndTheOracle) {
                      }, std::string(name) != "reference"});
   int i = 0;
   for (int64_t T : {1, 2, 3, 4, 5, 8, 17, 64})
-    for (int64_t in : {256, 512, 1280, 4096}) {
+    for (int64_t in : {L().unit, 3 * L().unit, odd(), int64_t(4096)}) {
       const int64_t out = T * in > 20000 ? 16 : (i % 3 == 0 ? 16 : i % 3 == 1 ? 48 : 256);
       const bool with_bias = i++ % 2 == 0;
-      const Pair p = random_pair(out, in);
+      const Pair p = random_pair(L(), out, in);
       HostBuffer x(DType::F32, {T, in}), y0(DType::F32, {T, out}), y1(DType::F32, {T, out}), bias(DType::F32, {out});
       const auto xv = random_floats(size_t(T * in), -2.f, 2.f), bv = random_floats(size_t(out));
       std::memcpy(x.tensor().data, xv.data(), xv.size() * 4);
@@ -167,7 +200,7 @@ TEST(Q4_KRepack, MatmulEqualsPlainAndTheOracle) {
         testing::fill(y1.tensor(), [](int64_t) { return std::nanf(""); });
         impl.run(x.tensor(), p.plain.tensor(), with_bias ? &bt : nullptr, y0.tensor());
         impl.run(x.tensor(), p.packed.tensor(), with_bias ? &bt : nullptr, y1.tensor());
-        ASSERT_EQ(std::memcmp(y0.tensor().data, y1.tensor().data, size_t(T * out) * 4), 0) << "q4_kr differs from q4_k";
+        ASSERT_EQ(std::memcmp(y0.tensor().data, y1.tensor().data, size_t(T * out) * 4), 0) << L().name << " differs from the plain type";
         for (int64_t t = 0; t < T; ++t)
           for (int64_t o = 0; o < out; ++o) {
             const float* xr = xv.data() + t * in;
@@ -191,11 +224,11 @@ TEST(Q4_KRepack, MatmulEqualsPlainAndTheOracle) {
     }
 }
 
-// A row's output does not depend on the batch around it (as matmul_batch_invariance_test, Q4_KR).
-TEST(Q4_KRepack, BatchInvariantAtEveryLevel) {
-  for (const int64_t in : {int64_t(512), int64_t(1280)}) {
+// A row's output does not depend on the batch around it (as matmul_batch_invariance_test).
+TEST_P(Repacked, BatchInvariantAtEveryLevel) {
+  for (const int64_t in : {int64_t(512), odd()}) {
     const int64_t out = 48;
-    const Pair p = random_pair(out, in);
+    const Pair p = random_pair(L(), out, in);
     for (const auto& [name, level] : levels())
       for (int64_t T : {2, 3, 4, 5, 8, 17}) {
         HostBuffer x(DType::F32, {T, in}), y(DType::F32, {T, out}), one(DType::F32, {1, out});
@@ -211,6 +244,9 @@ TEST(Q4_KRepack, BatchInvariantAtEveryLevel) {
       }
   }
 }
+
+INSTANTIATE_TEST_SUITE_P(Layouts, Repacked, ::testing::ValuesIn(kLayouts),
+                         [](const ::testing::TestParamInfo<Layout>& p) { return std::string(p.param.name); });
 
 }  // namespace
 }  // namespace llmr
