@@ -9,7 +9,7 @@
 namespace llmr {
 
 struct Transformer::Scratch {
-  std::unique_ptr<Buffer> x, h, q, k, v, attn, o, gate, up, selected, logits;
+  std::unique_ptr<Buffer> x, h, q, k, v, attn, gate, up, selected, logits;
   std::unique_ptr<Buffer> qkv, gate_up;  // the stacked projections' outputs (null unless fused)
   // Where logits land when the backend's memory is not the host's (pinned on CUDA: a batch's
   // logits download at full link speed).
@@ -133,7 +133,7 @@ void Transformer::reserve(int64_t n, int64_t n_out) {
     const int64_t q_dim = c.n_head * c.head_dim, kv_dim = c.n_head_kv * c.head_dim;
     auto buf = [&](int64_t cols) { return backend_.alloc(DType::F32, {n, cols}); };
     s.x = buf(c.n_embd), s.h = buf(c.n_embd), s.q = buf(q_dim), s.k = buf(kv_dim), s.v = buf(kv_dim);
-    s.attn = buf(q_dim), s.o = buf(c.n_embd), s.gate = buf(c.n_ff), s.up = buf(c.n_ff);
+    s.attn = buf(q_dim), s.gate = buf(c.n_ff), s.up = buf(c.n_ff);
     s.qkv = stacked_ ? buf(q_dim + 2 * kv_dim) : nullptr;
     s.gate_up = stacked_ ? buf(2 * c.n_ff) : nullptr;
     capacity_ = n;
@@ -191,9 +191,11 @@ Tensor Transformer::forward(std::span<const SequenceChunk> chunks, KvStore& kv, 
   const RopeSpec rope{int(c.head_dim), int(c.rope_dims), c.rope_layout, inv_freq_.data()};
   StepInputs in;
   in.embed = [&](const Tensor& x) { ops.embedding(weights_.token_embd, tokens, x); };
-  in.attend = [&](int64_t l, const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& attn) {
+  in.attend = [&](int64_t l, const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& attn, const Tensor& wo,
+                  const Tensor& x) {
     rope_q_and_k(q, k, int(c.head_dim), [&](const Tensor& t, int n_heads) { ops.rope(t, n_heads, positions, rope); });
     kv.attend(ops, l, seqs, positions, attention, q, k, v, attn);
+    ops.matmul_add(attn, wo, x);
   };
   run_layers(T, in);
   Scratch& s = *scratch_;
@@ -216,7 +218,7 @@ void Transformer::run_layers(int64_t T, const StepInputs& in) {
   Scratch& s = *scratch_;
   auto rows = [T](const std::unique_ptr<Buffer>& b) { return b->tensor().slice_rows(0, T); };
   Tensor x = rows(s.x), h = rows(s.h), q = rows(s.q), k = rows(s.k), v = rows(s.v), attn = rows(s.attn),
-         o = rows(s.o), gate = rows(s.gate), up = rows(s.up);
+         gate = rows(s.gate), up = rows(s.up);
   // With stacked weights q, k, v (gate, up) are column ranges of one product's output.
   const int64_t q_dim = c.n_head * c.head_dim, kv_dim = c.n_head_kv * c.head_dim;
   const Tensor qkv = s.qkv ? rows(s.qkv) : Tensor{}, gate_up = s.gate_up ? rows(s.gate_up) : Tensor{};
@@ -231,12 +233,12 @@ void Transformer::run_layers(int64_t T, const StepInputs& in) {
   for (int64_t l = 0; l < c.n_layer; ++l) {
     const LayerWeights& w = weights_.layers[size_t(l)];
     // Attention block: h = norm(x); x += Wo · attention(rope(Wq h), rope(Wk h), Wv h)
-    ops.rms_norm(x, w.attn_norm, eps, h);
     if (w.wqkv.data) {
-      ops.matmul(h, w.wqkv, nullptr, qkv);
+      ops.rms_norm_matmul(x, w.attn_norm, eps, h, w.wqkv, qkv);
       q = columns(qkv, 0, q_dim), k = columns(qkv, q_dim, kv_dim), v = columns(qkv, q_dim + kv_dim, kv_dim);
     } else {
       q = q_alone, k = k_alone, v = v_alone;
+      ops.rms_norm(x, w.attn_norm, eps, h);
       ops.matmul(h, w.wq, c.qkv_bias ? &w.bq : nullptr, q);
       ops.matmul(h, w.wk, c.qkv_bias ? &w.bk : nullptr, k);
       ops.matmul(h, w.wv, c.qkv_bias ? &w.bv : nullptr, v);
@@ -245,15 +247,14 @@ void Transformer::run_layers(int64_t T, const StepInputs& in) {
       ops.rms_norm(per_head(q, c.n_head), w.q_norm, eps, per_head(q, c.n_head));
       ops.rms_norm(per_head(k, c.n_head_kv), w.k_norm, eps, per_head(k, c.n_head_kv));
     }
-    in.attend(l, q, k, v, attn);  // rope(q), rope(k), the KV cache write, attention
-    ops.matmul(attn, w.wo, nullptr, o);
-    // Feed-forward block: x += o; h = norm(x); x += W_down · (silu(W_gate h) * W_up h)
-    ops.rms_norm_residual(o, x, w.ffn_norm, eps, x, h);
+    in.attend(l, q, k, v, attn, w.wo, x);  // rope(q), rope(k), the KV cache write, attention, x += Wo · it
+    // Feed-forward block: h = norm(x); x += W_down · (silu(W_gate h) * W_up h)
     if (w.w_gate_up.data) {
-      ops.matmul(h, w.w_gate_up, nullptr, gate_up);
+      ops.rms_norm_matmul(x, w.ffn_norm, eps, h, w.w_gate_up, gate_up);
       gate = columns(gate_up, 0, c.n_ff), up = columns(gate_up, c.n_ff, c.n_ff);
     } else {
       gate = gate_alone, up = up_alone;
+      ops.rms_norm(x, w.ffn_norm, eps, h);
       ops.matmul(h, w.w_gate, nullptr, gate);
       ops.matmul(h, w.w_up, nullptr, up);
     }
@@ -265,9 +266,8 @@ Tensor Transformer::output_head(const Tensor& last) {
   Scratch& s = *scratch_;
   const int64_t n_out = last.rows();
   const Tensor normed = s.h->tensor().slice_rows(0, n_out);
-  backend_.rms_norm(last, weights_.output_norm, float(config_.rms_eps), normed);
   Tensor logits = s.logits->tensor().slice_rows(0, n_out);
-  backend_.matmul(normed, weights_.output, nullptr, logits);
+  backend_.rms_norm_matmul(last, weights_.output_norm, float(config_.rms_eps), normed, weights_.output, logits);
   return logits;
 }
 
@@ -290,7 +290,7 @@ Tensor Transformer::forward_graph(int32_t token, int64_t pos, KvCache& cache, Lo
   std::vector<const void*> fingerprint;
   for (int64_t l = 0; l < c.n_layer; ++l) fingerprint.insert(fingerprint.end(), {cache.k(l).data, cache.v(l).data});
   fingerprint.push_back(reinterpret_cast<const void*>(intptr_t(cache.n_ctx())));
-  for (const auto* b : {&s.x, &s.h, &s.q, &s.k, &s.v, &s.attn, &s.o, &s.gate, &s.up, &s.selected, &s.logits,
+  for (const auto* b : {&s.x, &s.h, &s.q, &s.k, &s.v, &s.attn, &s.gate, &s.up, &s.selected, &s.logits,
                         &s.qkv, &s.gate_up})
     fingerprint.push_back(*b ? (*b)->tensor().data : nullptr);
 
@@ -332,10 +332,11 @@ Tensor Transformer::forward_graph(int32_t token, int64_t pos, KvCache& cache, Lo
       StepInputs in;
       in.embed = [&](const Tensor& x) { ops.embedding_from(weights_.token_embd, dev_id, x); };
       // The whole cache as keys: the kernels stop at the position they read.
-      in.attend = [&](int64_t l, const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& attn) {
+      in.attend = [&](int64_t l, const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& attn,
+                      const Tensor& wo, const Tensor& x) {
         ops.rope_store_kv(q, k, v, dev_pos, rope, cache.k(l), cache.v(l));
         const auto [keys, values] = cache.view(l, cache.n_ctx());
-        ops.attention_from(q, keys, values, dev_pos, attention, attn);
+        ops.attention_matmul_add(q, keys, values, dev_pos, attention, attn, wo, x);
       };
       ops.copy_from_host_input(host_in, dev_in);
       run_layers(1, in);

@@ -60,7 +60,10 @@ class Transformer {
   // write and attention.
   struct StepInputs {
     std::function<void(const Tensor& x)> embed;
-    std::function<void(int64_t layer, const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& attn)> attend;
+    // x += wo · attention(rope(q), rope(k), v) with the KV cache written; attn: scratch for the attention output
+    std::function<void(int64_t layer, const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& attn,
+                       const Tensor& wo, const Tensor& x)>
+        attend;
   };
   // Embedding and every layer over rows [0, T) of the scratch activations (x holds the result).
   void run_layers(int64_t T, const StepInputs& in);

@@ -47,6 +47,19 @@ std::span<const int32_t> host_indices(const char* op, const char* what, const Te
 
 }  // namespace
 
+void Backend::rms_norm_matmul(const Tensor& x, const Tensor& norm_w, float eps, const Tensor& h, const Tensor& w,
+                              const Tensor& y) {
+  rms_norm(x, norm_w, eps, h);
+  matmul(h, w, nullptr, y);
+}
+
+void Backend::attention_matmul_add(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
+                                   const Tensor& positions, const AttentionSpec& spec, const Tensor& attn,
+                                   const Tensor& w, const Tensor& x) {
+  attention_from(q, k_cache, v_cache, positions, spec, attn);
+  matmul_add(attn, w, x);
+}
+
 void Backend::matmul_add(const Tensor& x, const Tensor& w, const Tensor& y) {
   check(y.ndim == 2 && x.ndim == 2, "matmul_add: x " + x.describe() + " and y " + y.describe() +
                                                         " must be matrices");

@@ -83,6 +83,12 @@ class Backend {
   // y [T, out] f32.
   virtual void matmul(const Tensor& x, const Tensor& w, const Tensor* bias, const Tensor& y) = 0;
 
+  // y = rms_norm(x, norm_w, eps) * w^T: a block's input norm and first projection. h [T, n] f32 may
+  // receive the normalized rows on the way (the default's intermediate; a backend that fuses the two
+  // need not write it). Shapes as rms_norm (f32 x) and matmul. The default: rms_norm into h, then matmul.
+  virtual void rms_norm_matmul(const Tensor& x, const Tensor& norm_w, float eps, const Tensor& h, const Tensor& w,
+                               const Tensor& y);
+
   // y += x * w^T: the product added into y in place (a residual stream's update); shapes as matmul,
   // no bias. The default runs matmul into a scratch tensor of this backend, then add.
   virtual void matmul_add(const Tensor& x, const Tensor& w, const Tensor& y);
@@ -90,6 +96,13 @@ class Backend {
   // y += swiglu(gate, up) * w^T: a SwiGLU feed-forward's down projection added into the residual
   // stream; gate, up [T, n] f32, w [out, n]. The default runs swiglu into a scratch tensor, then matmul_add.
   virtual void swiglu_matmul_add(const Tensor& gate, const Tensor& up, const Tensor& w, const Tensor& y);
+
+  // x += attention_from(q, k_cache, v_cache, positions, spec) * w^T: a block's attention and output
+  // projection, added into the residual stream x [T, out]. attn [T, n_head * head_dim] f32 may receive
+  // the attention output on the way. The default: attention_from into attn, then matmul_add.
+  virtual void attention_matmul_add(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
+                                    const Tensor& positions, const AttentionSpec& spec, const Tensor& attn,
+                                    const Tensor& w, const Tensor& x);
 
   // Rotates, in place, the first rot_dims of every head of x [T, n_heads * head_dim] (f32) by
   // positions[t] * inv_freq.

@@ -50,6 +50,34 @@ TEST(CudaCoreOps, WideRowsOfExtremeMagnitudeAreRescaled) {
   }
 }
 
+TEST(CudaCoreOps, RmsNormMatmulFusedIsBitEqualToNormThenMatmul) {
+  // The fused path (T <= 2) quantizes the norm in registers: the same XBlocks as rms_norm, then
+  // quantize_x, so the same products to the bit; rows of extreme magnitude take the norm's rescaling.
+  for (DType type : {DType::Q4_0, DType::Q8_0, DType::Q4_K})
+    for (int64_t n : {2048, 4096})
+      for (int64_t T : {1, 2})
+        for (float magnitude : {1.f, 1e18f, 1e-20f}) {
+          const std::string what = std::string(name(type)) + " n=" + std::to_string(n) + " T=" + std::to_string(T) +
+                                   " magnitude " + std::to_string(magnitude);
+          const int64_t out = 300;
+          HostBuffer w(type, {out, n});
+          for (int64_t r = 0; r < out; ++r) {
+            const auto v = random_floats(size_t(n), -1.f, 1.f);
+            quantize_row(type, v.data(), w.tensor().row(r), n);
+          }
+          Strided x(DType::F32, T, n), norm_w(DType::F32, 1, n), h(DType::F32, T, n), expect(DType::F32, T, out),
+              y(DType::F32, T, out);
+          x.randomize(-2.f, 2.f);
+          fill(x.t(), [&](int64_t i) { return element(x.t(), i / n, i % n) * magnitude; });
+          norm_w.randomize(0.5f, 1.5f);
+          const Tensor nw = Tensor::view(norm_w.t().data, DType::F32, {n});
+          cuda_mirror().rms_norm(x.t(), nw, 1e-6f, h.t());
+          cuda_mirror().matmul(h.t(), w.tensor(), nullptr, expect.t());
+          cuda_mirror().rms_norm_matmul(x.t(), nw, 1e-6f, h.t(), w.tensor(), y.t());
+          expect_close(y.t(), expect.t(), 0, 0, "rms_norm_matmul " + what);
+        }
+}
+
 TEST(CudaCoreOps, RopeOverManyRowsSpansLaunches) {
   const int heads = 4, hd = 64;
   std::vector<float> f(hd / 2);

@@ -120,6 +120,19 @@ class HostMirrorBackend final : public Backend {
     cuda_->swiglu_matmul_add(m.device(0), m.device(1), m.device(2), m.device(3));
     m.download();
   }
+  void rms_norm_matmul(const Tensor& x, const Tensor& norm_w, float eps, const Tensor& h, const Tensor& w,
+                       const Tensor& y) override {
+    DeviceMirror m(*cuda_, {&x, &norm_w, &h, &w, &y});
+    cuda_->rms_norm_matmul(m.device(0), m.device(1), eps, m.device(2), m.device(3), m.device(4));
+    m.download();
+  }
+  void attention_matmul_add(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, const Tensor& positions,
+                            const AttentionSpec& spec, const Tensor& attn, const Tensor& w, const Tensor& x) override {
+    DeviceMirror m(*cuda_, {&q, &k_cache, &v_cache, &positions, &attn, &w, &x});
+    cuda_->attention_matmul_add(m.device(0), m.device(1), m.device(2), m.device(3), spec, m.device(4), m.device(5),
+                                m.device(6));
+    m.download();
+  }
   void matmul_add(const Tensor& x, const Tensor& w, const Tensor& y) override {
     DeviceMirror m(*cuda_, {&x, &w, &y});
     cuda_->matmul_add(m.device(0), m.device(1), m.device(2));

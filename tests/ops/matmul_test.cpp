@@ -188,6 +188,44 @@ INSTANTIATE_TEST_SUITE_P(AllBackends, MatmulAddBattery,
                                                               DType::Q6_K)),
                          [](const auto& p) { return std::get<0>(p.param) + "_" + name(std::get<1>(p.param)); });
 
+// rms_norm_matmul against the same backend's rms_norm, then matmul (CUDA fuses the two for T <= 2,
+// the norm quantized straight into the GEMV's activations; T = 3 takes the unfused path).
+class RmsNormMatmulBattery : public ::testing::TestWithParam<std::tuple<std::string, DType>> {};
+
+TEST_P(RmsNormMatmulBattery, MatchesNormThenMatmul) {
+  const auto [impl, type] = GetParam();
+  Backend& be = testing::backend_named(impl);
+  for (int64_t in : {256, 4096})
+    for (int64_t T : {1, 2, 3})
+      for (int64_t out : {1, 67, 256}) {
+        if (info(type).block_elems > in) continue;
+        SCOPED_TRACE(impl + " " + name(type) + " in=" + std::to_string(in) + " T=" + std::to_string(T) +
+                     " out=" + std::to_string(out));
+        Weights w = random_weights(type, out, in);
+        HostBuffer x(DType::F32, {T, in}), norm_w(DType::F32, {in}), h(DType::F32, {T, in}),
+            expected(DType::F32, {T, out}), y(DType::F32, {T, out});
+        // rows of different scales, so the norm matters
+        auto xv = random_floats(size_t(T * in), -3.f, 3.f), nv = random_floats(size_t(in), 0.5f, 1.5f);
+        testing::fill(x.tensor(), [&](int64_t i) { return xv[size_t(i)] * float(1 + i / in); });
+        testing::fill(norm_w.tensor(), [&](int64_t i) { return nv[size_t(i)]; });
+        be.rms_norm(x.tensor(), norm_w.tensor(), 1e-5f, h.tensor());
+        be.matmul(h.tensor(), w.q.tensor(), nullptr, expected.tensor());
+        testing::fill(y.tensor(), [](int64_t) { return std::nanf(""); });
+        be.rms_norm_matmul(x.tensor(), norm_w.tensor(), 1e-5f, h.tensor(), w.q.tensor(), y.tensor());
+        for (int64_t t = 0; t < T; ++t)
+          for (int64_t o = 0; o < out; ++o) {
+            const float e = expected.tensor().row<float>(t)[o], got = y.tensor().row<float>(t)[o];
+            ASSERT_NEAR(got, e, 1e-5 * std::fabs(e) + 1e-6) << "y[" << t << "][" << o << "]";
+          }
+      }
+}
+
+INSTANTIATE_TEST_SUITE_P(AllBackends, RmsNormMatmulBattery,
+                         ::testing::Combine(::testing::ValuesIn(testing::backend_names()),
+                                            ::testing::Values(DType::F16, DType::Q8_0, DType::Q4_0, DType::Q4_K,
+                                                              DType::Q6_K)),
+                         [](const auto& p) { return std::get<0>(p.param) + "_" + name(std::get<1>(p.param)); });
+
 class MatmulErrors : public ::testing::TestWithParam<std::string> {};
 
 // Expects Error whose message contains `needle`.

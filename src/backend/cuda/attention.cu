@@ -209,10 +209,9 @@ void with_cache_type(DType t, F&& fn) {
 
 }  // namespace
 
-void attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, std::span<const int32_t> positions,
-               const AttentionSpec& spec, const Tensor& out, cudaStream_t stream, const int32_t* device_positions) {
+void check_attention_kernel_args(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
+                                 const AttentionSpec& spec, const Tensor& out) {
   const int64_t T = q.rows();
-  if (T == 0) return;
   check(spec.head_dim <= kMaxAttentionHeadDim,
         "attention: head_dim " + std::to_string(spec.head_dim) + " exceeds the CUDA kernel's limit of " +
             std::to_string(kMaxAttentionHeadDim));
@@ -221,6 +220,13 @@ void attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, st
             (v_cache.type == DType::Q8_0 || v_cache.row_stride() % int64_t(info(v_cache.type).block_bytes) == 0),
         "attention: row strides must be whole elements");
   check(T * std::max(1, spec.n_head) <= INT32_MAX, "attention: too many query rows");
+}
+
+void attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, std::span<const int32_t> positions,
+               const AttentionSpec& spec, const Tensor& out, cudaStream_t stream, const int32_t* device_positions) {
+  const int64_t T = q.rows();
+  if (T == 0) return;
+  check_attention_kernel_args(q, k_cache, v_cache, spec, out);
   if (!old_kernels_requested() && !(T > kDecodeMaxTokens && old_prefill_attention_requested())) {
     // Prompts on tensor cores first (it declines shapes it does not serve, and LLMR_CUDA_FLASH_MMA=0).
     if (T > kDecodeMaxTokens &&

@@ -22,6 +22,8 @@
 #include "backend/cuda/kv_q8.cuh"
 #include "backend/cuda/matmul_kernels.h"
 #include "backend/cuda/pdl.cuh"
+#include "backend/cuda/quantize_xblock.cuh"
+#include "backend/cuda/stream_arena.h"
 
 namespace llmr::cuda_ops {
 namespace {
@@ -48,6 +50,7 @@ struct DecodeParams {
   float* part_o;    // [T, n_head, n_split, head_dim]: accumulators relative to the split's max
   float2* part_ml;  // [T, n_head, n_split]: (max, sum); max = -inf for a split with no keys
   KvBlockTable table;  // paged cache: key rows through block tables; blocks == null: row = position
+  XBlock* xq;  // or null: the merge also writes out as the integer GEMV's activations, [T][n_head * head_dim / 32]
 };
 
 // The cache row holding position `key` of query row t's sequence.
@@ -298,6 +301,8 @@ __global__ void __launch_bounds__(128) attention_decode_merge_kernel(DecodeParam
 #pragma unroll 8
     for (int s = 0; s < p.n_split; ++s) o = fmaf(wts[s], po[int64_t(s) * D + d], o);
     p.out[int64_t(t) * p.out_stride + int64_t(h) * D + d] = o * inv_l;
+    // a warp holds 32 adjacent values of the head (head_dim % 32 == 0 where xq is set)
+    if (p.xq) quantize_block(o * inv_l, lane, p.xq[(int64_t(t) * p.n_head * D + int64_t(h) * D + d) / 32]);
   }
 }
 
@@ -364,9 +369,10 @@ bool old_prefill_attention_requested() {
 
 bool attention_decode(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, std::span<const int32_t> positions,
                       const AttentionSpec& spec, const Tensor& out, cudaStream_t stream,
-                      const int32_t* device_positions, const KvBlockTable& table) {
+                      const int32_t* device_positions, const KvBlockTable& table, XBlock* xq) {
   const int64_t T = q.rows();
   if (T < 1 || T > 65535 || spec.head_dim > kMaxAttentionHeadDim) return false;  // grid.z = T
+  if (xq && spec.head_dim % 32) return false;
   const int D = spec.head_dim;
   const bool f16 = k_cache.type == DType::F16 && v_cache.type == DType::F16;
   const bool f32 = k_cache.type == DType::F32 && v_cache.type == DType::F32;
@@ -408,10 +414,12 @@ bool attention_decode(const Tensor& q, const Tensor& k_cache, const Tensor& v_ca
   p.keys_per_split = int((per_split + 31) / 32 * 32);
   p.n_split = int((max_keys + p.keys_per_split - 1) / p.keys_per_split);
   if (int64_t(spec.n_kv_head) * p.head_groups > 65535) return false;
+  if (xq && p.n_split == 1) return false;  // the merge makes the XBlocks: none without one
+  p.xq = xq;
 
   const size_t o_bytes = p.n_split > 1 ? size_t(T * spec.n_head * p.n_split * D) * 4 : 0;
   const size_t ml_bytes = p.n_split > 1 ? size_t(T * spec.n_head * p.n_split) * sizeof(float2) : 0;
-  StreamScratch scratch(o_bytes + ml_bytes, stream, "attention");  // one allocation: partials, then (max, sum)
+  SlotScratch scratch(o_bytes + ml_bytes, stream, ArenaSlot::AttentionPartials, "attention");  // one allocation: partials, then (max, sum)
   p.part_o = scratch.as<float>();
   p.part_ml = p.n_split > 1 ? reinterpret_cast<float2*>(scratch.as<char>() + o_bytes) : nullptr;
 

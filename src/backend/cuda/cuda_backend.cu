@@ -4,6 +4,7 @@
 
 #include "backend/cuda/cuda_backend_impl.h"
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/stream_arena.h"
 
 namespace llmr {
 using cuda_detail::cuda_check;
@@ -92,6 +93,7 @@ CudaBackend::CudaBackend(int device) : device_(device) {
 CudaBackend::~CudaBackend() {
   abort_capture();
   if (stream_) cudaStreamSynchronize(stream_);  // no kernel may outlive the memory below
+  if (stream_) cuda_ops::release_stream_arena(stream_);
   if (cublas_) cublasDestroy(cublas_);
   scratch_ = DeviceBytes();
   inv_freq_tables_.clear();

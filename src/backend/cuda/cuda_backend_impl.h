@@ -61,6 +61,10 @@ class CudaBackend final : public Backend {
   void swiglu(const Tensor& gate, const Tensor& up, const Tensor& out) override;
   void add(const Tensor& a, const Tensor& b, const Tensor& out) override;
   void matmul_add(const Tensor& x, const Tensor& w, const Tensor& y) override;
+  void rms_norm_matmul(const Tensor& x, const Tensor& norm_w, float eps, const Tensor& h, const Tensor& w,
+                       const Tensor& y) override;
+  void attention_matmul_add(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, const Tensor& positions,
+                            const AttentionSpec& spec, const Tensor& attn, const Tensor& w, const Tensor& x) override;
   void rope_store_kv(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& positions, const RopeSpec& spec,
                      const Tensor& k_cache, const Tensor& v_cache) override;
   void swiglu_matmul_add(const Tensor& gate, const Tensor& up, const Tensor& w, const Tensor& y) override;

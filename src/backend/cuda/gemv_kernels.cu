@@ -20,6 +20,9 @@
 #include "backend/cuda/matmul_kernels.h"
 #include "backend/cuda/pdl.cuh"
 #include "backend/cuda/quant_device.cuh"
+#include "backend/cuda/quantize_xblock.cuh"
+#include "backend/cuda/rms_norm_quantize.h"
+#include "backend/cuda/stream_arena.h"
 
 namespace llmr::cuda_ops {
 namespace {
@@ -31,27 +34,6 @@ __device__ __forceinline__ float warp_sum(float v) {
 #pragma unroll
   for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xFFFFFFFFu, v, o);
   return v;
-}
-
-// One warp turns 32 activations (lane = value) into an XBlock: d = amax / 127, qs rounded, half sums.
-__device__ __forceinline__ void quantize_block(float v, int lane, XBlock& xb) {
-  float amax = fabsf(v);
-#pragma unroll
-  for (int o = 16; o > 0; o >>= 1) amax = fmaxf(amax, __shfl_xor_sync(0xFFFFFFFFu, amax, o));
-  // As the CPU's quantize_activations, bit for bit: q = rn(v * (127 / amax)), ties to even.
-  const float d = amax / 127.f;
-  const float id = amax > 0.f ? 127.f / amax : 0.f;
-  const int q = max(-127, min(127, __float2int_rn(__fmul_rn(v, id))));
-  int s = q;  // half sums: lanes 0..15 and 16..31 reduce separately
-#pragma unroll
-  for (int o = 8; o > 0; o >>= 1) s += __shfl_xor_sync(0xFFFFFFFFu, s, o);
-  xb.qs[lane] = int8_t(q);
-  if (lane == 0) {
-    xb.d = d;
-    xb.s0 = s;
-    xb.pad = 0;
-  }
-  if (lane == 16) xb.s1 = s;
 }
 
 // x [T, n] f32 (row stride x_stride floats) -> XBlocks [T, n/32]: one warp per block, a lane per value.
@@ -537,19 +519,32 @@ bool staged_gemv(const GemvArgs& a, DType type, bool float_x) {
 // ---- plain types (gemv_plain.cuh)
 
 template <DType W, int TMAX>
-void launch_plain(const GemvArgs& a) {
+void launch_plain(const GemvArgs& a, bool accumulate) {
   const unsigned grid = unsigned((a.n_out + plain::kWarps - 1) / plain::kWarps);
-  plain::gemv_plain_kernel<W, TMAX><<<grid, plain::kThreads, 0, a.stream>>>(
-      a.w, a.w_stride, a.n_out, a.n_in / Unit<W>::kElems, a.x, a.x_stride, a.T, a.bias, a.y, a.y_stride);
-  check_launch("matmul", "gemv_plain_kernel");
+  launch_pdl(plain::gemv_plain_kernel<W, TMAX>, dim3(grid), dim3(plain::kThreads), 0, a.stream, "matmul",
+             "gemv_plain_kernel", a.w, a.w_stride, a.n_out, a.n_in / Unit<W>::kElems, a.x, a.x_stride, a.T, a.bias,
+             a.y, a.y_stride, accumulate);
 }
 
 template <DType W>
-void dispatch_plain(const GemvArgs& a) {
-  if (a.T == 1) return launch_plain<W, 1>(a);
-  if (a.T == 2) return launch_plain<W, 2>(a);
-  if (a.T <= 4) return launch_plain<W, 4>(a);
-  return launch_plain<W, 8>(a);
+void dispatch_plain(const GemvArgs& a, bool accumulate = false) {
+  if (a.T == 1) return launch_plain<W, 1>(a, accumulate);
+  if (a.T == 2) return launch_plain<W, 2>(a, accumulate);
+  if (a.T <= 4) return launch_plain<W, 4>(a, accumulate);
+  return launch_plain<W, 8>(a, accumulate);
+}
+
+// The plain-type kernel where the rows allow it (16-byte aligned weights and x, whole vectors);
+// false, with nothing launched, otherwise.
+bool plain_gemv(const GemvArgs& a, DType type, bool accumulate) {
+  const int64_t elems = type == DType::F32 ? 4 : 8;
+  if (a.n_in % elems || !aligned16(a.w, a.w_stride) || !aligned16(a.x, a.x_stride * 4)) return false;
+  switch (type) {
+    case DType::F32: dispatch_plain<DType::F32>(a, accumulate); return true;
+    case DType::F16: dispatch_plain<DType::F16>(a, accumulate); return true;
+    case DType::BF16: dispatch_plain<DType::BF16>(a, accumulate); return true;
+    default: return false;
+  }
 }
 
 }  // namespace
@@ -577,52 +572,83 @@ bool use_float_gemv(const GemvArgs&) {
 namespace {
 
 // The register-held-activation kernel (gemv_xreg.h) where it applies and int8 activations are
-// wanted; LLMR_CUDA_XREG=0 (read at every call) turns it off. Returns false otherwise.
-// up: when set, the activations are silu(a.x) * up (row stride up_stride floats), quantized in one pass.
-bool xreg_gemv(const GemvArgs& a, DType type, bool accumulate, const float* up = nullptr, int64_t up_stride = 0) {
+// wanted; LLMR_CUDA_XREG=0 (read at every call) turns it off. Returns false, with nothing launched,
+// otherwise. quantize(out) launches the kernel that writes the XBlocks [T][units] from which the
+// activations come (or returns false: it does not apply).
+template <typename Quantize>
+bool xreg_gemv(const GemvArgs& a, DType type, bool accumulate, Quantize&& quantize) {
   const char* off = std::getenv("LLMR_CUDA_XREG");
   if ((off && std::strcmp(off, "0") == 0) || old_kernels_requested() || use_float_gemv(a)) return false;
   const int64_t units = a.n_in / 32;
   if (units > INT32_MAX || !xreg_applies(type, a.T, int(units), a.w, a.w_stride)) return false;
-  StreamScratch xq(size_t(a.T) * size_t(units) * sizeof(XBlock), a.stream, "matmul");
-  if (up) {
-    launch_pdl(quantize_swiglu_kernel, dim3(unsigned((a.T * units * 32 + 255) / 256)), dim3(256), 0, a.stream, "matmul",
-               "quantize_swiglu_kernel", a.x, a.x_stride, up, up_stride, a.n_in, int64_t(a.T), xq.as<XBlock>());
-  } else {
-    quantize_x(a.x, a.x_stride, a.n_in, a.T, xq.as<XBlock>(), a.stream);
-  }
+  SlotScratch xq(size_t(a.T) * size_t(units) * sizeof(XBlock), a.stream, ArenaSlot::GemvActivations, "matmul");
+  if (!quantize(xq.as<XBlock>())) return false;
   const XregArgs args{a.w, a.w_stride, a.n_out, int(units), xq.as<XBlock>(), a.T, a.bias, a.y, a.y_stride,
                       accumulate, a.stream};
   return launch_xreg(type, args, xreg_shape(a.n_out, a.T));
+}
+
+// x quantized as it is (quantize_x_kernel)
+bool xreg_gemv(const GemvArgs& a, DType type, bool accumulate) {
+  return xreg_gemv(a, type, accumulate, [&](XBlock* out) {
+    quantize_x(a.x, a.x_stride, a.n_in, a.T, out, a.stream);
+    return true;
+  });
+}
+
+GemvArgs gemv_args(const Tensor& x, const Tensor& w, const Tensor* bias, const Tensor& y, cudaStream_t stream) {
+  return GemvArgs{static_cast<const uint8_t*>(w.data), w.stride[0], w.shape[0], w.shape[1],
+                  static_cast<const float*>(x.data), x.stride[0] / 4, int(x.shape[0]),
+                  bias ? static_cast<const float*>(bias->data) : nullptr, static_cast<float*>(y.data),
+                  y.stride[0] / 4, stream, int64_t(row_bytes(w.type, w.shape[1]))};
 }
 
 }  // namespace
 
 bool gemv_accumulate(const Tensor& x, const Tensor& w, const Tensor& y, cudaStream_t stream) {
   const int64_t T = x.shape[0];
-  if (T < 1 || T > kXregMaxTokens || !uses_xblocks(w.type)) return false;
-  const GemvArgs a{static_cast<const uint8_t*>(w.data), w.stride[0], w.shape[0], w.shape[1],
-                   static_cast<const float*>(x.data), x.stride[0] / 4, int(T), nullptr, static_cast<float*>(y.data),
-                   y.stride[0] / 4, stream, int64_t(row_bytes(w.type, w.shape[1]))};
-  return a.n_out > 0 && xreg_gemv(a, w.type, true);
+  if (T < 1 || w.shape[0] == 0) return false;
+  const GemvArgs a = gemv_args(x, w, nullptr, y, stream);
+  if (!uses_xblocks(w.type)) return T <= kGemvMaxTokens && !old_kernels_requested() && plain_gemv(a, w.type, true);
+  return T <= kXregMaxTokens && xreg_gemv(a, w.type, true);
 }
 
 bool gemv_swiglu_accumulate(const Tensor& gate, const Tensor& up, const Tensor& w, const Tensor& y, cudaStream_t stream) {
   const int64_t T = gate.shape[0];
-  if (T < 1 || T > kXregMaxTokens || !uses_xblocks(w.type)) return false;
-  const GemvArgs a{static_cast<const uint8_t*>(w.data), w.stride[0], w.shape[0], w.shape[1],
-                   static_cast<const float*>(gate.data), gate.stride[0] / 4, int(T), nullptr, static_cast<float*>(y.data),
-                   y.stride[0] / 4, stream, int64_t(row_bytes(w.type, w.shape[1]))};
-  return a.n_out > 0 && xreg_gemv(a, w.type, true, static_cast<const float*>(up.data), up.stride[0] / 4);
+  if (T < 1 || T > kXregMaxTokens || !uses_xblocks(w.type) || w.shape[0] == 0) return false;
+  const GemvArgs a = gemv_args(gate, w, nullptr, y, stream);
+  return xreg_gemv(a, w.type, true, [&](XBlock* out) {
+    const int64_t units = a.n_in / 32;
+    launch_pdl(quantize_swiglu_kernel, dim3(unsigned((a.T * units * 32 + 255) / 256)), dim3(256), 0, a.stream, "matmul",
+               "quantize_swiglu_kernel", a.x, a.x_stride, static_cast<const float*>(up.data), up.stride[0] / 4, a.n_in,
+               int64_t(a.T), out);
+    return true;
+  });
+}
+
+bool gemv_accumulate_xblocks(const Tensor& w, int64_t T, const Tensor& y, cudaStream_t stream,
+                             const std::function<bool(XBlock*)>& quantize) {
+  if (T < 1 || T > kXregMaxTokens || !uses_xblocks(w.type) || w.shape[0] == 0) return false;
+  GemvArgs a = gemv_args(y, w, nullptr, y, stream);  // x: only its row count is read (quantize makes it)
+  a.x = nullptr, a.x_stride = 0, a.T = int(T);
+  return xreg_gemv(a, w.type, true, quantize);
+}
+
+bool gemv_rms_norm(const Tensor& x, const Tensor& norm_w, float eps, const Tensor& w, const Tensor& y,
+                   cudaStream_t stream) {
+  const int64_t T = x.shape[0];
+  const char* off = std::getenv("LLMR_CUDA_NORM_QUANT");
+  if (off && std::strcmp(off, "0") == 0) return false;
+  if (T < 1 || T > kXregMaxTokens || !uses_xblocks(w.type) || w.shape[0] == 0) return false;
+  return xreg_gemv(gemv_args(x, w, nullptr, y, stream), w.type, false, [&](XBlock* out) {
+    return rms_norm_quantize(x, norm_w, eps, out, stream);
+  });
 }
 
 bool gemv(const Tensor& x, const Tensor& w, const Tensor* bias, const Tensor& y, cudaStream_t stream) {
   const int64_t T = x.shape[0];
   check(T >= 1 && T <= kGemvMaxTokens, "matmul: gemv takes 1.." + std::to_string(kGemvMaxTokens) + " rows");
-  GemvArgs a{static_cast<const uint8_t*>(w.data), w.stride[0], w.shape[0], w.shape[1],
-             static_cast<const float*>(x.data), x.stride[0] / 4, int(T),
-             bias ? static_cast<const float*>(bias->data) : nullptr, static_cast<float*>(y.data),
-             y.stride[0] / 4, stream, int64_t(row_bytes(w.type, w.shape[1]))};
+  GemvArgs a = gemv_args(x, w, bias, y, stream);
   if (a.n_out == 0) return true;
   if (uses_xblocks(w.type)) {
     // the 4-byte loads of q4_1 / q4_k / q5_k and 2-byte loads of the rest need aligned rows
@@ -673,11 +699,11 @@ bool gemv(const Tensor& x, const Tensor& w, const Tensor* bias, const Tensor& y,
   }
   const int64_t elems = w.type == DType::F32 ? 4 : 8;
   if (a.n_in % elems || !aligned16(w.data, w.stride[0]) || !aligned16(x.data, x.stride[0])) return false;
-  const bool old = old_kernels_requested();
+  if (!old_kernels_requested()) return plain_gemv(a, w.type, false);
   switch (w.type) {
-    case DType::F32: old ? dispatch_float<DType::F32>(a) : dispatch_plain<DType::F32>(a); break;
-    case DType::F16: old ? dispatch_float<DType::F16>(a) : dispatch_plain<DType::F16>(a); break;
-    case DType::BF16: old ? dispatch_float<DType::BF16>(a) : dispatch_plain<DType::BF16>(a); break;
+    case DType::F32: dispatch_float<DType::F32>(a); break;
+    case DType::F16: dispatch_float<DType::F16>(a); break;
+    case DType::BF16: dispatch_float<DType::BF16>(a); break;
     default: throw Error("matmul: no gemv kernel for " + std::string(name(w.type)));
   }
   return true;

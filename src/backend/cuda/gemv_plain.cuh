@@ -2,12 +2,15 @@
 // The matrix-vector kernel for plain weight types (f32, f16, bf16; T <= 8): a warp per row, lanes
 // over 16-byte vectors; each lane issues V vector loads (L1 bypassed, L2 evict-first: weights are read
 // once per token) before the first use, so a warp keeps 32 V 16 bytes of its row in flight (the whole
-// 8 KB row of a 4096-wide f16 matrix at V = 16). Activations are read as float4 through L1.
+// 8 KB row of a 4096-wide f16 matrix at V = 16). Activations are read as float4 through L1. Launched as
+// a programmatic dependent: the first loads, of weights only, are issued before waiting for the kernel
+// before it. accumulate: y += the product (no bias) instead of y = product + bias.
 #include <cuda_runtime.h>
 
 #include <cstdint>
 
 #include "backend/cuda/gemv_staged.cuh"
+#include "backend/cuda/pdl.cuh"
 #include "backend/cuda/quant_device.cuh"
 
 namespace llmr::cuda_ops::plain {
@@ -39,7 +42,7 @@ template <DType W, int TMAX>
 __global__ void __launch_bounds__(kThreads)
 gemv_plain_kernel(const uint8_t* __restrict__ w, int64_t w_stride, int64_t n_out, int64_t vecs,
                   const float* __restrict__ x, int64_t x_stride, int T, const float* __restrict__ bias,
-                  float* __restrict__ y, int64_t y_stride) {
+                  float* __restrict__ y, int64_t y_stride, bool accumulate) {
   constexpr int E = Unit<W>::kElems, V = kVecs<TMAX>;
   const int lane = int(threadIdx.x) & 31;
   const int64_t row = int64_t(blockIdx.x) * kWarps + int(threadIdx.x) / 32;
@@ -55,6 +58,10 @@ gemv_plain_kernel(const uint8_t* __restrict__ w, int64_t w_stride, int64_t n_out
     for (int i = 0; i < V; ++i) {
       const int64_t v = v0 + i * 32 + lane;
       r[i] = v < vecs ? ld_stream(wr + v, policy) : make_uint4(0, 0, 0, 0);
+    }
+    if (v0 == 0) {
+      pdl_wait();
+      pdl_release();
     }
 #pragma unroll
     for (int i = 0; i < V; ++i) {
@@ -77,11 +84,15 @@ gemv_plain_kernel(const uint8_t* __restrict__ w, int64_t w_stride, int64_t n_out
       }
     }
   }
+  pdl_wait();  // already returned where the loop ran; rows of no vectors still wait before writing
 #pragma unroll
   for (int t = 0; t < TMAX; ++t) {
     if (t >= T) break;
     const float s = staged::warp_sum(acc[t]);
-    if (lane == 0) y[t * y_stride + row] = s + (bias ? bias[row] : 0.f);
+    if (lane == 0) {
+      float* out = y + t * y_stride + row;
+      *out = accumulate ? *out + s : s + (bias ? bias[row] : 0.f);
+    }
   }
 }
 

@@ -3,6 +3,8 @@
 // loads are amortized over R rows; the next chunk's weights are loaded before the current one is
 // used (two chunks in flight). A block's 8 warps form 8 / KS row groups; the KS warps of a group
 // take its chunks in turn and add their partial sums in shared memory in a fixed order.
+#include <cstdlib>
+
 #include "backend/cuda/device_limits.h"
 #include "backend/cuda/gemv_xreg.h"
 #include "backend/cuda/kernel_status.h"
@@ -165,12 +167,20 @@ bool xreg_applies(DType type, int T, int units, const void* w, int64_t w_stride)
   }
 }
 
+// LLMR_CUDA_XREG_WARPS=N (read at every call; 4..64) overrides the warps per multiprocessor the
+// k-split aims for, for tuning runs.
+static int xreg_warps_per_sm() {
+  const char* v = std::getenv("LLMR_CUDA_XREG_WARPS");
+  const int n = v && *v ? std::atoi(v) : 0;
+  return n >= 4 && n <= 64 ? n : 16;
+}
+
 XregShape xreg_shape(int64_t n_out, int T) {
   // Measured on the H200 over Llama-3-8B shapes (tools/cuda_gemv_bench, docs/PERFORMANCE.md): two rows
   // per warp (four, with the next chunk's weights in flight too, cost occupancy), and enough k-split
   // that the grid holds ~16 warps per multiprocessor.
   (void)T;
-  const int64_t want = int64_t(device_limits("matmul").multiprocessors) * 16;
+  const int64_t want = int64_t(device_limits("matmul").multiprocessors) * xreg_warps_per_sm();
   for (int ks : {1, 2, 4})
     if ((n_out + 1) / 2 * ks >= want) return {2, ks};
   return {2, 8};

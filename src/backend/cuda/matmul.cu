@@ -7,6 +7,7 @@
 #include "backend/cuda/device_tensors.h"
 #include "backend/cuda/kernel_status.h"
 #include "backend/cuda/matmul_kernels.h"
+#include "backend/cuda/stream_arena.h"
 #include "ops/matmul_checks.h"
 #include "ops/op_checks.h"
 
@@ -71,6 +72,20 @@ void CudaBackend::matmul_add(const Tensor& x, const Tensor& w, const Tensor& y) 
   add(y, p, y);
 }
 
+// y = rms_norm(x) w^T: the norm quantized straight into the GEMV's activations where that applies
+// (generation), else rms_norm into h and matmul.
+void CudaBackend::rms_norm_matmul(const Tensor& x, const Tensor& norm_w, float eps, const Tensor& h, const Tensor& w,
+                                  const Tensor& y) {
+  op_checks::rms_norm(x, norm_w, eps, h);
+  cuda_detail::check_on_device("rms_norm_matmul", {{"x", &x}, {"norm_w", &norm_w}});
+  cuda_ops::check_matmul_device_args(h, w, nullptr, y);
+  cuda_ops::keep_pool_memory(device());
+  if (x.shape[0] == 0 || w.shape[0] == 0) return;
+  if (cuda_ops::gemv_rms_norm(x, norm_w, eps, w, y, stream())) return;
+  rms_norm(x, norm_w, eps, h);
+  matmul(h, w, nullptr, y);
+}
+
 // y += swiglu(gate, up) w^T: the activations formed while they are quantized for the GEMV where it
 // applies (generation), else swiglu into a stream-ordered scratch and matmul_add.
 void CudaBackend::swiglu_matmul_add(const Tensor& gate, const Tensor& up, const Tensor& w, const Tensor& y) {
@@ -80,7 +95,8 @@ void CudaBackend::swiglu_matmul_add(const Tensor& gate, const Tensor& up, const 
   cuda_ops::keep_pool_memory(device());
   if (gate.shape[0] == 0 || w.shape[0] == 0) return;
   if (cuda_ops::gemv_swiglu_accumulate(gate, up, w, y, stream())) return;
-  cuda_ops::StreamScratch act(size_t(gate.shape[0]) * size_t(gate.shape[1]) * 4, stream(), "swiglu_matmul_add");
+  cuda_ops::SlotScratch act(size_t(gate.shape[0]) * size_t(gate.shape[1]) * 4, stream(),
+                           cuda_ops::ArenaSlot::SwigluActivations, "swiglu_matmul_add");
   const Tensor a = Tensor::view(act.as<float>(), DType::F32, {gate.shape[0], gate.shape[1]}, Device::Cuda);
   swiglu(gate, up, a);
   matmul_add(a, w, y);

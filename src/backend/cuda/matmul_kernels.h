@@ -5,8 +5,10 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <functional>
 #include <span>
 
+#include "backend/cuda/xblock.h"
 #include "ops/backend.h"
 #include "tensor/tensor.h"
 
@@ -28,10 +30,22 @@ void matmul(const Tensor& x, const Tensor& w, const Tensor* bias, const Tensor& 
 bool gemv(const Tensor& x, const Tensor& w, const Tensor* bias, const Tensor& y, cudaStream_t stream);
 
 // y += x w^T through the matrix-vector path, for the types, T and alignments it takes (q4_0, q8_0,
-// q4_k at T <= 2); false when it does not apply (nothing launched: the caller adds another way).
+// q4_k at T <= 2; f32, f16, bf16 at T <= 8); false when it does not apply (nothing launched: the
+// caller adds another way).
 bool gemv_accumulate(const Tensor& x, const Tensor& w, const Tensor& y, cudaStream_t stream);
 // y += (silu(gate) * up) w^T the same way, the activations formed while they are quantized.
 bool gemv_swiglu_accumulate(const Tensor& gate, const Tensor& up, const Tensor& w, const Tensor& y, cudaStream_t stream);
+
+// y = rms_norm(x, norm_w) w^T the same way, the norm written straight into the GEMV's int8
+// activations (rms_norm_quantize.h).
+// LLMR_CUDA_NORM_QUANT=0 (read at every call) turns it off: false, the caller runs rms_norm, matmul.
+bool gemv_rms_norm(const Tensor& x, const Tensor& norm_w, float eps, const Tensor& w, const Tensor& y,
+                   cudaStream_t stream);
+// y += w · activations through the matrix-vector path, where quantize(out) launches the kernel that
+// writes the activations as XBlocks [T][w's columns / 32] and returns true, or launches nothing and
+// returns false (it does not apply). False, with nothing launched, where the path does not apply.
+bool gemv_accumulate_xblocks(const Tensor& w, int64_t T, const Tensor& y, cudaStream_t stream,
+                             const std::function<bool(XBlock*)>& quantize);
 
 // The tensor-core path: any T.
 void gemm(const Tensor& x, const Tensor& w, const Tensor* bias, const Tensor& y, cudaStream_t stream,
@@ -48,6 +62,9 @@ int64_t mma_max_tokens();
 // the host. device_positions: the same array on the device, or null when positions are consecutive
 // (positions[t] = positions[0] + t). Throws Error for head_dim > kMaxAttentionHeadDim.
 constexpr int kMaxAttentionHeadDim = 256;
+// What the kernels need beyond op_checks::attention: head_dim within the limit, whole-element row strides.
+void check_attention_kernel_args(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
+                                 const AttentionSpec& spec, const Tensor& out);
 void attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, std::span<const int32_t> positions,
                const AttentionSpec& spec, const Tensor& out, cudaStream_t stream, const int32_t* device_positions);
 
@@ -62,9 +79,12 @@ struct KvBlockTable {
   int64_t stride = 0;
   int block_size = 0;
 };
+// xq: when set, the output also goes out as XBlocks [T][n_head * head_dim / 32] (the integer GEMV's
+// activations, made by the merge); false, with nothing launched, where head_dim % 32 or a single split
+// (no merge) does not allow that.
 bool attention_decode(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, std::span<const int32_t> positions,
                       const AttentionSpec& spec, const Tensor& out, cudaStream_t stream,
-                      const int32_t* device_positions, const KvBlockTable& table = {});
+                      const int32_t* device_positions, const KvBlockTable& table = {}, XBlock* xq = nullptr);
 
 // The tensor-core flash-attention kernel for prompts (attention_prefill_mma.cu): f16 K and V, head_dim
 // 64 or 128, 16-byte aligned cache rows, GQA group <= 64. Returns false when it does not apply or

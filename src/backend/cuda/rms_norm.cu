@@ -11,6 +11,8 @@
 #include "backend/cuda/device_tensors.h"
 #include "backend/cuda/float_types.cuh"
 #include "backend/cuda/pdl.cuh"
+#include "backend/cuda/quantize_xblock.cuh"
+#include "backend/cuda/rms_norm_quantize.h"
 #include "ops/op_checks.h"
 
 namespace llmr {
@@ -26,6 +28,7 @@ struct RmsArgs {
   const float* w;
   int n;
   float eps;
+  cuda_ops::XBlock* xq;  // rms_norm_quantize only: XBlocks out ([rows][n / 32]) instead of y
 };
 
 // A sum of squares this large and finite lost nothing to underflow worth counting (n <= 2^31 terms
@@ -60,9 +63,19 @@ __device__ __forceinline__ void load_weights(const float* w, int i, float (&out)
   }
 }
 
-template <typename T, int VEC, int MAXV, bool RES>
+// QUANT: the row goes out as XBlocks (f32, VEC = 4: a lane group of 8 holds one block of 32).
+template <typename T, int VEC, int MAXV, bool RES, bool QUANT = false>
 __global__ void __launch_bounds__(1024) rms_norm_in_registers(RmsArgs a) {
   using P = Pack<T, VEC>;
+  static_assert(!QUANT || VEC == 4, "an XBlock is 8 lanes of 4");
+  const int nv = a.n / VEC;
+  // The norm's weights do not depend on the kernel before: loaded before waiting for it.
+  float wv[MAXV][VEC];
+#pragma unroll
+  for (int k = 0; k < MAXV; ++k) {
+    const int i = threadIdx.x + k * blockDim.x;
+    if (i < nv) load_weights<VEC>(a.w, i, wv[k]);
+  }
   cuda_ops::pdl_wait();
   cuda_ops::pdl_release();
   const int64_t row = blockIdx.x;
@@ -70,7 +83,6 @@ __global__ void __launch_bounds__(1024) rms_norm_in_registers(RmsArgs a) {
   const P* rr = RES ? reinterpret_cast<const P*>(a.r + row * a.r_stride) : nullptr;
   P* sr = RES ? reinterpret_cast<P*>(a.sum + row * a.sum_stride) : nullptr;
   P* yr = reinterpret_cast<P*>(a.y + row * a.y_stride);
-  const int nv = a.n / VEC;
 
   // All loads issued before any use, so MAXV accesses per thread are in flight at once.
   P px[MAXV], pr[MAXV];
@@ -134,12 +146,16 @@ __global__ void __launch_bounds__(1024) rms_norm_in_registers(RmsArgs a) {
 #pragma unroll
   for (int k = 0; k < MAXV; ++k) {
     const int i = threadIdx.x + k * blockDim.x;
-    if (i < nv) {
-      float w[VEC];
-      load_weights<VEC>(a.w, i, w);
+    if constexpr (QUANT) {
+      // i < nv is the same for a whole lane group (nv is a multiple of 8)
+      float y[VEC];
+#pragma unroll
+      for (int j = 0; j < VEC; ++j) y[j] = i < nv ? v[k][j] * scale * inv * wv[k][j] : 0.f;
+      cuda_ops::quantize_block_8x4(y, a.xq + row * (a.n / 32) + i / 8, i < nv);
+    } else if (i < nv) {
       P py;
 #pragma unroll
-      for (int j = 0; j < VEC; ++j) py.v[j] = T::store(v[k][j] * scale * inv * w[j]);
+      for (int j = 0; j < VEC; ++j) py.v[j] = T::store(v[k][j] * scale * inv * wv[k][j]);
       yr[i] = py;
     }
   }
@@ -190,6 +206,13 @@ __global__ void __launch_bounds__(1024) rms_norm_wide(RmsArgs a) {
 constexpr int kMaxThreads = 1024;
 constexpr int kFloatsPerThread = 16;  // of the row, in registers: 16384 elements per block at most
 
+// Up to four accesses in flight per thread; at least one warp, at most 1024 threads. The block size
+// fixes the order of the sum of squares: rms_norm_quantize takes the same one.
+int block_threads(int64_t units, int per_thread) {
+  const int64_t target = std::min(4, per_thread);
+  return int(std::min<int64_t>(kMaxThreads, std::max<int64_t>(32, round_up((units + target - 1) / target, 32))));
+}
+
 template <typename T, bool RES>
 void launch_rms_norm(const RmsArgs& a, int64_t rows, const Tensor* const* ts, int n_ts, cudaStream_t stream,
                      const char* op) {
@@ -204,9 +227,7 @@ void launch_rms_norm(const RmsArgs& a, int64_t rows, const Tensor* const* ts, in
     cuda_ops::launch_pdl(rms_norm_wide<T, RES>, dim3(unsigned(rows)), dim3(kMaxThreads), 0, stream, op, "rms_norm_wide", a);
     return;
   }
-  // Up to four accesses in flight per thread; at least one warp, at most 1024 threads.
-  const int64_t target = std::min(4, per_thread);
-  const int threads = int(std::min<int64_t>(kMaxThreads, std::max(32, round_up((units + target - 1) / target, 32))));
+  const int threads = block_threads(units, per_thread);
   if (vector)
     cuda_ops::launch_pdl(rms_norm_in_registers<T, kVec, kMaxVecs, RES>, dim3(unsigned(rows)), dim3(threads), 0, stream, op,
                          "rms_norm_in_registers", a);
@@ -236,6 +257,25 @@ RmsArgs make_args(const Tensor& x, const Tensor* r, const Tensor* sum, const Ten
 
 }  // namespace
 }  // namespace cuda_detail
+
+namespace cuda_ops {
+
+bool rms_norm_quantize(const Tensor& x, const Tensor& w, float eps, XBlock* out, cudaStream_t stream) {
+  using namespace cuda_detail;
+  using T = F32;
+  constexpr int kVec = 4, kMaxVecs = kFloatsPerThread / kVec;
+  if (x.type != DType::F32 || x.cols() % 32 || x.cols() > int64_t(kMaxThreads) * kFloatsPerThread ||
+      reinterpret_cast<uintptr_t>(w.data) % 16 || !rows_aligned(x, 16))
+    return false;
+  RmsArgs a = make_args(x, nullptr, nullptr, w, eps, x);
+  a.y = nullptr;
+  a.xq = out;
+  launch_pdl(rms_norm_in_registers<T, kVec, kMaxVecs, false, true>, dim3(unsigned(x.rows())),
+             dim3(block_threads(x.cols() / kVec, kMaxVecs)), 0, stream, "rms_norm_matmul", "rms_norm_in_registers", a);
+  return true;
+}
+
+}  // namespace cuda_ops
 
 void CudaBackend::rms_norm(const Tensor& x, const Tensor& w, float eps, const Tensor& y) {
   using namespace cuda_detail;
