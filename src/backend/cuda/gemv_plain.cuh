@@ -59,10 +59,7 @@ gemv_plain_kernel(const uint8_t* __restrict__ w, int64_t w_stride, int64_t n_out
       const int64_t v = v0 + i * 32 + lane;
       r[i] = v < vecs ? ld_stream(wr + v, policy) : make_uint4(0, 0, 0, 0);
     }
-    if (v0 == 0) {
-      pdl_wait();
-      pdl_release();
-    }
+    if (v0 == 0) pdl_wait();
 #pragma unroll
     for (int i = 0; i < V; ++i) {
       const int64_t v = v0 + i * 32 + lane;
@@ -85,6 +82,9 @@ gemv_plain_kernel(const uint8_t* __restrict__ w, int64_t w_stride, int64_t n_out
     }
   }
   pdl_wait();  // already returned where the loop ran; rows of no vectors still wait before writing
+  // The next kernel launches only as this one's blocks finish: its blocks, waiting early, would take
+  // the places of this grid's later waves (f16 products run several waves).
+  pdl_release();
 #pragma unroll
   for (int t = 0; t < TMAX; ++t) {
     if (t >= T) break;

@@ -42,7 +42,7 @@ template <DType W, int TMAX, int R, int KS>
 __global__ void __launch_bounds__(kThreads)
 gemv_xreg_kernel(const uint8_t* __restrict__ w, int64_t w_stride, int64_t n_out, int units,
                  const XBlock* __restrict__ xq, int T, const float* __restrict__ bias, float* __restrict__ y,
-                 int64_t y_stride, bool accumulate) {
+                 int64_t y_stride, bool accumulate, bool early_release) {
   using Regs = typename Unit<W>::Regs;
   constexpr int kGroups = kWarps / KS;
   __shared__ float partial[KS > 1 ? kWarps : 1][R][TMAX];
@@ -64,7 +64,9 @@ gemv_xreg_kernel(const uint8_t* __restrict__ w, int64_t w_stride, int64_t n_out,
 #pragma unroll
     for (int r = 0; r < R; ++r) next[r] = load_unit<W>(wr[r], u);
   pdl_wait();
-  pdl_release();
+  // A grid of one wave lets the next kernel launch now; a larger one when its blocks exit (the next
+  // kernel's blocks, waiting early, would take the places of its later waves).
+  if (early_release) pdl_release();
   for (; u < units; u += 32 * KS) {  // only the last chunk is partial: lanes past the end leave together
     Regs cur[R];
 #pragma unroll
@@ -120,9 +122,11 @@ gemv_xreg_kernel(const uint8_t* __restrict__ w, int64_t w_stride, int64_t n_out,
 template <DType W, int TMAX, int R, int KS>
 void launch(const XregArgs& a) {
   constexpr int kRowsPerBlock = (kWarps / KS) * R;
-  launch_pdl(gemv_xreg_kernel<W, TMAX, R, KS>, dim3(unsigned((a.n_out + kRowsPerBlock - 1) / kRowsPerBlock)),
-             dim3(kThreads), 0, a.stream, "matmul", "gemv_xreg_kernel", a.w, a.w_stride, a.n_out, a.units, a.xq, a.T,
-             a.bias, a.y, a.y_stride, a.accumulate);
+  const int64_t blocks = (a.n_out + kRowsPerBlock - 1) / kRowsPerBlock;
+  const bool one_wave = blocks <= int64_t(device_limits("matmul").multiprocessors) * (2048 / kThreads);
+  launch_pdl(gemv_xreg_kernel<W, TMAX, R, KS>, dim3(unsigned(blocks)), dim3(kThreads), 0, a.stream, "matmul",
+             "gemv_xreg_kernel", a.w, a.w_stride, a.n_out, a.units, a.xq, a.T, a.bias, a.y, a.y_stride, a.accumulate,
+             one_wave);
 }
 
 template <DType W, int TMAX, int R>
