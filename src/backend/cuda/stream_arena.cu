@@ -43,10 +43,9 @@ void* stream_arena(cudaStream_t stream, ArenaSlot slot, size_t bytes, const char
   if (b.bytes < bytes) {
     const size_t grown = std::max(bytes, 2 * b.bytes);
     void* p = nullptr;
-    // on the current device, the stream's: kernels are launched there (cudaStreamGetDevice is not
-    // allowed while the stream is captured); cudaMalloc is not a stream operation, so it is
-    const cudaError_t status = cudaMalloc(&p, grown);
-    check_cuda(status, op, "cudaMalloc (stream arena)");
+    // On the current device, which is the stream's (its kernels are launched there; cudaStreamGetDevice
+    // is refused while the stream is captured). cudaMalloc is no stream operation: allowed then.
+    check_cuda(cudaMalloc(&p, grown), op, "cudaMalloc (stream arena)");
     if (b.ptr) s.retired.push_back(b.ptr);
     b = {p, grown};
   }
