@@ -2,12 +2,11 @@
 // output straight as the output projection's int8 activations, and the GEMV adds its product into x;
 // otherwise attention_from, then matmul_add. LLMR_CUDA_ATTN_QUANT=0 (read at every call) turns the
 // fused path off.
-#include <cstdlib>
-#include <cstring>
 #include <vector>
 
 #include "backend/cuda/cuda_backend_impl.h"
 #include "backend/cuda/device_tensors.h"
+#include "backend/cuda/kernel_status.h"
 #include "backend/cuda/matmul_kernels.h"
 #include "ops/op_checks.h"
 
@@ -27,8 +26,7 @@ void CudaBackend::attention_matmul_add(const Tensor& q, const Tensor& k_cache, c
   op_checks::attention(q, k_cache, v_cache, bound, spec, attn);
   cuda_ops::check_attention_kernel_args(q, k_cache, v_cache, spec, attn);
   cuda_ops::keep_pool_memory(device());
-  const char* off = std::getenv("LLMR_CUDA_ATTN_QUANT");
-  const bool fuse = !(off && std::strcmp(off, "0") == 0) && !cuda_ops::old_kernels_requested();
+  const bool fuse = cuda_ops::switch_on("LLMR_CUDA_ATTN_QUANT") && !cuda_ops::old_kernels_requested();
   const auto* dev_pos = static_cast<const int32_t*>(positions.data);
   if (fuse && cuda_ops::gemv_accumulate_xblocks(w, q.rows(), x, stream(), [&](cuda_ops::XBlock* out) {
         return cuda_ops::attention_decode(q, k_cache, v_cache, bound, spec, attn, stream(), dev_pos, {}, out);

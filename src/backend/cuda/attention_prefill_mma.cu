@@ -17,8 +17,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
-#include <cstdlib>
-#include <cstring>
 #include <type_traits>
 
 #include "backend/cuda/kernel_status.h"
@@ -329,8 +327,7 @@ void launch(const PrefillParams& p, dim3 grid, cudaStream_t stream) {
 }  // namespace
 
 bool flash_mma_requested() {
-  const char* v = std::getenv("LLMR_CUDA_FLASH_MMA");
-  return !(v && std::strcmp(v, "0") == 0);
+  return switch_on("LLMR_CUDA_FLASH_MMA");
 }
 
 bool attention_prefill_mma(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,

@@ -577,8 +577,7 @@ namespace {
 // activations come (or returns false: it does not apply).
 template <typename Quantize>
 bool xreg_gemv(const GemvArgs& a, DType type, bool accumulate, Quantize&& quantize) {
-  const char* off = std::getenv("LLMR_CUDA_XREG");
-  if ((off && std::strcmp(off, "0") == 0) || old_kernels_requested() || use_float_gemv(a)) return false;
+  if (!switch_on("LLMR_CUDA_XREG") || old_kernels_requested() || use_float_gemv(a)) return false;
   const int64_t units = a.n_in / 32;
   if (units > INT32_MAX || !xreg_applies(type, a.T, int(units), a.w, a.w_stride)) return false;
   SlotScratch xq(size_t(a.T) * size_t(units) * sizeof(XBlock), a.stream, ArenaSlot::GemvActivations, "matmul");
@@ -637,8 +636,7 @@ bool gemv_accumulate_xblocks(const Tensor& w, int64_t T, const Tensor& y, cudaSt
 bool gemv_rms_norm(const Tensor& x, const Tensor& norm_w, float eps, const Tensor& w, const Tensor& y,
                    cudaStream_t stream) {
   const int64_t T = x.shape[0];
-  const char* off = std::getenv("LLMR_CUDA_NORM_QUANT");
-  if (off && std::strcmp(off, "0") == 0) return false;
+  if (!switch_on("LLMR_CUDA_NORM_QUANT")) return false;
   if (T < 1 || T > kXregMaxTokens || !uses_xblocks(w.type) || w.shape[0] == 0) return false;
   return xreg_gemv(gemv_args(x, w, nullptr, y, stream), w.type, false, [&](XBlock* out) {
     return rms_norm_quantize(x, norm_w, eps, out, stream);
@@ -697,9 +695,9 @@ bool gemv(const Tensor& x, const Tensor& w, const Tensor* bias, const Tensor& y,
     }
     return true;
   }
+  if (!old_kernels_requested()) return plain_gemv(a, w.type, false);
   const int64_t elems = w.type == DType::F32 ? 4 : 8;
   if (a.n_in % elems || !aligned16(w.data, w.stride[0]) || !aligned16(x.data, x.stride[0])) return false;
-  if (!old_kernels_requested()) return plain_gemv(a, w.type, false);
   switch (w.type) {
     case DType::F32: dispatch_float<DType::F32>(a); break;
     case DType::F16: dispatch_float<DType::F16>(a); break;

@@ -14,6 +14,7 @@
 #include <cstdint>
 
 #include "backend/cuda/quant_device.cuh"
+#include "backend/cuda/quantize_xblock.cuh"
 
 namespace llmr::cuda_ops::staged {
 
@@ -403,35 +404,6 @@ __device__ __forceinline__ float warp_sum(float v) {
   return v;
 }
 
-// Quantizes the 4 values of one thread, 8 consecutive lanes holding one 32-value block (sub = lane & 7),
-// to exactly the XBlock of quantize_block: d = amax / 127, q = rn(v * (127 / amax)) clamped, half sums.
-__device__ __forceinline__ void quantize_quad(float4 v, int sub, XBlock* xb, bool store) {
-  float amax = fmaxf(fmaxf(fabsf(v.x), fabsf(v.y)), fmaxf(fabsf(v.z), fabsf(v.w)));
-#pragma unroll
-  for (int o = 1; o < 8; o <<= 1) amax = fmaxf(amax, __shfl_xor_sync(0xFFFFFFFFu, amax, o));
-  const float d = amax / 127.f;
-  const float id = amax > 0.f ? 127.f / amax : 0.f;
-  const float vs[4] = {v.x, v.y, v.z, v.w};
-  int packed = 0, s = 0;
-#pragma unroll
-  for (int i = 0; i < 4; ++i) {
-    const int q = max(-127, min(127, __float2int_rn(__fmul_rn(vs[i], id))));
-    packed |= (q & 0xFF) << (8 * i);
-    s += q;
-  }
-  // half sums: subs 0..3 hold values 0..15, subs 4..7 values 16..31
-  s += __shfl_xor_sync(0xFFFFFFFFu, s, 1);
-  s += __shfl_xor_sync(0xFFFFFFFFu, s, 2);
-  if (!store) return;
-  reinterpret_cast<int*>(xb->qs)[sub] = packed;
-  if (sub == 0) {
-    xb->d = d;
-    xb->s0 = s;
-    xb->pad = 0;
-  }
-  if (sub == 4) xb->s1 = s;
-}
-
 // Stages x [T][n_in] (row stride x_stride floats) in shared memory: XBlocks [T][n_in / 32] (Int8Shared)
 // or swizzled f32 (Float) followed by each unit's sum [T][n_in / 32]. Eight consecutive threads take one 32-value block, a float4 each.
 template <XMode XM>
@@ -458,7 +430,9 @@ __device__ __forceinline__ void stage_x(const float* __restrict__ x, int64_t x_s
       const int t = q / per_row, g = q % per_row, u = g >> 3, c = g & 7;
       if constexpr (XM == XMode::Int8Shared) {
         // the whole warp shuffles; blocks past the end (whole 8-lane groups, total % 8 == 0) are not stored
-        quantize_quad(v[b], c, static_cast<XBlock*>(xs) + t * (n_in / 32) + u, q < total);
+        // (c = threadIdx.x % 8: per_row and the block's threads are multiples of 8)
+        const float quad[4] = {v[b].x, v[b].y, v[b].z, v[b].w};
+        quantize_block_8x4(quad, static_cast<XBlock*>(xs) + t * (n_in / 32) + u, q < total);
       } else {
         // the unit's sum, pairwise (5 roundings deep): this lane's four, then the 8-lane group
         float sum = (v[b].x + v[b].y) + (v[b].z + v[b].w);

@@ -3,6 +3,8 @@
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 
+#include <cstdlib>
+#include <cstring>
 #include <string>
 
 #include "backend/cuda/cuda_check.h"
@@ -14,6 +16,13 @@ using cuda_detail::check_launch;
 inline void check_cuda(cudaError_t status, const char* op, const char* what) { cuda_detail::cuda_check(status, op, what); }
 inline void check_cublas(cublasStatus_t status, const char* op, const char* what) {
   cuda_detail::cublas_check(status, op, what);
+}
+
+// A feature switch such as LLMR_CUDA_PDL: on unless the variable is "0" (read at every call, so
+// comparison runs can flip it).
+inline bool switch_on(const char* var) {
+  const char* v = std::getenv(var);
+  return !(v && std::strcmp(v, "0") == 0);
 }
 
 // Device memory ordered on a stream (cudaMallocAsync / cudaFreeAsync): scratch for one call that

@@ -3,7 +3,6 @@
 // token's cache row, v heads stored; the pair rotation is rope_rows' (same sincosf, same products),
 // the conversion store_rows' (round to nearest), so the result is bit for bit the unfused ops'.
 // f16 / f32 caches; other cache types take the unfused ops, as does LLMR_CUDA_ROPE_KV=0.
-#include <cstdlib>
 #include <string>
 
 #include "backend/cuda/cuda_backend_impl.h"
@@ -71,8 +70,8 @@ void CudaBackend::rope_store_kv(const Tensor& q, const Tensor& k, const Tensor& 
   using namespace cuda_detail;
   const bool fused_type = k_cache.type == v_cache.type && (k_cache.type == DType::F16 || k_cache.type == DType::F32);
   const int64_t T = q.rows();
-  const char* off = std::getenv("LLMR_CUDA_ROPE_KV");  // "0": the unfused ops, for comparison runs
-  if (!fused_type || (off && std::string(off) == "0") || T == 0 || T > 65535 || spec.head_dim > 256 ||
+  // LLMR_CUDA_ROPE_KV=0: the unfused ops, for comparison runs
+  if (!fused_type || !cuda_ops::switch_on("LLMR_CUDA_ROPE_KV") || T == 0 || T > 65535 || spec.head_dim > 256 ||
       q.type != DType::F32 || k.type != DType::F32 || v.type != DType::F32 || k.rows() != T || v.rows() != T ||
       q.cols() % spec.head_dim || k.cols() % spec.head_dim || v.cols() != k.cols() ||
       k_cache.cols() != k.cols() || v_cache.cols() != v.cols()) {

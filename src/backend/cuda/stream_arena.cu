@@ -1,7 +1,5 @@
 // Per-stream scratch slots (see stream_arena.h).
 #include <algorithm>
-#include <cstdlib>
-#include <cstring>
 #include <map>
 #include <mutex>
 #include <vector>
@@ -31,8 +29,7 @@ std::map<cudaStream_t, StreamSlots>& arenas() {
 }  // namespace
 
 bool stream_arena_enabled() {
-  const char* v = std::getenv("LLMR_CUDA_ARENA");
-  return !(v && std::strcmp(v, "0") == 0);
+  return switch_on("LLMR_CUDA_ARENA");
 }
 
 void* stream_arena(cudaStream_t stream, ArenaSlot slot, size_t bytes, const char* op) {
