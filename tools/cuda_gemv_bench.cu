@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
+#include <utility>
 #include <vector>
 
 #include "backend/cuda/gemv_xreg.h"
@@ -116,23 +117,23 @@ int main(int argc, char** argv) {
                   (long long)out, (long long)in, t_base * 1e6, pct(t_base), err_base > 1e-3 ? " !ERR" : "",
                   t_old * 1e6, pct(t_old), t_nopdl * 1e6);
       if (!cuda_ops::xreg_applies(type, T, int(in / 32), w[0]->p, int64_t(row_bytes(type, in)))) continue;
-      const auto pick = cuda_ops::xreg_shape(out, T);
+      const auto pick = cuda_ops::xreg_shape(type, out, int(in / 32), T);
       std::printf("   xreg");
-      for (int r : {2, 4})
+      for (auto [r, d] : {std::pair{2, 1}, std::pair{2, 2}, std::pair{2, 4}, std::pair{4, 1}})
         for (int ks : {1, 2, 4, 8}) {
           auto run = [&](int i) {
             cuda_ops::quantize_x(static_cast<const float*>(x.p), in, in, T, static_cast<cuda_ops::XBlock*>(xq.p), s);
             const cuda_ops::XregArgs a{static_cast<const uint8_t*>(w[size_t(i % copies)]->p), int64_t(row_bytes(type, in)),
                                        out, int(in / 32), static_cast<const cuda_ops::XBlock*>(xq.p), T, nullptr,
                                        static_cast<float*>(y2.p), out, false, s};
-            if (!cuda_ops::launch_xreg(type, a, {r, ks})) throw Error("no xreg kernel");
+            if (!cuda_ops::launch_xreg(type, a, {r, ks, d})) throw Error("no xreg kernel");
           };
           const double t = graph_time(s, 20, run);
           run(0);
           cudaStreamSynchronize(s);
           const double err = max_rel_diff(download(y2, size_t(T * out)), want);
-          const bool picked = r == pick.rows_per_warp && ks == pick.k_split;
-          std::printf(" R%dK%d%s%.2f(%.0f%%)%s", r, ks, picked ? "*" : ":", t * 1e6, pct(t), err > 1e-3 ? "!ERR" : "");
+          const bool picked = r == pick.rows_per_warp && ks == pick.k_split && d == pick.depth;
+          std::printf(" R%dD%dK%d%s%.2f(%.0f%%)%s", r, d, ks, picked ? "*" : ":", t * 1e6, pct(t), err > 1e-3 ? "!ERR" : "");
         }
       std::printf("\n");
       std::fflush(stdout);

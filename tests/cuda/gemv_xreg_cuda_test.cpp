@@ -1,4 +1,4 @@
-// The register-held-activation GEMV (gemv_xreg.h) at every rows-per-warp x k-split shape it has, not
+// The register-held-activation GEMV (gemv_xreg.h) at every rows-per-warp x depth x k-split shape it has, not
 // only the one its dispatcher picks for a size: q4_0, q8_0, q4_k at T = 1 and 2, rows that leave a
 // partial row group, units that leave a partial chunk, with bias, and adding into y (accumulate).
 // Oracle: the product in double of the stored weights and x; tolerance as tests/cuda/matmul_cuda_test.cpp's
@@ -8,6 +8,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <utility>
 #include <vector>
 
 #include "backend/cuda/cuda_check.h"
@@ -31,7 +32,7 @@ struct DeviceArray {
 void check_xreg(DType type, int T, int64_t in, int64_t out, cuda_ops::XregShape shape, bool accumulate) {
   SCOPED_TRACE(std::string(name(type)) + " T=" + std::to_string(T) + " in=" + std::to_string(in) + " out=" +
                std::to_string(out) + " R=" + std::to_string(shape.rows_per_warp) + " KS=" +
-               std::to_string(shape.k_split) + (accumulate ? " accumulate" : ""));
+               std::to_string(shape.k_split) + " D=" + std::to_string(shape.depth) + (accumulate ? " accumulate" : ""));
   const size_t rb = row_bytes(type, in);
   std::vector<unsigned char> wq(rb * size_t(out));
   std::vector<float> wv(size_t(out * in));
@@ -81,10 +82,10 @@ void check_xreg(DType type, int T, int64_t in, int64_t out, cuda_ops::XregShape 
 TEST(CudaGemvXreg, EveryShapeMatchesOracle) {
   for (DType type : {DType::Q4_0, DType::Q8_0, DType::Q4_K})
     for (int T : {1, 2})
-      for (int r : {2, 4})
+      for (auto [r, d] : {std::pair{2, 1}, std::pair{2, 2}, std::pair{2, 4}, std::pair{4, 1}})
         for (int ks : {1, 2, 4, 8}) {
           // 4352 = 136 units: four whole 32-unit chunks and a partial one; 67 rows: a partial row group
-          check_xreg(type, T, 4352, 67, {r, ks}, (r + ks + T) % 2 == 0);
+          check_xreg(type, T, 4352, 67, {r, ks, d}, (r + ks + d + T) % 2 == 0);
           if (HasFatalFailure()) return;
         }
 }
@@ -92,8 +93,9 @@ TEST(CudaGemvXreg, EveryShapeMatchesOracle) {
 TEST(CudaGemvXreg, ShortRowsAndTheDispatchersPick) {
   for (DType type : {DType::Q4_0, DType::Q8_0, DType::Q4_K}) {
     const int64_t in = type == DType::Q4_K ? 256 : 64;  // fewer units than lanes
-    check_xreg(type, 1, in, 5, {4, 8}, true);
-    check_xreg(type, 2, 4096, 1000, cuda_ops::xreg_shape(1000, 2), false);
+    check_xreg(type, 1, in, 5, {4, 8, 1}, true);
+    check_xreg(type, 1, in, 5, {2, 1, 4}, false);
+    check_xreg(type, 2, 4096, 1000, cuda_ops::xreg_shape(type, 1000, 4096 / 32, 2), false);
     if (HasFatalFailure()) return;
   }
 }

@@ -1,8 +1,11 @@
 // The register-held-activation GEMV (see gemv_xreg.h). Each warp takes one 32-unit chunk of the
 // activations into registers (a unit per lane) and streams R rows' units against it, so the x
-// loads are amortized over R rows; the next chunk's weights are loaded before the current one is
-// used (two chunks in flight). A block's 8 warps form 8 / KS row groups; the KS warps of a group
-// take its chunks in turn and add their partial sums in shared memory in a fixed order.
+// loads are amortized over R rows; the weights run D chunks ahead of their use in a register ring,
+// and the first D chunks are loaded before waiting for the kernel before (the weights do not
+// depend on it), so a whole short row can arrive while that kernel still runs. A block's 8 warps
+// form 8 / KS row groups; the KS warps of a group take its chunks in turn and add their partial
+// sums in shared memory in a fixed order.
+#include <algorithm>
 #include <cstdlib>
 
 #include "backend/cuda/device_limits.h"
@@ -38,13 +41,14 @@ __device__ __forceinline__ float warp_sum(float v) {
   return v;
 }
 
-template <DType W, int TMAX, int R, int KS>
+template <DType W, int TMAX, int R, int KS, int D>
 __global__ void __launch_bounds__(kThreads)
 gemv_xreg_kernel(const uint8_t* __restrict__ w, int64_t w_stride, int64_t n_out, int units,
                  const XBlock* __restrict__ xq, int T, const float* __restrict__ bias, float* __restrict__ y,
                  int64_t y_stride, bool accumulate, bool early_release) {
   using Regs = typename Unit<W>::Regs;
   constexpr int kGroups = kWarps / KS;
+  constexpr int kStep = 32 * KS;  // units between a warp's chunks
   __shared__ float partial[KS > 1 ? kWarps : 1][R][TMAX];
   const int warp = threadIdx.x / 32, lane = threadIdx.x & 31;
   const int group = warp / KS, ks = warp % KS;
@@ -57,32 +61,42 @@ gemv_xreg_kernel(const uint8_t* __restrict__ w, int64_t w_stride, int64_t n_out,
   for (int r = 0; r < R; ++r)
 #pragma unroll
     for (int t = 0; t < TMAX; ++t) acc[r][t] = 0.f;
-  // The weights do not depend on the kernel before: the first chunk's are on their way before waiting for it.
-  int u = ks * 32 + lane;
-  Regs next[R];
-  if (u < units)
+  // ring[d] holds the chunk at u + d * kStep of the loop below
+  const int u0 = ks * 32 + lane;
+  Regs ring[D][R];
+  auto refill = [&](Regs (&slot)[R], int next) {
+    if (next < units)
 #pragma unroll
-    for (int r = 0; r < R; ++r) next[r] = load_unit<W>(wr[r], u);
+      for (int r = 0; r < R; ++r) slot[r] = load_unit<W>(wr[r], next);
+  };
+#pragma unroll
+  for (int d = 0; d < D; ++d) refill(ring[d], u0 + d * kStep);
   pdl_wait();
-  // A grid of one wave lets the next kernel launch now; a larger one when its blocks exit (the next
+  // A small grid lets the next kernel launch now; a larger one when its blocks exit (the next
   // kernel's blocks, waiting early, would take the places of its later waves).
   if (early_release) pdl_release();
-  for (; u < units; u += 32 * KS) {  // only the last chunk is partial: lanes past the end leave together
-    Regs cur[R];
+  for (int u = u0; u < units; u += D * kStep) {
 #pragma unroll
-    for (int r = 0; r < R; ++r) cur[r] = next[r];
-    if (u + 32 * KS < units)
+    for (int d = 0; d < D; ++d) {
+      const int ud = u + d * kStep;
+      if (ud >= units) break;  // only the last chunk is partial: lanes past the end leave together
+      Regs cur[R];
 #pragma unroll
-      for (int r = 0; r < R; ++r) next[r] = load_unit<W>(wr[r], u + 32 * KS);
-    XBlock xr[TMAX];
-#pragma unroll
-    for (int t = 0; t < TMAX; ++t)
-      if (t < T) xr[t] = load_xblock(xq + int64_t(t) * units + u);
-#pragma unroll
-    for (int r = 0; r < R; ++r)
+      for (int r = 0; r < R; ++r) cur[r] = ring[d][r];
+      // One slot: refilled before its chunk is used (two chunks in flight). More: refilled after, which
+      // measured faster for q4_0; q4_k and q8_0 units, refilled after, held 93 and 64 registers, not 64 and 58.
+      if constexpr (D == 1) refill(ring[d], ud + D * kStep);
+      XBlock xr[TMAX];
 #pragma unroll
       for (int t = 0; t < TMAX; ++t)
-        if (t < T) acc[r][t] += Unit<W>::dot(cur[r], &xr[t]);
+        if (t < T) xr[t] = load_xblock(xq + int64_t(t) * units + ud);
+#pragma unroll
+      for (int r = 0; r < R; ++r)
+#pragma unroll
+        for (int t = 0; t < TMAX; ++t)
+          if (t < T) acc[r][t] += Unit<W>::dot(cur[r], &xr[t]);
+      if constexpr (D > 1) refill(ring[d], ud + D * kStep);
+    }
   }
 #pragma unroll
   for (int r = 0; r < R; ++r)
@@ -119,34 +133,49 @@ gemv_xreg_kernel(const uint8_t* __restrict__ w, int64_t w_stride, int64_t n_out,
       }
 }
 
-template <DType W, int TMAX, int R, int KS>
+// Blocks of this kernel one multiprocessor holds (its registers decide), asked once per kernel.
+template <auto kernel>
+int resident_blocks() {
+  static const int n = [] {
+    int blocks = 0;
+    check_cuda(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, kernel, kThreads, 0), "matmul",
+               "cudaOccupancyMaxActiveBlocksPerMultiprocessor");
+    return std::max(blocks, 1);
+  }();
+  return n;
+}
+
+template <DType W, int TMAX, int R, int KS, int D>
 void launch(const XregArgs& a) {
   constexpr int kRowsPerBlock = (kWarps / KS) * R;
   const int64_t blocks = (a.n_out + kRowsPerBlock - 1) / kRowsPerBlock;
-  const bool one_wave = blocks <= int64_t(device_limits("matmul").multiprocessors) * (2048 / kThreads);
-  launch_pdl(gemv_xreg_kernel<W, TMAX, R, KS>, dim3(unsigned(blocks)), dim3(kThreads), 0, a.stream, "matmul",
+  // Grids up to 8 blocks a multiprocessor release early, even where registers hold fewer at a time
+  // (q4_k's 384-block q|k|v grid fits 264 at once and measured faster releasing early).
+  const bool early_release = blocks <= int64_t(device_limits("matmul").multiprocessors) * (2048 / kThreads);
+  launch_pdl(gemv_xreg_kernel<W, TMAX, R, KS, D>, dim3(unsigned(blocks)), dim3(kThreads), 0, a.stream, "matmul",
              "gemv_xreg_kernel", a.w, a.w_stride, a.n_out, a.units, a.xq, a.T, a.bias, a.y, a.y_stride, a.accumulate,
-             one_wave);
+             early_release);
 }
 
-template <DType W, int TMAX, int R>
+template <DType W, int TMAX, int R, int D>
 bool by_ks(const XregArgs& a, int ks) {
   switch (ks) {
-    case 1: launch<W, TMAX, R, 1>(a); return true;
-    case 2: launch<W, TMAX, R, 2>(a); return true;
-    case 4: launch<W, TMAX, R, 4>(a); return true;
-    case 8: launch<W, TMAX, R, 8>(a); return true;
+    case 1: launch<W, TMAX, R, 1, D>(a); return true;
+    case 2: launch<W, TMAX, R, 2, D>(a); return true;
+    case 4: launch<W, TMAX, R, 4, D>(a); return true;
+    case 8: launch<W, TMAX, R, 8, D>(a); return true;
     default: return false;
   }
 }
 
+// Instantiated: two rows with rings of 1, 2 or 4 chunks, four rows with 1.
 template <DType W, int TMAX>
 bool by_rows(const XregArgs& a, const XregShape& s) {
-  switch (s.rows_per_warp) {
-    case 2: return by_ks<W, TMAX, 2>(a, s.k_split);
-    case 4: return by_ks<W, TMAX, 4>(a, s.k_split);
-    default: return false;
-  }
+  if (s.rows_per_warp == 2 && s.depth == 1) return by_ks<W, TMAX, 2, 1>(a, s.k_split);
+  if (s.rows_per_warp == 2 && s.depth == 2) return by_ks<W, TMAX, 2, 2>(a, s.k_split);
+  if (s.rows_per_warp == 2 && s.depth == 4) return by_ks<W, TMAX, 2, 4>(a, s.k_split);
+  if (s.rows_per_warp == 4 && s.depth == 1) return by_ks<W, TMAX, 4, 1>(a, s.k_split);
+  return false;
 }
 
 template <DType W>
@@ -172,22 +201,32 @@ bool xreg_applies(DType type, int T, int units, const void* w, int64_t w_stride)
 }
 
 // LLMR_CUDA_XREG_WARPS=N (read at every call; 4..64) overrides the warps per multiprocessor the
-// k-split aims for, for tuning runs.
-static int xreg_warps_per_sm() {
-  const char* v = std::getenv("LLMR_CUDA_XREG_WARPS");
+// k-split aims for, LLMR_CUDA_XREG_DEPTH=2 turns off q4_0's whole-row preload and =1 its two-chunk
+// ring, for tuning runs.
+static int env_int(const char* var, int lo, int hi, int fallback) {
+  const char* v = std::getenv(var);
   const int n = v && *v ? std::atoi(v) : 0;
-  return n >= 4 && n <= 64 ? n : 16;
+  return n >= lo && n <= hi ? n : fallback;
 }
 
-XregShape xreg_shape(int64_t n_out, int T) {
+XregShape xreg_shape(DType type, int64_t n_out, int units, int T) {
   // Measured on the H200 over Llama-3-8B shapes (tools/cuda_gemv_bench, docs/PERFORMANCE.md): two rows
-  // per warp (four, with the next chunk's weights in flight too, cost occupancy), and enough k-split
-  // that the grid holds ~16 warps per multiprocessor.
-  (void)T;
-  const int64_t want = int64_t(device_limits("matmul").multiprocessors) * xreg_warps_per_sm();
+  // per warp (four cost occupancy), and enough k-split that the grid holds ~16 warps per
+  // multiprocessor. q4_0 takes a ring of two chunks; a row of at most four chunks is taken whole by
+  // one warp, all of it loaded before the wait, where that grid fits the GPU at once (74 registers:
+  // three blocks a multiprocessor). Deeper rings over longer rows measured slower (fewer blocks resident).
+  const int sms = device_limits("matmul").multiprocessors;
+  const bool q4_0 = type == DType::Q4_0;
+  if (q4_0 && units <= 4 * 32 && env_int("LLMR_CUDA_XREG_DEPTH", 1, 4, 4) == 4) {
+    const int per_sm = T == 1 ? resident_blocks<gemv_xreg_kernel<DType::Q4_0, 1, 2, 1, 4>>()
+                              : resident_blocks<gemv_xreg_kernel<DType::Q4_0, 2, 2, 1, 4>>();
+    if ((n_out + 2 * kWarps - 1) / (2 * kWarps) <= int64_t(sms) * per_sm) return {2, 1, 4};
+  }
+  const int depth = q4_0 && env_int("LLMR_CUDA_XREG_DEPTH", 1, 4, 4) >= 2 ? 2 : 1;
+  const int64_t want = int64_t(sms) * env_int("LLMR_CUDA_XREG_WARPS", 4, 64, 16);
   for (int ks : {1, 2, 4})
-    if ((n_out + 1) / 2 * ks >= want) return {2, ks};
-  return {2, 8};
+    if ((n_out + 1) / 2 * ks >= want) return {2, ks, depth};
+  return {2, 8, depth};
 }
 
 bool launch_xreg(DType type, const XregArgs& a, const XregShape& s) {

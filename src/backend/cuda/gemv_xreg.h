@@ -1,7 +1,8 @@
 #pragma once
 // The register-held-activation GEMV (gemv_xreg.cu) for q4_0, q8_0 and q4_k weights at T <= 2:
 // x quantized once to XBlocks in global memory, each warp holds a 32-unit chunk of them in
-// registers and streams R weight rows against it, KS warps of a block splitting a row group's
+// registers and streams R weight rows against it through a ring of D chunks (the first loaded
+// before waiting for the kernel before), KS warps of a block splitting a row group's
 // chunks (partial sums added in a fixed order: deterministic). Launched as a programmatic dependent
 // of the kernel before it (quantize_x), so its first weight loads overlap that kernel's tail.
 #include <cuda_runtime.h>
@@ -31,12 +32,13 @@ struct XregArgs {
 struct XregShape {
   int rows_per_warp;  // R: 2 or 4
   int k_split;        // KS: 1, 2, 4 or 8 warps per row group
+  int depth;          // D: a ring of 1, 2 or 4 chunks of weights (rows of 4: 1)
 };
 
 // Whether the kernel takes this type, T and row alignment.
 bool xreg_applies(DType type, int T, int units, const void* w, int64_t w_stride);
 // The shape the dispatcher picks for these sizes (enough warps to fill the GPU, x reused over rows).
-XregShape xreg_shape(int64_t n_out, int T);
+XregShape xreg_shape(DType type, int64_t n_out, int units, int T);
 // Launches the kernel (xreg_applies must hold); false for a shape with no instantiation.
 bool launch_xreg(DType type, const XregArgs& a, const XregShape& s);
 
