@@ -580,10 +580,6 @@ bool xreg_gemv(const GemvArgs& a, DType type, bool accumulate, Quantize&& quanti
   if (!switch_on("LLMR_CUDA_XREG") || old_kernels_requested() || use_float_gemv(a)) return false;
   const int64_t units = a.n_in / 32;
   if (units > INT32_MAX || !xreg_applies(type, a.T, int(units), a.w, a.w_stride)) return false;
-  // q4_k's xreg kernel holds two blocks a multiprocessor (93 registers): on the widest products the
-  // staged kernel measured faster (14336x2 and 128256 rows of 4096: 27.6 vs 29.9 us, 108 vs 122 us);
-  // LLMR_CUDA_Q4K_WIDE_STAGED=0 keeps them on xreg.
-  if (type == DType::Q4_K && a.n_out > 16384 && switch_on("LLMR_CUDA_Q4K_WIDE_STAGED")) return false;
   SlotScratch xq(size_t(a.T) * size_t(units) * sizeof(XBlock), a.stream, ArenaSlot::GemvActivations, "matmul");
   if (!quantize(xq.as<XBlock>())) return false;
   const XregArgs args{a.w, a.w_stride, a.n_out, int(units), xq.as<XBlock>(), a.T, a.bias, a.y, a.y_stride,
