@@ -149,8 +149,9 @@ template <DType W, int TMAX, int R, int KS, int D>
 void launch(const XregArgs& a) {
   constexpr int kRowsPerBlock = (kWarps / KS) * R;
   const int64_t blocks = (a.n_out + kRowsPerBlock - 1) / kRowsPerBlock;
-  // Grids up to 8 blocks a multiprocessor release early, even where registers hold fewer at a time
-  // (q4_k's 384-block q|k|v grid fits 264 at once and measured faster releasing early).
+  // Grids of at most one full-occupancy wave (8 blocks a multiprocessor) release early, whatever their
+  // registers hold at a time: the rule measured with the one-chunk kernel
+  // (docs/measurements/2026-11-29-h200-10/q4_release_by_waves.md).
   const bool early_release = blocks <= int64_t(device_limits("matmul").multiprocessors) * (2048 / kThreads);
   launch_pdl(gemv_xreg_kernel<W, TMAX, R, KS, D>, dim3(unsigned(blocks)), dim3(kThreads), 0, a.stream, "matmul",
              "gemv_xreg_kernel", a.w, a.w_stride, a.n_out, a.units, a.xq, a.T, a.bias, a.y, a.y_stride, a.accumulate,
