@@ -48,7 +48,7 @@ if has bench; then
       echo "bench $type rc=$?" >> "$out/summary.txt"
     if [ $type = q4_0 ] && [ "${VARIANTS:-0}" = 1 ]; then
       for variant in LLMR_CUDA_GRAPHS=0 LLMR_CUDA_FLOAT_GEMV=1 LLMR_CUDA_OLD_KERNELS=1 LLMR_CUDA_PDL=0 LLMR_CUDA_ARENA=0 \
-          LLMR_CUDA_NORM_QUANT=0 LLMR_CUDA_ATTN_QUANT=0; do
+          LLMR_CUDA_NORM_QUANT=0 LLMR_CUDA_ATTN_QUANT=0 LLMR_CUDA_XREG_DEPTH=2 LLMR_CUDA_XREG_DEPTH=1; do
         echo "variant: $variant" >> "$out/bench_cuda.md"
         env $variant timeout 150 "$bin/llmr" bench -m "$f" -p 512 -n 128 -r 3 --device cuda >> "$out/bench_cuda.md" 2>&1 ||
           echo "bench $type $variant rc=$?" >> "$out/summary.txt"
