@@ -218,12 +218,13 @@ XregShape xreg_shape(DType type, int64_t n_out, int units, int T) {
   // three blocks a multiprocessor). Deeper rings over longer rows measured slower (fewer blocks resident).
   const int sms = device_limits("matmul").multiprocessors;
   const bool q4_0 = type == DType::Q4_0;
-  if (q4_0 && units <= 4 * 32 && env_int("LLMR_CUDA_XREG_DEPTH", 1, 4, 4) == 4) {
+  const int max_depth = env_int("LLMR_CUDA_XREG_DEPTH", 1, 4, 4);
+  if (q4_0 && units <= 4 * 32 && max_depth == 4) {
     const int per_sm = T == 1 ? resident_blocks<gemv_xreg_kernel<DType::Q4_0, 1, 2, 1, 4>>()
                               : resident_blocks<gemv_xreg_kernel<DType::Q4_0, 2, 2, 1, 4>>();
     if ((n_out + 2 * kWarps - 1) / (2 * kWarps) <= int64_t(sms) * per_sm) return {2, 1, 4};
   }
-  const int depth = q4_0 && env_int("LLMR_CUDA_XREG_DEPTH", 1, 4, 4) >= 2 ? 2 : 1;
+  const int depth = q4_0 && max_depth >= 2 ? 2 : 1;
   const int64_t want = int64_t(sms) * env_int("LLMR_CUDA_XREG_WARPS", 4, 64, 16);
   for (int ks : {1, 2, 4})
     if ((n_out + 1) / 2 * ks >= want) return {2, ks, depth};
