@@ -1,5 +1,6 @@
 #pragma once
 // Helpers shared by the test suites: fresh random data, tensor filling and comparison.
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <random>
@@ -80,6 +81,27 @@ inline Diff compare(const Tensor& a, const Tensor& b, double floor = 1e-6) {
       }
       d.max_rel = std::max(d.max_rel, e / std::max(std::fabs(y), floor));
     }
+  return d;
+}
+
+// The dot product of x and w over n values in double (value), sum |x_k w_k| (abs_sum), and how far
+// int8 activations can move it (act_err): x rounded to d q with d = amax / 127 per 32 values moves each
+// x_k by at most amax / 254, so the result by at most sum over blocks of amax / 254 * sum |w_k|.
+struct DotOracle {
+  double value = 0, abs_sum = 0, act_err = 0;
+};
+inline DotOracle dot_oracle(const float* x, const float* w, int64_t n) {
+  DotOracle d;
+  for (int64_t k0 = 0; k0 < n; k0 += 32) {
+    double amax = 0, wabs = 0;
+    for (int64_t k = k0; k < std::min(n, k0 + 32); ++k) {
+      d.value += double(x[k]) * w[k];
+      d.abs_sum += std::fabs(double(x[k]) * w[k]);
+      amax = std::max(amax, std::fabs(double(x[k])));
+      wabs += std::fabs(double(w[k]));
+    }
+    d.act_err += amax / 254.0 * wabs;
+  }
   return d;
 }
 

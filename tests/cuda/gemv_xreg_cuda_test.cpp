@@ -60,17 +60,8 @@ void check_xreg(DType type, int T, int64_t in, int64_t out, cuda_ops::XregShape 
     for (int64_t o = 0; o < out; ++o) {
       const float* xr = x.data() + t * in;
       const float* wr = wv.data() + o * in;
-      double want = bias[size_t(o)], abs_sum = 0, act_err = 0;
-      for (int64_t k0 = 0; k0 < in; k0 += 32) {
-        double amax = 0, wabs = 0;
-        for (int64_t k = k0; k < k0 + 32; ++k) {
-          want += double(xr[k]) * wr[k];
-          abs_sum += std::fabs(double(xr[k]) * wr[k]);
-          amax = std::max(amax, std::fabs(double(xr[k])));
-          wabs += std::fabs(double(wr[k]));
-        }
-        act_err += amax / 254.0 * wabs;
-      }
+      const testing::DotOracle d = testing::dot_oracle(xr, wr, in);
+      const double want = bias[size_t(o)] + d.value, abs_sum = d.abs_sum, act_err = d.act_err;
       const double start = accumulate ? y0[size_t(t * out + o)] : 0.0;
       const double tol = 1.01 * act_err + 4e-5 * abs_sum + 1e-5 + 1e-6 * std::fabs(start);
       const float g = got[size_t(t * out + o)];

@@ -74,17 +74,8 @@ struct Bound {
 // The exact dot product of x and w (in double) and the tolerance of the path T selects (see top);
 // float_gemv: the LLMR_CUDA_FLOAT_GEMV=1 path's bound instead.
 Bound oracle(DType type, int64_t T, const float* xr, const float* wr, int64_t in, bool float_gemv = false) {
-  double want = 0, abs_sum = 0, act_err = 0;
-  for (int64_t k0 = 0; k0 < in; k0 += 32) {
-    double amax = 0, wabs = 0;
-    for (int64_t k = k0; k < std::min(in, k0 + 32); ++k) {
-      want += double(xr[k]) * wr[k];
-      abs_sum += std::fabs(double(xr[k]) * wr[k]);
-      amax = std::max(amax, std::fabs(double(xr[k])));
-      wabs += std::fabs(double(wr[k]));
-    }
-    act_err += amax / 254.0 * wabs;
-  }
+  const testing::DotOracle d = testing::dot_oracle(xr, wr, in);
+  const double want = d.value, abs_sum = d.abs_sum, act_err = d.act_err;
   if (float_gemv) return {want, (double(in) / 32 + 16) * std::ldexp(1.0, -24) * (abs_sum + 1) + 1e-6, abs_sum};
   double tol = 4e-5 * abs_sum + 1e-5;
   if (quantized(type) && T <= 8) tol += 1.01 * act_err;

@@ -205,18 +205,9 @@ TEST_P(Repacked, MatmulEqualsPlainAndTheOracle) {
           for (int64_t o = 0; o < out; ++o) {
             const float* xr = xv.data() + t * in;
             const float* wr = p.values.data() + o * in;
-            double want = with_bias ? bv[size_t(o)] : 0.0, abs_sum = 0, act_err = 0;
-            for (int64_t k0 = 0; k0 < in; k0 += 32) {
-              double amax = 0, wabs = 0;
-              for (int64_t k = k0; k < k0 + 32; ++k) {
-                want += double(xr[k]) * wr[k];
-                abs_sum += std::fabs(double(xr[k]) * wr[k]);
-                amax = std::max(amax, std::fabs(double(xr[k])));
-                wabs += std::fabs(double(wr[k]));
-              }
-              act_err += amax / 254.0 * wabs;
-            }
-            const double tol = impl.int8 ? 4e-5 * abs_sum + 1e-5 + 1.01 * act_err : 1e-6 * abs_sum + 1e-6;
+            const testing::DotOracle d = testing::dot_oracle(xr, wr, in);
+            const double want = (with_bias ? bv[size_t(o)] : 0.0) + d.value;
+            const double tol = impl.int8 ? 4e-5 * d.abs_sum + 1e-5 + 1.01 * d.act_err : 1e-6 * d.abs_sum + 1e-6;
             const float got = y1.tensor().row<float>(t)[o];
             ASSERT_TRUE(std::fabs(got - want) <= tol) << "y[" << t << "][" << o << "] = " << got << ", want " << want << " +- " << tol;
           }

@@ -76,17 +76,8 @@ void check_case(const std::string& impl, DType type, int64_t T, int64_t in, int6
     const float* xr = xv.data() + t * in;
     for (int64_t o = 0; o < out; ++o) {
       const float* wr = w.values.data() + o * in;
-      double want = with_bias ? bv[size_t(o)] : 0.0, abs_sum = 0.0, act_err = 0.0;
-      for (int64_t k0 = 0; k0 < in; k0 += 32) {
-        double amax = 0, wabs = 0;
-        for (int64_t k = k0; k < std::min(in, k0 + 32); ++k) {
-          want += double(xr[k]) * wr[k];
-          abs_sum += std::fabs(double(xr[k]) * wr[k]);
-          amax = std::max(amax, std::fabs(double(xr[k])));
-          wabs += std::fabs(double(wr[k]));
-        }
-        act_err += amax / 254.0 * wabs;
-      }
+      const testing::DotOracle d = testing::dot_oracle(xr, wr, in);
+      const double want = (with_bias ? bv[size_t(o)] : 0.0) + d.value, abs_sum = d.abs_sum, act_err = d.act_err;
       // The oracle: sum in double, cast once. The reference does the same (slack: the final cast
       // and float bias). The float kernels sum in f32 lanes: relative error grows ~ n * 2^-24 in
       // the worst case, well under 4e-5 of sum |x||w| for n <= 4096. Kernels with 8-bit
