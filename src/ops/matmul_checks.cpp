@@ -33,9 +33,9 @@ void check_matmul_args(const Tensor& x, const Tensor& w, const Tensor* bias, con
                              (bias ? ", bias " + bias->describe() : std::string()) + ")";
   check(x.type == DType::F32, "matmul: x must be f32" + shapes);
   check(y.type == DType::F32, "matmul: y must be f32" + shapes);
-  check(is_weight_type(w.type) || w.type == DType::Q8_0R || w.type == DType::Q4_0R ||
-                                 w.type == DType::Q4_KR, "matmul: w has type " + std::string(name(w.type)) +
-                                    ", which is not a weight type" + shapes);
+  check(is_weight_type(w.type) || w.type == DType::Q8_0R || w.type == DType::Q4_0R || w.type == DType::Q4_KR ||
+            w.type == DType::Q4_0C || w.type == DType::Q4_KC,
+        "matmul: w has type " + std::string(name(w.type)) + ", which is not a weight type" + shapes);
   check(x.ndim == 2 && w.ndim == 2 && y.ndim == 2, "matmul: x, w and y must be 2-D" + shapes);
   check(w.shape[1] % info(w.type).block_elems == 0,
         "matmul: w's row length " + std::to_string(w.shape[1]) + " is not a whole number of " +

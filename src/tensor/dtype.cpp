@@ -22,10 +22,12 @@ constexpr std::array<DTypeInfo, 10> kTypes = {{
 }};
 
 // Backend-internal layouts: info() knows them, file readers and parse_dtype do not.
-constexpr std::array<DTypeInfo, 3> kInternal = {{
+constexpr std::array<DTypeInfo, 5> kInternal = {{
     {DType::Q8_0R, "q8_0r", 32, 34, true},
     {DType::Q4_0R, "q4_0r", 32, 18, true},
     {DType::Q4_KR, "q4_kr", 256, 144, true},
+    {DType::Q4_0C, "q4_0c", 256, 144, true},  // a block is one record of 8 units
+    {DType::Q4_KC, "q4_kc", 256, 144, true},
 }};
 
 }  // namespace

@@ -22,9 +22,13 @@ enum class DType : uint32_t {
   // Internal layouts that only a backend creates at load; no GGUF file may name them (dtype_info
   // does not know them). Q8_0R: q8_0 rows repacked in groups of 16 (tensor/q8_0_repack.h); Q4_0R:
   // q4_0 rows likewise (tensor/q4_0_repack.h); Q4_KR: q4_k rows likewise (tensor/q4_k_repack.h).
+  // Q4_0C / Q4_KC: q4_0 / q4_k rows regrouped into records of 8 units for the CUDA kernels
+  // (tensor/unit_records.h).
   Q4_0R = 0x10002,
   Q8_0R = 0x10008,
   Q4_KR = 0x1000C,
+  Q4_0C = 0x20002,
+  Q4_KC = 0x2000C,
 };
 
 struct DTypeInfo {

@@ -7,6 +7,7 @@
 #include "tensor/q4_k_repack.h"
 #include "tensor/q8_0_repack.h"
 #include "tensor/quant.h"
+#include "tensor/unit_records.h"
 
 namespace llmr {
 
@@ -17,6 +18,8 @@ void ReferenceBackend::matmul(const Tensor& x, const Tensor& w, const Tensor* bi
   std::vector<quant::BlockQ8_0> plain(w.type == DType::Q8_0R ? size_t(n_in / 32) : 0);  // a Q8_0R row unpacked
   std::vector<quant::BlockQ4_0> plain4(w.type == DType::Q4_0R ? size_t(n_in / 32) : 0);  // a Q4_0R row unpacked
   std::vector<quant::BlockQ4_K> plain4k(w.type == DType::Q4_KR ? size_t(n_in / 256) : 0);  // a Q4_KR row unpacked
+  const bool records = w.type == DType::Q4_0C || w.type == DType::Q4_KC;
+  std::vector<uint8_t> plain_row(records ? row_bytes(w.type, n_in) : 0);  // a Q4_0C / Q4_KC row as q4_0 / q4_k
   for (int64_t o = 0; o < n_out; ++o) {
     if (w.type == DType::Q8_0R) {
       unpack_q8_0r_row(w, o, plain.data());
@@ -27,6 +30,9 @@ void ReferenceBackend::matmul(const Tensor& x, const Tensor& w, const Tensor* bi
     } else if (w.type == DType::Q4_KR) {
       unpack_q4_kr_row(w, o, plain4k.data());
       dequantize_row(DType::Q4_K, plain4k.data(), wrow.data(), n_in);
+    } else if (records) {
+      unit_records_row_to_plain(w, o, plain_row.data());
+      dequantize_row(unit_records_plain_type(w.type), plain_row.data(), wrow.data(), n_in);
     } else {
       dequantize_row(w.type, w.row(o), wrow.data(), n_in);
     }
