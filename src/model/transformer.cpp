@@ -107,7 +107,7 @@ Tensor Transformer::place_stacked(std::initializer_list<const Tensor*> parts) {
     std::memcpy(dst, w->data, bytes);
     dst += bytes;
   }
-  return place(host.tensor());  // upload copies: the staging buffer may go
+  return place_matmul(host.tensor());  // upload copies: the staging buffer may go
 }
 
 Tensor Transformer::place(const Tensor& host_weight) {

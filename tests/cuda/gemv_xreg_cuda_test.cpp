@@ -1,5 +1,6 @@
 // The register-held-activation GEMV (gemv_xreg.h) at every rows-per-warp x depth x k-split shape it has, not
-// only the one its dispatcher picks for a size: q4_0, q8_0, q4_k at T = 1 and 2, rows that leave a
+// only the one its dispatcher picks for a size: q4_0, q8_0, q4_k and the regrouped q4_0c, q4_kc
+// (tensor/unit_records.h; rings of one chunk) at T = 1 and 2, rows that leave a
 // partial row group, units that leave a partial chunk, with bias, and adding into y (accumulate).
 // Oracle: the product in double of the stored weights and x; tolerance as tests/cuda/matmul_cuda_test.cpp's
 // int8 path: act_err = sum over 32-blocks of amax/254 * sum|w| (x rounded to d q), plus 4e-5 sum|x w|
@@ -14,6 +15,7 @@
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/gemv_xreg.h"
 #include "tensor/quant.h"
+#include "tensor/unit_records.h"
 #include "test_util.h"
 
 namespace llmr {
@@ -33,14 +35,19 @@ void check_xreg(DType type, int T, int64_t in, int64_t out, cuda_ops::XregShape 
   SCOPED_TRACE(std::string(name(type)) + " T=" + std::to_string(T) + " in=" + std::to_string(in) + " out=" +
                std::to_string(out) + " R=" + std::to_string(shape.rows_per_warp) + " KS=" +
                std::to_string(shape.k_split) + " D=" + std::to_string(shape.depth) + (accumulate ? " accumulate" : ""));
+  const bool regrouped = is_internal(type);
+  const DType plain = regrouped ? unit_records_plain_type(type) : type;
   const size_t rb = row_bytes(type, in);
-  std::vector<unsigned char> wq(rb * size_t(out));
+  HostBuffer wplain(plain, {out, in}), wgrouped(type, {out, in});
   std::vector<float> wv(size_t(out * in));
   for (int64_t r = 0; r < out; ++r) {
     auto v = random_floats(size_t(in), -1.f, 1.f);
-    quantize_row(type, v.data(), wq.data() + rb * size_t(r), in);
-    dequantize_row(type, wq.data() + rb * size_t(r), wv.data() + r * in, in);
+    quantize_row(plain, v.data(), wplain.tensor().row(r), in);
+    dequantize_row(plain, wplain.tensor().row(r), wv.data() + r * in, in);
   }
+  if (regrouped) regroup_unit_records(wplain.tensor(), wgrouped.tensor());
+  const auto* wbytes = static_cast<const unsigned char*>(regrouped ? wgrouped.data() : wplain.data());
+  const std::vector<unsigned char> wq(wbytes, wbytes + rb * size_t(out));
   const auto x = random_floats(size_t(T * in), -2.f, 2.f), bias = random_floats(size_t(out), -1.f, 1.f),
              y0 = random_floats(size_t(T * out), -5.f, 5.f);
   DeviceArray dw(wq.size()), dx(x.size() * 4), db(bias.size() * 4), dy(y0.size() * 4),
@@ -71,10 +78,11 @@ void check_xreg(DType type, int T, int64_t in, int64_t out, cuda_ops::XregShape 
 }
 
 TEST(CudaGemvXreg, EveryShapeMatchesOracle) {
-  for (DType type : {DType::Q4_0, DType::Q8_0, DType::Q4_K})
+  for (DType type : {DType::Q4_0, DType::Q8_0, DType::Q4_K, DType::Q4_0C, DType::Q4_KC})
     for (int T : {1, 2})
       for (auto [r, d] : {std::pair{2, 1}, std::pair{2, 2}, std::pair{2, 4}, std::pair{4, 1}})
         for (int ks : {1, 2, 4, 8}) {
+          if (is_internal(type) && d > 1) continue;  // the regrouped layouts have rings of one chunk
           // 4352 = 136 units: four whole 32-unit chunks and a partial one; 67 rows: a partial row group
           check_xreg(type, T, 4352, 67, {r, ks, d}, (r + ks + d + T) % 2 == 0);
           if (HasFatalFailure()) return;
@@ -82,10 +90,10 @@ TEST(CudaGemvXreg, EveryShapeMatchesOracle) {
 }
 
 TEST(CudaGemvXreg, ShortRowsAndTheDispatchersPick) {
-  for (DType type : {DType::Q4_0, DType::Q8_0, DType::Q4_K}) {
-    const int64_t in = type == DType::Q4_K ? 256 : 64;  // fewer units than lanes
+  for (DType type : {DType::Q4_0, DType::Q8_0, DType::Q4_K, DType::Q4_0C, DType::Q4_KC}) {
+    const int64_t in = type == DType::Q4_0 || type == DType::Q8_0 ? 64 : 256;  // fewer units than lanes
     check_xreg(type, 1, in, 5, {4, 8, 1}, true);
-    check_xreg(type, 1, in, 5, {2, 1, 4}, false);
+    check_xreg(type, 1, in, 5, {2, 1, is_internal(type) ? 1 : 4}, false);
     check_xreg(type, 2, 4096, 1000, cuda_ops::xreg_shape(type, 1000, 4096 / 32, 2), false);
     if (HasFatalFailure()) return;
   }

@@ -46,6 +46,8 @@ class CudaBackend final : public Backend {
 
   std::unique_ptr<Buffer> alloc(DType type, const std::vector<int64_t>& shape) override;
   std::unique_ptr<Buffer> upload(const Tensor& host) override;
+  // q4_0 / q4_k matrices regrouped into records of 8 units on the way (weight_regroup.cpp).
+  std::unique_ptr<Buffer> upload_matmul_weight(const Tensor& host) override;
   bool upload_copies() const override { return true; }
   void download(const Tensor& src, void* host) override;
   void synchronize() override;

@@ -42,6 +42,9 @@ template <> struct Geometry<DType::Q4_1> { static constexpr int kBytes = 20, kEl
 template <> struct Geometry<DType::Q4_K> { static constexpr int kBytes = 144, kElems = 256, kAlign = 4; };
 template <> struct Geometry<DType::Q5_K> { static constexpr int kBytes = 176, kElems = 256, kAlign = 4; };
 template <> struct Geometry<DType::Q6_K> { static constexpr int kBytes = 210, kElems = 256, kAlign = 2; };
+// a block: one 8-unit record of tensor/unit_records.h
+template <> struct Geometry<DType::Q4_0C> { static constexpr int kBytes = 144, kElems = 256, kAlign = 16; };
+template <> struct Geometry<DType::Q4_KC> { static constexpr int kBytes = 144, kElems = 256, kAlign = 16; };
 
 // Shared-memory layout of one instantiation.
 template <DType W, int BN>
@@ -281,6 +284,36 @@ __device__ __forceinline__ void unit_halves<DType::Q6_K>(const uint8_t* chunk, i
     h[2 * i] = pack_half2(d * (byte_as_float<0>(w) - kBias), d * (byte_as_float<1>(w) - kBias));
     h[2 * i + 1] = pack_half2(d * (byte_as_float<2>(w) - kBias), d * (byte_as_float<3>(w) - kBias));
   }
+}
+
+// The regrouped layouts: the stage is one record; unit u's scale (Q4_0C) or the super-block header (Q4_KC)
+// first, its quants at 16 + 16u in q4_0's nibble order. Values as their plain types'.
+template <>
+__device__ __forceinline__ void unit_halves<DType::Q4_0C>(const uint8_t* rec, int u, uint32_t h[16]) {
+  const uint32_t d = sh_u16(rec + 2 * u);
+  const __half2 scale = bits_half2(d | d << 16), offset = __float2half2_rn(1024.f + 8.f);
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    const uint32_t q = sh_u32(rec + 16 + 16 * u + 4 * i);
+    const uint32_t lo = q & 0x0F0F0F0Fu, hi = (q >> 4) & 0x0F0F0F0Fu;  // elements 4i.., 16 + 4i..
+    h[2 * i] = scale_halves(bytes_as_halves<0>(lo), offset, scale);
+    h[2 * i + 1] = scale_halves(bytes_as_halves<2>(lo), offset, scale);
+    h[8 + 2 * i] = scale_halves(bytes_as_halves<0>(hi), offset, scale);
+    h[8 + 2 * i + 1] = scale_halves(bytes_as_halves<2>(hi), offset, scale);
+  }
+}
+
+template <>
+__device__ __forceinline__ void unit_halves<DType::Q4_KC>(const uint8_t* rec, int u, uint32_t h[16]) {
+  Unit<DType::Q4_K>::Regs r;  // one value a byte, as k4_halves takes them
+  k4_header_scales(*reinterpret_cast<const uint4*>(rec), u, r.dsc, r.dm);
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    const uint32_t q = sh_u32(rec + 16 + 16 * u + 4 * i);
+    r.q[i] = int(q & 0x0F0F0F0Fu);             // elements 4i..4i+3
+    r.q[4 + i] = int((q >> 4) & 0x0F0F0F0Fu);  // elements 16 + 4i..
+  }
+  k4_halves(r, h);
 }
 
 struct MmaArgs {
@@ -543,6 +576,8 @@ bool gemm_mma(const Tensor& x, const Tensor& w, const Tensor* bias, const Tensor
     case DType::Q4_K: return launch_type<DType::Q4_K>(x, w, bias, y, stream);
     case DType::Q5_K: return launch_type<DType::Q5_K>(x, w, bias, y, stream);
     case DType::Q6_K: return launch_type<DType::Q6_K>(x, w, bias, y, stream);
+    case DType::Q4_0C: return launch_type<DType::Q4_0C>(x, w, bias, y, stream);
+    case DType::Q4_KC: return launch_type<DType::Q4_KC>(x, w, bias, y, stream);
     default: return false;
   }
 }

@@ -126,7 +126,7 @@ void gemm(const Tensor& x, const Tensor& w, const Tensor* bias, const Tensor& y,
     gemm_ex(cublas, w.data, type, w.stride[0] / 2, hi + T * n_in, type, n_in, yp, ldy, n_out, T, n_in, 1.f,
             CUBLAS_COMPUTE_32F);
   } else {
-    const int64_t need = (w.type == DType::Q4_1 || w.type == DType::Q4_K || w.type == DType::Q5_K) ? 4 : 2;
+    const int64_t need = weight_row_alignment(w.type);
     check(reinterpret_cast<uintptr_t>(w.data) % need == 0 && w.stride[0] % need == 0,
           "matmul: " + std::string(name(w.type)) + " weight rows must be " + std::to_string(need) +
               "-byte aligned, got " + w.describe());
@@ -139,6 +139,8 @@ void gemm(const Tensor& x, const Tensor& w, const Tensor* bias, const Tensor& y,
       case DType::Q4_K: dequantize_to_f16<DType::Q4_K>(w, wh.as<__half>(), stream); break;
       case DType::Q5_K: dequantize_to_f16<DType::Q5_K>(w, wh.as<__half>(), stream); break;
       case DType::Q6_K: dequantize_to_f16<DType::Q6_K>(w, wh.as<__half>(), stream); break;
+      case DType::Q4_0C: dequantize_to_f16<DType::Q4_0C>(w, wh.as<__half>(), stream); break;
+      case DType::Q4_KC: dequantize_to_f16<DType::Q4_KC>(w, wh.as<__half>(), stream); break;
       default: throw Error("matmul: no GEMM path for " + std::string(name(w.type)));
     }
     split_x<__half>(x, xh.as<__half>(), nullptr, stream);

@@ -512,6 +512,8 @@ bool staged_gemv(const GemvArgs& a, DType type, bool float_x) {
     case DType::Q4_K: return launch_staged<DType::Q4_K>(a, float_x);
     case DType::Q5_K: return launch_staged<DType::Q5_K>(a, float_x);
     case DType::Q6_K: return launch_staged<DType::Q6_K>(a, float_x);
+    case DType::Q4_0C: return launch_staged<DType::Q4_0C>(a, float_x);
+    case DType::Q4_KC: return launch_staged<DType::Q4_KC>(a, float_x);
     default: return false;
   }
 }
@@ -649,8 +651,7 @@ bool gemv(const Tensor& x, const Tensor& w, const Tensor* bias, const Tensor& y,
   GemvArgs a = gemv_args(x, w, bias, y, stream);
   if (a.n_out == 0) return true;
   if (uses_xblocks(w.type)) {
-    // the 4-byte loads of q4_1 / q4_k / q5_k and 2-byte loads of the rest need aligned rows
-    const int64_t need = (w.type == DType::Q4_1 || w.type == DType::Q4_K || w.type == DType::Q5_K) ? 4 : 2;
+    const int64_t need = weight_row_alignment(w.type);
     if (reinterpret_cast<uintptr_t>(w.data) % need || w.stride[0] % need) return false;
     const int64_t n_blocks = T * (a.n_in / 32);
     if (xreg_gemv(a, w.type, false)) return true;
@@ -691,6 +692,8 @@ bool gemv(const Tensor& x, const Tensor& w, const Tensor* bias, const Tensor& y,
       case DType::Q4_K: dispatch_int8<DType::Q4_K>(a, xq.as<XBlock>()); break;
       case DType::Q5_K: dispatch_int8<DType::Q5_K>(a, xq.as<XBlock>()); break;
       case DType::Q6_K: dispatch_int8<DType::Q6_K>(a, xq.as<XBlock>()); break;
+      case DType::Q4_0C: dispatch_int8<DType::Q4_0C>(a, xq.as<XBlock>()); break;
+      case DType::Q4_KC: dispatch_int8<DType::Q4_KC>(a, xq.as<XBlock>()); break;
       default: throw Error("matmul: no gemv kernel for " + std::string(name(w.type)));
     }
     return true;

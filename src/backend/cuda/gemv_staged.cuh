@@ -37,6 +37,10 @@ template <>
 struct Geometry<DType::Q5_K> { static constexpr int kUnits = 32, kBytes = 4 * 176, kRows = 2, kStages = 4; };
 template <>
 struct Geometry<DType::Q6_K> { static constexpr int kUnits = 64, kBytes = 8 * 210, kRows = 1, kStages = 3; };
+template <>
+struct Geometry<DType::Q4_0C> { static constexpr int kUnits = 32, kBytes = 4 * 144, kRows = 2, kStages = 4; };
+template <>
+struct Geometry<DType::Q4_KC> { static constexpr int kUnits = 32, kBytes = 4 * 144, kRows = 2, kStages = 4; };
 
 // XMODE: how the activations reach the kernel.
 enum class XMode { Int8Shared, Int8Global, Float };
@@ -176,6 +180,27 @@ struct SmemUnit<DType::Q4_K> {
 #pragma unroll
     for (int i = 0; i < 8; ++i) r.q[i] = int((s32(qs + 4 * i) >> shift) & 0x0F0F0F0Fu);
     return r;
+  }
+};
+
+// The regrouped layouts (tensor/unit_records.h): unit u % 8 of record u / 8, 16-byte aligned.
+template <>
+struct SmemUnit<DType::Q4_0C> {
+  static __device__ __forceinline__ Unit<DType::Q4_0C>::Regs load(const uint8_t* chunk, int u) {
+    const uint8_t* rec = chunk + (u >> 3) * 144;
+    const int j = u & 7;
+    const uint4 q = *reinterpret_cast<const uint4*>(rec + 16 + 16 * j);
+    return {s16(rec + 2 * j), {int(q.x), int(q.y), int(q.z), int(q.w)}};
+  }
+};
+
+template <>
+struct SmemUnit<DType::Q4_KC> {
+  static __device__ __forceinline__ Unit<DType::Q4_KC>::Regs load(const uint8_t* chunk, int u) {
+    const uint8_t* rec = chunk + (u >> 3) * 144;
+    const int j = u & 7;
+    const uint4 q = *reinterpret_cast<const uint4*>(rec + 16 + 16 * j);
+    return {*reinterpret_cast<const uint4*>(rec), {int(q.x), int(q.y), int(q.z), int(q.w)}, j};
   }
 };
 

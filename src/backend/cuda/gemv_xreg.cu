@@ -20,9 +20,14 @@ namespace {
 constexpr int kWarps = 8;
 constexpr int kThreads = 32 * kWarps;
 
+// The layouts of tensor/unit_records.h: one 16-byte load a unit, a ring of one chunk (deeper rings and
+// whole-row preloads measured slower in the model: docs/measurements/2026-11-29-h200-12/).
+constexpr bool xreg_regrouped(DType W) { return W == DType::Q4_0C || W == DType::Q4_KC; }
+
 template <DType W>
 __device__ __forceinline__ typename Unit<W>::Regs load_unit(const uint8_t* row, int u) {
   if constexpr (W == DType::Q4_K) return Unit<W>::load16(row, u);
+  else if constexpr (xreg_regrouped(W)) return Unit<W>::load(row, u);
   else return Unit<W>::load_words(row, u);
 }
 
@@ -169,13 +174,15 @@ bool by_ks(const XregArgs& a, int ks) {
   }
 }
 
-// Instantiated: two rows with rings of 1, 2 or 4 chunks, four rows with 1.
+// Instantiated: two rows with rings of 1, 2 or 4 chunks (the regrouped layouts: 1), four rows with 1.
 template <DType W, int TMAX>
 bool by_rows(const XregArgs& a, const XregShape& s) {
   if (s.rows_per_warp == 2 && s.depth == 1) return by_ks<W, TMAX, 2, 1>(a, s.k_split);
-  if (s.rows_per_warp == 2 && s.depth == 2) return by_ks<W, TMAX, 2, 2>(a, s.k_split);
-  if (s.rows_per_warp == 2 && s.depth == 4) return by_ks<W, TMAX, 2, 4>(a, s.k_split);
   if (s.rows_per_warp == 4 && s.depth == 1) return by_ks<W, TMAX, 4, 1>(a, s.k_split);
+  if constexpr (!xreg_regrouped(W)) {
+    if (s.rows_per_warp == 2 && s.depth == 2) return by_ks<W, TMAX, 2, 2>(a, s.k_split);
+    if (s.rows_per_warp == 2 && s.depth == 4) return by_ks<W, TMAX, 2, 4>(a, s.k_split);
+  }
   return false;
 }
 
@@ -195,8 +202,10 @@ bool xreg_applies(DType type, int T, int units, const void* w, int64_t w_stride)
     // load_words: 4-byte aligned rows of an even number of units
     case DType::Q4_0:
     case DType::Q8_0: return units % 2 == 0 && addr % 4 == 0 && w_stride % 4 == 0;
-    // load16: 16-byte aligned rows
-    case DType::Q4_K: return addr % 16 == 0 && w_stride % 16 == 0;
+    // 16-byte loads: 16-byte aligned rows
+    case DType::Q4_K:
+    case DType::Q4_0C:
+    case DType::Q4_KC: return addr % 16 == 0 && w_stride % 16 == 0;
     default: return false;
   }
 }
@@ -213,9 +222,10 @@ static int env_int(const char* var, int lo, int hi, int fallback) {
 XregShape xreg_shape(DType type, int64_t n_out, int units, int T) {
   // Measured on the H200 over Llama-3-8B shapes (tools/cuda_gemv_bench, docs/PERFORMANCE.md): two rows
   // per warp (four cost occupancy), and enough k-split that the grid holds ~16 warps per
-  // multiprocessor. q4_0 takes a ring of two chunks; a row of at most four chunks is taken whole by
-  // one warp, all of it loaded before the wait, where that grid fits the GPU at once (74 registers:
-  // three blocks a multiprocessor). Deeper rings over longer rows measured slower (fewer blocks resident).
+  // multiprocessor. q4_0 in the file's layout takes a ring of two chunks; a row of at most four chunks
+  // is taken whole by one warp, all of it loaded before the wait, where that grid fits the GPU at once
+  // (74 registers: three blocks a multiprocessor). Deeper rings over longer rows measured slower (fewer
+  // blocks resident). The other types, the regrouped q4_0 / q4_k included, take a ring of one chunk.
   const int sms = device_limits("matmul").multiprocessors;
   const bool q4_0 = type == DType::Q4_0;
   const int max_depth = env_int("LLMR_CUDA_XREG_DEPTH", 1, 4, 4);
@@ -237,6 +247,8 @@ bool launch_xreg(DType type, const XregArgs& a, const XregShape& s) {
     case DType::Q4_0: return by_t<DType::Q4_0>(a, s);
     case DType::Q8_0: return by_t<DType::Q8_0>(a, s);
     case DType::Q4_K: return by_t<DType::Q4_K>(a, s);
+    case DType::Q4_0C: return by_t<DType::Q4_0C>(a, s);
+    case DType::Q4_KC: return by_t<DType::Q4_KC>(a, s);
     default: return false;
   }
 }

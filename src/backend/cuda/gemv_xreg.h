@@ -1,5 +1,6 @@
 #pragma once
-// The register-held-activation GEMV (gemv_xreg.cu) for q4_0, q8_0 and q4_k weights at T <= 2:
+// The register-held-activation GEMV (gemv_xreg.cu) for q4_0, q8_0, q4_k and the regrouped q4_0c /
+// q4_kc (tensor/unit_records.h) weights at T <= 2:
 // x quantized once to XBlocks in global memory, each warp holds a 32-unit chunk of them in
 // registers and streams R weight rows against it through a ring of D chunks (the first loaded
 // before waiting for the kernel before), KS warps of a block splitting a row group's

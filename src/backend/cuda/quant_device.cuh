@@ -192,6 +192,17 @@ __device__ __forceinline__ void k4_scales(const uint8_t* b, int j, float& dsc, f
   dm = half_bits_to_f32(uint16_t(dd >> 16)) * float(m);
 }
 
+// d * scale and dmin * min of sub-block j from a q4_k super-block's 16-byte header held in registers
+// (d, dmin, 12 scale bytes), picked out with shifts (no local-memory array).
+__device__ __forceinline__ void k4_header_scales(const uint4& h, int j, float& dsc, float& dm) {
+  const int jj = 8 * (j & 3);
+  const uint32_t b0 = (h.y >> jj) & 0xFF, b1 = (h.z >> jj) & 0xFF, b2 = (h.w >> jj) & 0xFF;
+  const int sc = j < 4 ? int(b0 & 63) : int((b2 & 0xF) | ((b0 >> 6) << 4));
+  const int m = j < 4 ? int(b1 & 63) : int((b2 >> 4) | ((b1 >> 6) << 4));
+  dsc = half_bits_to_f32(uint16_t(h.x & 0xFFFF)) * float(sc);
+  dm = half_bits_to_f32(uint16_t(h.x >> 16)) * float(m);
+}
+
 template <>
 struct Unit<DType::Q4_K> {
   static constexpr int kElems = 32;
@@ -212,16 +223,12 @@ struct Unit<DType::Q4_K> {
   // with its neighbour; scales picked out with shifts (no local-memory array).
   static __device__ __forceinline__ Regs load16(const uint8_t* row, int64_t u) {
     const uint8_t* b = row + (u >> 3) * 144;
-    const int j = int(u & 7), shift = 4 * (j & 1), jj = 8 * (j & 3);
+    const int j = int(u & 7), shift = 4 * (j & 1);
     const uint4 h = __ldg(reinterpret_cast<const uint4*>(b));
     const uint4 q0 = __ldg(reinterpret_cast<const uint4*>(b + 16 + 32 * (j >> 1)));
     const uint4 q1 = __ldg(reinterpret_cast<const uint4*>(b + 32 + 32 * (j >> 1)));
-    const uint32_t b0 = (h.y >> jj) & 0xFF, b1 = (h.z >> jj) & 0xFF, b2 = (h.w >> jj) & 0xFF;
-    const int sc = j < 4 ? int(b0 & 63) : int((b2 & 0xF) | ((b0 >> 6) << 4));
-    const int m = j < 4 ? int(b1 & 63) : int((b2 >> 4) | ((b1 >> 6) << 4));
     Regs r;
-    r.dsc = half_bits_to_f32(uint16_t(h.x & 0xFFFF)) * float(sc);
-    r.dm = half_bits_to_f32(uint16_t(h.x >> 16)) * float(m);
+    k4_header_scales(h, j, r.dsc, r.dm);
     const uint32_t q[8] = {q0.x, q0.y, q0.z, q0.w, q1.x, q1.y, q1.z, q1.w};
 #pragma unroll
     for (int i = 0; i < 8; ++i) r.q[i] = int((q[i] >> shift) & 0x0F0F0F0Fu);
@@ -240,6 +247,81 @@ struct Unit<DType::Q4_K> {
   static __device__ __forceinline__ void to_floats(const Regs& r, float out[32]) {
 #pragma unroll
     for (int i = 0; i < 32; ++i) out[i] = r.dsc * float(byte_of(r.q[i / 4], i % 4)) - r.dm;
+  }
+};
+
+// ---- the CUDA backend's regrouped layouts (tensor/unit_records.h): unit u is unit u % 8 of the 144-byte
+// ---- record u / 8, its 16 quant bytes one 16-byte load (rows 16-byte aligned). Regs keep the loaded
+// ---- bits: decoding waits for the loads where the unit is used, not where it is loaded.
+
+// The 16-byte load of unit u's quant bytes in q4_0's nibble order.
+__device__ __forceinline__ void load_record_quants(const uint8_t* rec, int j, int q[4]) {
+  const uint4 v = __ldg(reinterpret_cast<const uint4*>(rec + 16 + 16 * j));
+  q[0] = int(v.x), q[1] = int(v.y), q[2] = int(v.z), q[3] = int(v.w);
+}
+
+// Sum of the 32 nibble values (low nibbles elements 0..15, high 16..31) times the XBlock's values.
+__device__ __forceinline__ int dot_record_nibbles(const int q[4], const XBlock* xb) {
+  int x[8];
+  load_x_ints(xb, x);
+  int s = 0;
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    s = __dp4a(q[i] & 0x0F0F0F0F, x[i], s);
+    s = __dp4a((q[i] >> 4) & 0x0F0F0F0F, x[4 + i], s);
+  }
+  return s;
+}
+
+// Q4_0C: the record's header is its 8 units' f16 scales. Values and sums as Unit<Q4_0>.
+template <>
+struct Unit<DType::Q4_0C> {
+  static constexpr int kElems = 32;
+  struct Regs { uint32_t d_bits; int q[4]; };
+  static __device__ __forceinline__ Regs load(const uint8_t* row, int64_t u) {
+    const uint8_t* rec = row + (u >> 3) * 144;
+    const int j = int(u & 7);
+    Regs r;
+    r.d_bits = ld_u16(rec + 2 * j);
+    load_record_quants(rec, j, r.q);
+    return r;
+  }
+  static __device__ __forceinline__ float dot(const Regs& r, const XBlock* xb) {
+    return half_bits_to_f32(uint16_t(r.d_bits)) * xb->d * float(dot_record_nibbles(r.q, xb) - 8 * (xb->s0 + xb->s1));
+  }
+  static __device__ __forceinline__ void to_floats(const Regs& r, float out[32]) {
+    Unit<DType::Q4_0>::to_floats({half_bits_to_f32(uint16_t(r.d_bits)), {r.q[0], r.q[1], r.q[2], r.q[3]}}, out);
+  }
+};
+
+// Q4_KC: the record's header is the q4_k super-block's. Values and sums as Unit<Q4_K>.
+template <>
+struct Unit<DType::Q4_KC> {
+  static constexpr int kElems = 32;
+  struct Regs { uint4 header; int q[4]; int j; };
+  static __device__ __forceinline__ Regs load(const uint8_t* row, int64_t u) {
+    const uint8_t* rec = row + (u >> 3) * 144;
+    Regs r;
+    r.j = int(u & 7);
+    r.header = __ldg(reinterpret_cast<const uint4*>(rec));
+    load_record_quants(rec, r.j, r.q);
+    return r;
+  }
+  static __device__ __forceinline__ float dot(const Regs& r, const XBlock* xb) {
+    float dsc, dm;
+    k4_header_scales(r.header, r.j, dsc, dm);
+    const float dx = xb->d;
+    return dsc * dx * float(dot_record_nibbles(r.q, xb)) - dm * dx * float(xb->s0 + xb->s1);
+  }
+  static __device__ __forceinline__ void to_floats(const Regs& r, float out[32]) {
+    float dsc, dm;
+    k4_header_scales(r.header, r.j, dsc, dm);
+#pragma unroll
+    for (int i = 0; i < 16; ++i) {
+      const int b = byte_of(r.q[i / 4], i % 4);
+      out[i] = dsc * float(b & 0xF) - dm;
+      out[16 + i] = dsc * float(b >> 4) - dm;
+    }
   }
 };
 
@@ -367,9 +449,17 @@ struct Unit<DType::F32> {
 };
 
 // True for the types whose matrix-vector kernel takes int8 activations (XBlock).
+// Bytes the generic kernels' loads need weight rows aligned to: 16-byte loads of the regrouped
+// layouts, 4-byte ones of q4_1 / q4_k / q5_k, 2-byte ones of the rest.
+constexpr int64_t weight_row_alignment(DType t) {
+  if (t == DType::Q4_0C || t == DType::Q4_KC) return 16;
+  if (t == DType::Q4_1 || t == DType::Q4_K || t == DType::Q5_K) return 4;
+  return 2;
+}
+
 constexpr bool uses_xblocks(DType t) {
   return t == DType::Q8_0 || t == DType::Q4_0 || t == DType::Q4_1 || t == DType::Q4_K ||
-         t == DType::Q5_K || t == DType::Q6_K;
+         t == DType::Q5_K || t == DType::Q6_K || t == DType::Q4_0C || t == DType::Q4_KC;
 }
 
 }  // namespace llmr::cuda_ops

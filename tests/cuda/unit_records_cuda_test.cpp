@@ -1,0 +1,217 @@
+// The regrouped layouts (Q4_0C, Q4_KC: tensor/unit_records.h) on the GPU. CudaBackend::upload_matmul_weight
+// regroups the q4_0 / q4_k matrices it can hold, and only those (LLMR_CUDA_REGROUP=0: none), byte for
+// byte as the host does. Then every product over a regrouped matrix against the same product over the
+// plain one and against the exact one: CudaBackend::matmul at T = 1, 2 (register-held GEMV), 3..8
+// (staged GEMV), 9..96 (tensor-core GEMM) and beyond (dequantize + cuBLAS), and the fused
+// matmul_add, rms_norm_matmul and swiglu_matmul_add; rows of a partial chunk of 32 units, row counts
+// of a partial row group.
+// Tolerances: against the plain layout's result, only the order of f32 additions may differ (the
+// kernels decode the same values; a k-split may differ): 1e-5 sum|x w| + 1e-6, far below one
+// mis-decoded weight (~|x_k w_k|). Against the exact product as the plain types' batteries allow:
+// 8-bit activations for T <= 8 (tests/cuda/gemv_xreg_cuda_test.cpp), f16 operands beyond
+// (tests/cuda/gemm_mma_cuda_test.cpp).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "backend/cuda/cuda_backend.h"
+#include "backend/cuda/cuda_backend_impl.h"
+#include "tensor/quant.h"
+#include "tensor/unit_records.h"
+#include "test_util.h"
+
+namespace llmr {
+namespace {
+
+using testing::random_floats;
+
+CudaBackend& cuda() {
+  static std::unique_ptr<Backend> b = make_cuda_backend();
+  return dynamic_cast<CudaBackend&>(*b);
+}
+
+HostBuffer host_floats(std::vector<int64_t> shape, float lo, float hi) {
+  HostBuffer b(DType::F32, shape);
+  const auto v = random_floats(size_t(b.tensor().numel()), lo, hi);
+  std::memcpy(b.data(), v.data(), v.size() * 4);
+  return b;
+}
+
+std::vector<float> download_floats(const Tensor& t) {
+  std::vector<float> v(size_t(t.numel()));
+  cuda().download(t, v.data());
+  cuda().synchronize();
+  return v;
+}
+
+// Sets an environment variable for one scope, restoring it after.
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* var, const char* value) : var_(var) {
+    const char* v = std::getenv(var);
+    had_ = v != nullptr;
+    if (had_) old_ = v;
+    ::setenv(var, value, 1);
+  }
+  ~ScopedEnv() {
+    if (had_) ::setenv(var_, old_.c_str(), 1);
+    else ::unsetenv(var_);
+  }
+
+ private:
+  const char* var_;
+  bool had_ = false;
+  std::string old_;
+};
+
+class CudaUnitRecords : public ::testing::TestWithParam<DType> {};
+
+// A fresh random plain matrix, its values, and its device copies in both layouts.
+struct Weights {
+  HostBuffer plain;
+  std::vector<float> values;  // dequantized [out, in]
+  std::unique_ptr<Buffer> dev_plain, dev_regrouped;
+  Weights(DType type, int64_t out, int64_t in) : plain(type, {out, in}), values(size_t(out * in)) {
+    for (int64_t r = 0; r < out; ++r) {
+      const auto v = random_floats(size_t(in), -1.f, 1.f);
+      quantize_row(type, v.data(), plain.tensor().row(r), in);
+      dequantize_row(type, plain.tensor().row(r), values.data() + r * in, in);
+    }
+    dev_plain = cuda().upload(plain.tensor());
+    dev_regrouped = cuda().upload_matmul_weight(plain.tensor());
+  }
+};
+
+TEST_P(CudaUnitRecords, UploadRegroupsWhatItCanAsTheHostDoes) {
+  const DType plain = GetParam();
+  const Weights w(plain, 40, 1280);
+  ASSERT_EQ(w.dev_regrouped->tensor().type, unit_records_type(plain));
+  HostBuffer want(unit_records_type(plain), {40, 1280});
+  regroup_unit_records(w.plain.tensor(), want.tensor());
+  std::vector<uint8_t> got(row_bytes(plain, 1280) * 40);
+  cuda().download(w.dev_regrouped->tensor(), got.data());
+  cuda().synchronize();
+  EXPECT_EQ(std::memcmp(got.data(), want.data(), got.size()), 0);
+  HostBuffer f16(DType::F16, {8, 256});
+  EXPECT_EQ(cuda().upload_matmul_weight(f16.tensor())->tensor().type, DType::F16);
+  if (plain == DType::Q4_0) {  // rows of a partial record stay q4_0
+    HostBuffer odd(DType::Q4_0, {8, 288});
+    EXPECT_EQ(cuda().upload_matmul_weight(odd.tensor())->tensor().type, DType::Q4_0);
+  }
+  ScopedEnv off("LLMR_CUDA_REGROUP", "0");
+  EXPECT_EQ(cuda().upload_matmul_weight(w.plain.tensor())->tensor().type, plain);
+}
+
+// got (regrouped) against want (plain) and the exact product: y[t][o] = start[t][o] + x_t . w_o.
+void expect_close(const std::vector<float>& got, const std::vector<float>& plain_got, const std::vector<float>& x,
+                  const Weights& w, int64_t T, int64_t in, int64_t out, const std::vector<float>* start,
+                  bool int8, const std::string& label) {
+  SCOPED_TRACE(label);
+  for (int64_t t = 0; t < T; ++t)
+    for (int64_t o = 0; o < out; ++o) {
+      const testing::DotOracle d = testing::dot_oracle(x.data() + t * in, w.values.data() + o * in, in);
+      const size_t i = size_t(t * out + o);
+      const double s = start ? (*start)[i] : 0.0;
+      const double order = 1e-5 * d.abs_sum + 1e-6 + 1e-6 * std::fabs(s);
+      ASSERT_TRUE(std::fabs(double(got[i]) - plain_got[i]) <= order)
+          << "y[" << t << "][" << o << "] = " << got[i] << ", plain layout " << plain_got[i] << " +- " << order;
+      const double exact = int8 ? 1.01 * d.act_err + 4e-5 * d.abs_sum + 1e-5 : 1.5e-3 * d.abs_sum + 1e-5;
+      ASSERT_TRUE(std::fabs(double(got[i]) - (s + d.value)) <= exact + 1e-6 * std::fabs(s))
+          << "y[" << t << "][" << o << "] = " << got[i] << ", exact " << s + d.value << " +- " << exact;
+    }
+}
+
+TEST_P(CudaUnitRecords, MatmulOnEveryPathEqualsThePlainLayout) {
+  const DType plain = GetParam();
+  int i = 0;
+  // 4352: 17 records, a partial chunk of 32 units; 67 rows: a partial row group
+  for (int64_t in : {int64_t(256), int64_t(4352)})
+    for (int64_t T : {1, 2, 3, 5, 8, 9, 33, 100}) {
+      const int64_t out = i++ % 2 ? 67 : 300;
+      const Weights w(plain, out, in);
+      ASSERT_EQ(w.dev_regrouped->tensor().type, unit_records_type(plain));
+      const HostBuffer x = host_floats({T, in}, -2.f, 2.f), bias = host_floats({out}, -1.f, 1.f);
+      const auto dx = cuda().upload(x.tensor()), db = cuda().upload(bias.tensor());
+      const auto y0 = cuda().alloc(DType::F32, {T, out}), y1 = cuda().alloc(DType::F32, {T, out});
+      const Tensor bt = db->tensor();
+      const Tensor* b = T % 2 ? &bt : nullptr;
+      cuda().matmul(dx->tensor(), w.dev_plain->tensor(), b, y0->tensor());
+      cuda().matmul(dx->tensor(), w.dev_regrouped->tensor(), b, y1->tensor());
+      std::vector<float> start(size_t(T * out), 0.f);
+      if (b)
+        for (int64_t t = 0; t < T; ++t)
+          for (int64_t o = 0; o < out; ++o) start[size_t(t * out + o)] = static_cast<const float*>(bias.data())[o];
+      const std::vector<float> xv(static_cast<const float*>(x.data()), static_cast<const float*>(x.data()) + T * in);
+      expect_close(download_floats(y1->tensor()), download_floats(y0->tensor()), xv, w, T, in, out, &start, T <= 8,
+                   std::string(name(plain)) + " matmul T=" + std::to_string(T) + " in=" + std::to_string(in) +
+                       " out=" + std::to_string(out));
+      if (HasFatalFailure()) return;
+    }
+}
+
+// The generation step's fused products (T = 1 and 2): their activations made by the kernel before.
+TEST_P(CudaUnitRecords, FusedProductsEqualThePlainLayout) {
+  const DType plain = GetParam();
+  const int64_t in = 4352, out = 300;
+  const Weights w(plain, out, in);
+  for (int64_t T : {1, 2}) {
+    const HostBuffer x = host_floats({T, in}, -2.f, 2.f), up = host_floats({T, in}, -2.f, 2.f),
+                     norm = host_floats({in}, 0.5f, 1.5f), y_start = host_floats({T, out}, -5.f, 5.f);
+    const auto dx = cuda().upload(x.tensor()), dup = cuda().upload(up.tensor()), dn = cuda().upload(norm.tensor());
+    const auto h = cuda().alloc(DType::F32, {T, in});
+    const std::vector<float> start(static_cast<const float*>(y_start.data()),
+                                   static_cast<const float*>(y_start.data()) + T * out);
+    // each op on both layouts; its input to the product as the host computes it, for the oracle
+    struct Op {
+      const char* name;
+      bool accumulate;
+      std::function<void(const Tensor& w, const Tensor& y)> run;
+      std::function<float(int64_t t, int64_t k)> input;
+    };
+    const auto* xp = static_cast<const float*>(x.data());
+    const auto* upp = static_cast<const float*>(up.data());
+    const auto* np = static_cast<const float*>(norm.data());
+    std::vector<float> inv_rms(static_cast<size_t>(T));
+    for (int64_t t = 0; t < T; ++t) {
+      double ss = 0;
+      for (int64_t k = 0; k < in; ++k) ss += double(xp[t * in + k]) * xp[t * in + k];
+      inv_rms[size_t(t)] = float(1.0 / std::sqrt(ss / double(in) + 1e-5));
+    }
+    const Op ops[] = {
+        {"matmul_add", true, [&](const Tensor& wt, const Tensor& y) { cuda().matmul_add(dx->tensor(), wt, y); },
+         [&](int64_t t, int64_t k) { return xp[t * in + k]; }},
+        {"rms_norm_matmul", false,
+         [&](const Tensor& wt, const Tensor& y) { cuda().rms_norm_matmul(dx->tensor(), dn->tensor(), 1e-5f, h->tensor(), wt, y); },
+         [&](int64_t t, int64_t k) { return xp[t * in + k] * inv_rms[size_t(t)] * np[k]; }},
+        {"swiglu_matmul_add", true,
+         [&](const Tensor& wt, const Tensor& y) { cuda().swiglu_matmul_add(dx->tensor(), dup->tensor(), wt, y); },
+         [&](int64_t t, int64_t k) {
+           const float g = xp[t * in + k];
+           return g / (1.f + std::exp(-g)) * upp[t * in + k];
+         }},
+    };
+    for (const Op& op : ops) {
+      const auto y0 = cuda().upload(y_start.tensor()), y1 = cuda().upload(y_start.tensor());
+      op.run(w.dev_plain->tensor(), y0->tensor());
+      op.run(w.dev_regrouped->tensor(), y1->tensor());
+      std::vector<float> input(size_t(T * in));
+      for (int64_t t = 0; t < T; ++t)
+        for (int64_t k = 0; k < in; ++k) input[size_t(t * in + k)] = op.input(t, k);
+      expect_close(download_floats(y1->tensor()), download_floats(y0->tensor()), input, w, T, in, out,
+                   op.accumulate ? &start : nullptr, true, std::string(name(plain)) + " " + op.name + " T=" + std::to_string(T));
+      if (HasFatalFailure()) return;
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Types, CudaUnitRecords, ::testing::Values(DType::Q4_0, DType::Q4_K),
+                         [](const ::testing::TestParamInfo<DType>& p) { return std::string(name(p.param)); });
+
+}  // namespace
+}  // namespace llmr
