@@ -520,12 +520,52 @@ bool staged_gemv(const GemvArgs& a, DType type, bool float_x) {
 
 // ---- plain types (gemv_plain.cuh)
 
-template <DType W, int TMAX>
-void launch_plain(const GemvArgs& a, bool accumulate) {
+template <DType W, int TMAX, int V>
+void launch_plain_vecs(const GemvArgs& a, bool accumulate) {
   const unsigned grid = unsigned((a.n_out + plain::kWarps - 1) / plain::kWarps);
-  launch_pdl(plain::gemv_plain_kernel<W, TMAX>, dim3(grid), dim3(plain::kThreads), 0, a.stream, "matmul",
+  launch_pdl(plain::gemv_plain_kernel<W, TMAX, V>, dim3(grid), dim3(plain::kThreads), 0, a.stream, "matmul",
              "gemv_plain_kernel", a.w, a.w_stride, a.n_out, a.n_in / Unit<W>::kElems, a.x, a.x_stride, a.T, a.bias,
              a.y, a.y_stride, accumulate);
+}
+
+// LLMR_CUDA_PLAIN_VECS=4|8|16 (read at every call) sets the vector loads in flight per lane at T <= 2,
+// for tuning runs.
+int plain_vecs_override() {
+  const char* v = std::getenv("LLMR_CUDA_PLAIN_VECS");
+  const int n = v && *v ? std::atoi(v) : 0;
+  return n == 4 || n == 8 || n == 16 ? n : 0;
+}
+
+// Blocks of the four-load kernel one multiprocessor holds, asked once per instantiation.
+template <DType W, int TMAX>
+int plain_narrow_resident_blocks() {
+  static const int n = [] {
+    int blocks = 0;
+    check_cuda(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, plain::gemv_plain_kernel<W, TMAX, 4>,
+                                                             plain::kThreads, 0),
+               "matmul", "cudaOccupancyMaxActiveBlocksPerMultiprocessor");
+    return std::max(blocks, 1);
+  }();
+  return n;
+}
+
+// Vector loads in flight per lane at T <= 2: four (39 registers at f16, T = 1: six blocks a
+// multiprocessor) where that grid runs in at most two waves, so a product's rows are all in flight at
+// once rather than in two waves of 16-load blocks (two a multiprocessor); sixteen for the long
+// products, which run many waves either way. On the H200 (tools/cuda_gemv_bench, f16): 6144 x 4096
+// 17.1 -> 14.9 us, 4096 x 14336 38.8 -> 32.9, but 28672 x 4096 56.9 vs 57.8; the F16 Llama-3-8B step
+// 208 -> 222 tokens/s with four loads everywhere (docs/measurements/2026-11-29-h200-12/).
+template <DType W, int TMAX>
+void launch_plain(const GemvArgs& a, bool accumulate) {
+  if constexpr (TMAX <= 2) {
+    const int v = plain_vecs_override();
+    if (v == 4) return launch_plain_vecs<W, TMAX, 4>(a, accumulate);
+    if (v == 8) return launch_plain_vecs<W, TMAX, 8>(a, accumulate);
+    const int64_t blocks = (a.n_out + plain::kWarps - 1) / plain::kWarps;
+    const int64_t wave = int64_t(device_limits("matmul").multiprocessors) * plain_narrow_resident_blocks<W, TMAX>();
+    if (v == 0 && blocks <= 2 * wave) return launch_plain_vecs<W, TMAX, 4>(a, accumulate);
+  }
+  launch_plain_vecs<W, TMAX, plain::kVecs<TMAX>>(a, accumulate);
 }
 
 template <DType W>

@@ -2,7 +2,8 @@
 // The matrix-vector kernel for plain weight types (f32, f16, bf16; T <= 8): a warp per row, lanes
 // over 16-byte vectors; each lane issues V vector loads (L1 bypassed, L2 evict-first: weights are read
 // once per token) before the first use, so a warp keeps 32 V 16 bytes of its row in flight (the whole
-// 8 KB row of a 4096-wide f16 matrix at V = 16). Activations are read as float4 through L1. Launched as
+// 8 KB row of a 4096-wide f16 matrix at V = 16; the launcher takes V = 4, more blocks resident, for
+// grids of at most two such waves). Activations are read as float4 through L1. Launched as
 // a programmatic dependent: the first loads, of weights only, are issued before waiting for the kernel
 // before it. accumulate: y += the product (no bias) instead of y = product + bias.
 #include <cuda_runtime.h>
@@ -18,8 +19,8 @@ namespace llmr::cuda_ops::plain {
 constexpr int kWarps = 8;
 constexpr int kThreads = 32 * kWarps;
 
-// Vector loads in flight per lane: fewer at larger T (each token's accumulator and activation reads
-// take registers too).
+// Vector loads in flight per lane by default: fewer at larger T (each token's accumulator and
+// activation reads take registers too).
 template <int TMAX>
 constexpr int kVecs = TMAX <= 2 ? 16 : 8;
 
@@ -38,12 +39,12 @@ __device__ __forceinline__ typename Unit<W>::Regs regs_of(uint4 v) {
   else return {v};
 }
 
-template <DType W, int TMAX>
+template <DType W, int TMAX, int V = kVecs<TMAX>>
 __global__ void __launch_bounds__(kThreads)
 gemv_plain_kernel(const uint8_t* __restrict__ w, int64_t w_stride, int64_t n_out, int64_t vecs,
                   const float* __restrict__ x, int64_t x_stride, int T, const float* __restrict__ bias,
                   float* __restrict__ y, int64_t y_stride, bool accumulate) {
-  constexpr int E = Unit<W>::kElems, V = kVecs<TMAX>;
+  constexpr int E = Unit<W>::kElems;
   const int lane = int(threadIdx.x) & 31;
   const int64_t row = int64_t(blockIdx.x) * kWarps + int(threadIdx.x) / 32;
   if (row >= n_out) return;  // warp-uniform
