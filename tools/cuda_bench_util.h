@@ -14,6 +14,7 @@
 #include "tensor/dtype.h"
 #include "tensor/quant.h"
 #include "tensor/tensor.h"
+#include "tensor/unit_records.h"
 
 namespace llmr::bench_util {
 
@@ -38,8 +39,16 @@ inline std::vector<float> random_floats(size_t n, float lo, float hi) {
   return v;
 }
 
-// Host bytes of a [rows, cols] matrix of `type` whose rows cycle through 61 random quantized rows.
+// Host bytes of a [rows, cols] matrix of `type` whose rows cycle through 61 random quantized rows (the
+// regrouped q4_0c / q4_kc: such a q4_0 / q4_k matrix regrouped, as the CUDA backend uploads it).
 inline std::vector<unsigned char> random_matrix(DType type, int64_t rows, int64_t cols) {
+  if (type == DType::Q4_0C || type == DType::Q4_KC) {
+    auto plain = random_matrix(unit_records_plain_type(type), rows, cols);
+    std::vector<unsigned char> out(plain.size());
+    regroup_unit_records(Tensor::view(plain.data(), unit_records_plain_type(type), {rows, cols}, Device::Host),
+                         Tensor::view(out.data(), type, {rows, cols}, Device::Host));
+    return out;
+  }
   const size_t rb = row_bytes(type, cols);
   std::vector<unsigned char> bytes(rb * size_t(rows));
   const int64_t distinct = std::min<int64_t>(rows, 61);

@@ -3,7 +3,8 @@
 // rotated over copies that together exceed the L2 cache. Compares the default path (cuda_ops::matmul)
 // with the previous default (LLMR_CUDA_XREG=0), without programmatic dependent launch, and the
 // register-held-activation kernel (gemv_xreg) over its rows-per-warp x k-split grid; every output
-// is checked against the previous default's. Usage: cuda_gemv_bench [T]
+// is checked against the previous default's. Usage: cuda_gemv_bench [T [TYPE [ROWSxCOLS]]] (TYPE and
+// the shape pick one case, for profilers).
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -11,6 +12,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -78,9 +80,15 @@ double max_rel_diff(const std::vector<float>& a, const std::vector<float>& b) {
 
 int main(int argc, char** argv) {
   const int T = argc > 1 ? std::atoi(argv[1]) : 1;
+  const char* only_type = argc > 2 ? argv[2] : nullptr;
+  long long only_rows = 0, only_cols = 0;
+  if (argc > 3 && std::sscanf(argv[3], "%lldx%lld", &only_rows, &only_cols) != 2) {
+    std::fprintf(stderr, "shape must be ROWSxCOLS, not %s\n", argv[3]);
+    return 2;
+  }
   cudaStream_t s;
   cuda_ops::check_cuda(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking), kOp, "stream");
-  const DType types[] = {DType::Q4_0, DType::Q8_0, DType::Q4_K, DType::Q6_K, DType::F16};
+  const DType types[] = {DType::Q4_0, DType::Q4_0C, DType::Q8_0, DType::Q4_K, DType::Q4_KC, DType::Q6_K, DType::F16};
   const int64_t shapes[][2] = {{6144, 4096}, {4096, 4096}, {28672, 4096}, {4096, 14336}, {128256, 4096}};
   std::printf("T=%d; us per call in a graph of 20 (%%copy of %.2f TB/s): default routing, LLMR_CUDA_XREG=0, "
               "LLMR_CUDA_PDL=0; then quantize_x + gemv_xreg at R rows/warp, KS k-split (* = picked)\n",
@@ -88,6 +96,7 @@ int main(int argc, char** argv) {
   for (DType type : types)
     for (const auto& sh : shapes) {
       const int64_t out = sh[0], in = sh[1];
+      if ((only_type && std::string(only_type) != name(type)) || (only_rows && (out != only_rows || in != only_cols))) continue;
       const size_t wbytes = row_bytes(type, in) * size_t(out);
       const int copies = int(std::clamp<size_t>((size_t(256) << 20) / wbytes + 1, 1, 64));
       const auto w = bench_util::weight_copies(type, out, in, copies);
@@ -121,6 +130,7 @@ int main(int argc, char** argv) {
       std::printf("   xreg");
       for (auto [r, d] : {std::pair{2, 1}, std::pair{2, 2}, std::pair{2, 4}, std::pair{4, 1}})
         for (int ks : {1, 2, 4, 8}) {
+          if (is_internal(type) && d > 1) continue;  // the regrouped layouts have rings of one chunk
           auto run = [&](int i) {
             cuda_ops::quantize_x(static_cast<const float*>(x.p), in, in, T, static_cast<cuda_ops::XBlock*>(xq.p), s);
             const cuda_ops::XregArgs a{static_cast<const uint8_t*>(w[size_t(i % copies)]->p), int64_t(row_bytes(type, in)),
