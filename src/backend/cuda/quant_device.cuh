@@ -448,7 +448,6 @@ struct Unit<DType::F32> {
   }
 };
 
-// True for the types whose matrix-vector kernel takes int8 activations (XBlock).
 // Bytes the generic kernels' loads need weight rows aligned to: 16-byte loads of the regrouped
 // layouts, 4-byte ones of q4_1 / q4_k / q5_k, 2-byte ones of the rest.
 constexpr int64_t weight_row_alignment(DType t) {
@@ -457,6 +456,7 @@ constexpr int64_t weight_row_alignment(DType t) {
   return 2;
 }
 
+// True for the types whose matrix-vector kernel takes int8 activations (XBlock).
 constexpr bool uses_xblocks(DType t) {
   return t == DType::Q8_0 || t == DType::Q4_0 || t == DType::Q4_1 || t == DType::Q4_K ||
          t == DType::Q5_K || t == DType::Q6_K || t == DType::Q4_0C || t == DType::Q4_KC;
