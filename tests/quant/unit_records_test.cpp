@@ -1,7 +1,7 @@
 // The CUDA backend's regrouped layouts (Q4_0C, Q4_KC: tensor/unit_records.h), checked on the host: a
 // regrouped row gives the plain row back byte for byte, the bytes really moved, files and the command
 // line cannot name the layouts, what cannot be regrouped is refused, and the reference matmul over a
-// regrouped matrix equals the plain one bit for bit. (The CUDA kernels over them:
+// regrouped matrix equals the plain one bit for bit (the CPU backend refuses it). (The CUDA kernels over them:
 // tests/cuda/unit_records_cuda_test.cpp.)
 #include <gtest/gtest.h>
 
@@ -9,6 +9,7 @@
 #include <cstring>
 #include <vector>
 
+#include "backend/cpu/cpu_backend.h"
 #include "core/error.h"
 #include "format/gguf_writer.h"
 #include "ops/reference/reference_backend.h"
@@ -118,6 +119,14 @@ TEST_P(UnitRecords, ReferenceMatmulEqualsPlain) {
   ref.matmul(x.tensor(), w.tensor(), nullptr, y0.tensor());
   ref.matmul(x.tensor(), g.tensor(), nullptr, y1.tensor());
   EXPECT_EQ(std::memcmp(y0.data(), y1.data(), size_t(T * out) * 4), 0);
+  // the CPU backend never makes these layouts and refuses them by name
+  CpuBackend cpu(1);
+  try {
+    cpu.matmul(x.tensor(), g.tensor(), nullptr, y1.tensor());
+    ADD_FAILURE() << "the CPU backend took " << name(g.tensor().type);
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find(name(g.tensor().type)), std::string::npos) << e.what();
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Types, UnitRecords, ::testing::Values(DType::Q4_0, DType::Q4_K),
