@@ -222,20 +222,24 @@ __device__ __forceinline__ void unit_halves<DType::Q8_0>(const uint8_t* chunk, i
   }
 }
 
-template <>
-__device__ __forceinline__ void unit_halves<DType::Q4_0>(const uint8_t* chunk, int u, uint32_t h[16]) {
-  const uint8_t* b = chunk + 18 * u;
-  const uint32_t d = sh_u16(b);
+// q4_0's values from its f16 scale bits d and its four words of nibbles (q4_0's order).
+__device__ __forceinline__ void q4_0_halves(uint32_t d, const uint32_t (&q)[4], uint32_t h[16]) {
   const __half2 scale = bits_half2(d | d << 16), offset = __float2half2_rn(1024.f + 8.f);
 #pragma unroll
   for (int i = 0; i < 4; ++i) {
-    const uint32_t q = sh_u32_a2(b + 2 + 4 * i);
-    const uint32_t lo = q & 0x0F0F0F0Fu, hi = (q >> 4) & 0x0F0F0F0Fu;  // elements 4i.., 16 + 4i..
+    const uint32_t lo = q[i] & 0x0F0F0F0Fu, hi = (q[i] >> 4) & 0x0F0F0F0Fu;  // elements 4i.., 16 + 4i..
     h[2 * i] = scale_halves(bytes_as_halves<0>(lo), offset, scale);
     h[2 * i + 1] = scale_halves(bytes_as_halves<2>(lo), offset, scale);
     h[8 + 2 * i] = scale_halves(bytes_as_halves<0>(hi), offset, scale);
     h[8 + 2 * i + 1] = scale_halves(bytes_as_halves<2>(hi), offset, scale);
   }
+}
+
+template <>
+__device__ __forceinline__ void unit_halves<DType::Q4_0>(const uint8_t* chunk, int u, uint32_t h[16]) {
+  const uint8_t* b = chunk + 18 * u;
+  const uint32_t q[4] = {sh_u32_a2(b + 2), sh_u32_a2(b + 6), sh_u32_a2(b + 10), sh_u32_a2(b + 14)};
+  q4_0_halves(sh_u16(b), q, h);
 }
 
 template <>
@@ -290,17 +294,9 @@ __device__ __forceinline__ void unit_halves<DType::Q6_K>(const uint8_t* chunk, i
 // first, its quants at 16 + 16u in q4_0's nibble order. Values as their plain types'.
 template <>
 __device__ __forceinline__ void unit_halves<DType::Q4_0C>(const uint8_t* rec, int u, uint32_t h[16]) {
-  const uint32_t d = sh_u16(rec + 2 * u);
-  const __half2 scale = bits_half2(d | d << 16), offset = __float2half2_rn(1024.f + 8.f);
-#pragma unroll
-  for (int i = 0; i < 4; ++i) {
-    const uint32_t q = sh_u32(rec + 16 + 16 * u + 4 * i);
-    const uint32_t lo = q & 0x0F0F0F0Fu, hi = (q >> 4) & 0x0F0F0F0Fu;  // elements 4i.., 16 + 4i..
-    h[2 * i] = scale_halves(bytes_as_halves<0>(lo), offset, scale);
-    h[2 * i + 1] = scale_halves(bytes_as_halves<2>(lo), offset, scale);
-    h[8 + 2 * i] = scale_halves(bytes_as_halves<0>(hi), offset, scale);
-    h[8 + 2 * i + 1] = scale_halves(bytes_as_halves<2>(hi), offset, scale);
-  }
+  const uint8_t* qs = rec + 16 + 16 * u;
+  const uint32_t q[4] = {sh_u32(qs), sh_u32(qs + 4), sh_u32(qs + 8), sh_u32(qs + 12)};
+  q4_0_halves(sh_u16(rec + 2 * u), q, h);
 }
 
 template <>

@@ -184,23 +184,26 @@ struct SmemUnit<DType::Q4_K> {
 };
 
 // The regrouped layouts (tensor/unit_records.h): unit u % 8 of record u / 8, 16-byte aligned.
+__device__ __forceinline__ const uint8_t* smem_record(const uint8_t* chunk, int u) { return chunk + (u >> 3) * 144; }
+__device__ __forceinline__ uint4 smem_record_quants(const uint8_t* rec, int j) {
+  return *reinterpret_cast<const uint4*>(rec + 16 + 16 * j);
+}
+
 template <>
 struct SmemUnit<DType::Q4_0C> {
   static __device__ __forceinline__ Unit<DType::Q4_0C>::Regs load(const uint8_t* chunk, int u) {
-    const uint8_t* rec = chunk + (u >> 3) * 144;
-    const int j = u & 7;
-    const uint4 q = *reinterpret_cast<const uint4*>(rec + 16 + 16 * j);
-    return {s16(rec + 2 * j), {int(q.x), int(q.y), int(q.z), int(q.w)}};
+    const uint8_t* rec = smem_record(chunk, u);
+    const uint4 q = smem_record_quants(rec, u & 7);
+    return {s16(rec + 2 * (u & 7)), {int(q.x), int(q.y), int(q.z), int(q.w)}};
   }
 };
 
 template <>
 struct SmemUnit<DType::Q4_KC> {
   static __device__ __forceinline__ Unit<DType::Q4_KC>::Regs load(const uint8_t* chunk, int u) {
-    const uint8_t* rec = chunk + (u >> 3) * 144;
-    const int j = u & 7;
-    const uint4 q = *reinterpret_cast<const uint4*>(rec + 16 + 16 * j);
-    return {*reinterpret_cast<const uint4*>(rec), {int(q.x), int(q.y), int(q.z), int(q.w)}, j};
+    const uint8_t* rec = smem_record(chunk, u);
+    const uint4 q = smem_record_quants(rec, u & 7);
+    return {*reinterpret_cast<const uint4*>(rec), {int(q.x), int(q.y), int(q.z), int(q.w)}, u & 7};
   }
 };
 

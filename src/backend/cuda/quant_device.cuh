@@ -43,6 +43,20 @@ __device__ __forceinline__ int byte_of(int v, int i) { return (v >> (8 * i)) & 0
 template <DType W>
 struct Unit;
 
+// Sum of 32 nibble values in q4_0's order (word i: low nibbles elements 4i.., high ones 16 + 4i..)
+// times the XBlock's values.
+__device__ __forceinline__ int dot_nibbles(const int (&q)[4], const XBlock* xb) {
+  int x[8];
+  load_x_ints(xb, x);
+  int s = 0;
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    s = __dp4a(q[i] & 0x0F0F0F0F, x[i], s);
+    s = __dp4a((q[i] >> 4) & 0x0F0F0F0F, x[4 + i], s);
+  }
+  return s;
+}
+
 // ---- integer-path types: load() reads one 32-element unit, dot() takes it against an XBlock,
 // ---- to_floats() gives the 32 values (for the dequantizing GEMM path).
 
@@ -108,15 +122,7 @@ struct Unit<DType::Q4_0> {
   }
   // low nibbles are elements 0..15, high nibbles 16..31; value = (q - 8) d
   static __device__ __forceinline__ float dot(const Regs& r, const XBlock* xb) {
-    int x[8];
-    load_x_ints(xb, x);
-    int s = 0;
-#pragma unroll
-    for (int i = 0; i < 4; ++i) {
-      s = __dp4a(r.q[i] & 0x0F0F0F0F, x[i], s);
-      s = __dp4a((r.q[i] >> 4) & 0x0F0F0F0F, x[4 + i], s);
-    }
-    return r.d * xb->d * float(s - 8 * (xb->s0 + xb->s1));
+    return r.d * xb->d * float(dot_nibbles(r.q, xb) - 8 * (xb->s0 + xb->s1));
   }
   static __device__ __forceinline__ void to_floats(const Regs& r, float out[32]) {
 #pragma unroll
@@ -144,16 +150,8 @@ struct Unit<DType::Q4_1> {
   }
   // value = q d + m: sum = d dx sum(q xq) + m dx sum(xq)
   static __device__ __forceinline__ float dot(const Regs& r, const XBlock* xb) {
-    int x[8];
-    load_x_ints(xb, x);
-    int s = 0;
-#pragma unroll
-    for (int i = 0; i < 4; ++i) {
-      s = __dp4a(r.q[i] & 0x0F0F0F0F, x[i], s);
-      s = __dp4a((r.q[i] >> 4) & 0x0F0F0F0F, x[4 + i], s);
-    }
     const float dx = xb->d;
-    return r.d * dx * float(s) + r.m * dx * float(xb->s0 + xb->s1);
+    return r.d * dx * float(dot_nibbles(r.q, xb)) + r.m * dx * float(xb->s0 + xb->s1);
   }
   static __device__ __forceinline__ void to_floats(const Regs& r, float out[32]) {
 #pragma unroll
@@ -260,19 +258,6 @@ __device__ __forceinline__ void load_record_quants(const uint8_t* rec, int j, in
   q[0] = int(v.x), q[1] = int(v.y), q[2] = int(v.z), q[3] = int(v.w);
 }
 
-// Sum of the 32 nibble values (low nibbles elements 0..15, high 16..31) times the XBlock's values.
-__device__ __forceinline__ int dot_record_nibbles(const int q[4], const XBlock* xb) {
-  int x[8];
-  load_x_ints(xb, x);
-  int s = 0;
-#pragma unroll
-  for (int i = 0; i < 4; ++i) {
-    s = __dp4a(q[i] & 0x0F0F0F0F, x[i], s);
-    s = __dp4a((q[i] >> 4) & 0x0F0F0F0F, x[4 + i], s);
-  }
-  return s;
-}
-
 // Q4_0C: the record's header is its 8 units' f16 scales. Values and sums as Unit<Q4_0>.
 template <>
 struct Unit<DType::Q4_0C> {
@@ -287,7 +272,7 @@ struct Unit<DType::Q4_0C> {
     return r;
   }
   static __device__ __forceinline__ float dot(const Regs& r, const XBlock* xb) {
-    return half_bits_to_f32(uint16_t(r.d_bits)) * xb->d * float(dot_record_nibbles(r.q, xb) - 8 * (xb->s0 + xb->s1));
+    return half_bits_to_f32(uint16_t(r.d_bits)) * xb->d * float(dot_nibbles(r.q, xb) - 8 * (xb->s0 + xb->s1));
   }
   static __device__ __forceinline__ void to_floats(const Regs& r, float out[32]) {
     Unit<DType::Q4_0>::to_floats({half_bits_to_f32(uint16_t(r.d_bits)), {r.q[0], r.q[1], r.q[2], r.q[3]}}, out);
@@ -311,7 +296,7 @@ struct Unit<DType::Q4_KC> {
     float dsc, dm;
     k4_header_scales(r.header, r.j, dsc, dm);
     const float dx = xb->d;
-    return dsc * dx * float(dot_record_nibbles(r.q, xb)) - dm * dx * float(xb->s0 + xb->s1);
+    return dsc * dx * float(dot_nibbles(r.q, xb)) - dm * dx * float(xb->s0 + xb->s1);
   }
   static __device__ __forceinline__ void to_floats(const Regs& r, float out[32]) {
     float dsc, dm;
