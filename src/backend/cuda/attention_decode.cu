@@ -7,7 +7,10 @@
 // NH of one KV head) sit in registers, pre-scaled; each lane group keeps its own online-softmax
 // state (running max, sum, accumulator) with no cross-lane traffic in the loop but the LPK-lane
 // dot reduction. At the end the lane groups, then the warps, are merged by their statistics; one
-// split writes the output, several write partials that attention_decode_merge_kernel combines.
+// split writes the output, several write partials that the block finishing a head group last
+// combines (a counter per head group), so a step takes one launch.
+// The splits are planned on the device from the position it reads: a captured decode step is sized
+// for the whole cache, and the blocks past the keys the step has leave at once.
 // q8_0 caches: a lane's VEC = 8 elements lie in one block, loaded as its scale and 8 levels (three
 // registers, against four for eight f16) and turned to f32 where used.
 #include <cuda_fp16.h>
@@ -30,7 +33,7 @@ namespace {
 
 constexpr int kWarps = 4;
 constexpr int kThreads = 32 * kWarps;
-constexpr int kMaxSplits = 256;      // merge kernel's shared weights
+constexpr int kMaxSplits = 256;      // the merge's shared weights
 constexpr int kMinKeysPerSplit = 32;
 
 struct DecodeParams {
@@ -46,12 +49,85 @@ struct DecodeParams {
   int32_t first_pos;
   int n_head, head_dim, group, head_groups;
   float scale;
-  int n_split, keys_per_split;
+  int n_split;      // the most splits a token takes (grid.x)
   float* part_o;    // [T, n_head, n_split, head_dim]: accumulators relative to the split's max
   float2* part_ml;  // [T, n_head, n_split]: (max, sum); max = -inf for a split with no keys
+  unsigned* done;   // [T, grid.y]: splits finished per head group, back to 0 after the merge
   KvBlockTable table;  // paged cache: key rows through block tables; blocks == null: row = position
-  XBlock* xq;  // or null: the merge also writes out as the integer GEMV's activations, [T][n_head * head_dim / 32]
+  XBlock* xq;  // or null: the output is also written as the integer GEMV's activations, [T][n_head * head_dim / 32]
 };
+
+// How a token's keys are split: `count` splits of `per` keys (a multiple of 32), at most n_split,
+// each at least kMinKeysPerSplit keys.
+struct SplitPlan {
+  int per, count;
+};
+
+__device__ __forceinline__ SplitPlan plan_splits(const DecodeParams& p, int n_keys) {
+  const int want = max(1, min(p.n_split, (n_keys + kMinKeysPerSplit - 1) / kMinKeysPerSplit));
+  const int per = ((n_keys + want - 1) / want + 31) / 32 * 32;
+  return {per, (n_keys + per - 1) / per};
+}
+
+// Element d of query head `head`'s output for token t; with xq, also its int8 block. Every lane of
+// the warp calls it together, for 32 adjacent elements of one head (head_dim % 32 == 0 with xq).
+__device__ __forceinline__ void write_output(const DecodeParams& p, int t, int head, int d, float v) {
+  const int64_t col = int64_t(head) * p.head_dim + d;
+  p.out[int64_t(t) * p.out_stride + col] = v;
+  if (p.xq) quantize_block(v, threadIdx.x & 31, p.xq[(int64_t(t) * p.n_head * p.head_dim + col) / 32]);
+}
+
+// Keys token t attends to: positions up to its own.
+__device__ __forceinline__ int token_keys(const DecodeParams& p, int t) {
+  return (p.positions ? p.positions[t] : p.first_pos + t) + 1;
+}
+
+// out[t, h] = sum_s e^(m_s - M) o_s / sum_s e^(m_s - M) l_s over the splits that saw keys, for the
+// heads h0 .. h0 + nh - 1 (nh <= NH <= kWarps). A warp reads a head's statistics, all lanes at a time;
+// M is a max (any order), L is summed in a fixed order. A thread's partials are all loaded before any
+// output is written, from L2 (other blocks wrote them).
+template <int NH>
+__device__ void merge_splits(const DecodeParams& p, int t, int h0, int nh, int count) {
+  __shared__ float wts[NH][kMaxSplits];
+  __shared__ float inv_l[NH];
+  const int warp = threadIdx.x / 32, lane = threadIdx.x & 31;
+  if (warp < nh) {
+    const float2* ml = p.part_ml + (int64_t(t) * p.n_head + h0 + warp) * p.n_split;
+    float m = -INFINITY;
+    for (int s = lane; s < count; s += 32) m = fmaxf(m, __ldcg(&ml[s]).x);
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) m = fmaxf(m, __shfl_xor_sync(0xFFFFFFFFu, m, o));  // finite: split 0 holds key 0
+    float l = 0.f;
+    for (int s = lane; s < count; s += 32) {
+      const float2 v = __ldcg(&ml[s]);
+      const float w = v.x == -INFINITY ? 0.f : expf(v.x - m);
+      wts[warp][s] = w;
+      l = fmaf(w, v.y, l);
+    }
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) l += __shfl_xor_sync(0xFFFFFFFFu, l, o);
+    if (lane == 0) inv_l[warp] = 1.f / l;
+  }
+  __syncthreads();
+  constexpr int kPer = (NH * kMaxAttentionHeadDim + kThreads - 1) / kThreads;  // elements a thread merges
+  const int D = p.head_dim, n = nh * D;
+  const float* po = p.part_o + (int64_t(t) * p.n_head + h0) * p.n_split * D;
+  float o[kPer];
+#pragma unroll
+  for (int i = 0; i < kPer; ++i) o[i] = 0.f;
+#pragma unroll 4
+  for (int s = 0; s < count; ++s)
+#pragma unroll
+    for (int i = 0; i < kPer; ++i) {
+      const int idx = threadIdx.x + i * kThreads, h = idx / D;
+      if (idx < n) o[i] = fmaf(wts[h][s], __ldcg(po + (int64_t(h) * p.n_split + s) * D + idx % D), o[i]);
+    }
+#pragma unroll
+  for (int i = 0; i < kPer; ++i) {
+    const int idx = threadIdx.x + i * kThreads, h = idx / D;
+    if (idx < n) write_output(p, t, h0 + h, idx % D, o[i] * inv_l[h]);
+  }
+}
 
 // The cache row holding position `key` of query row t's sequence.
 __device__ __forceinline__ int64_t cache_row(const DecodeParams& p, int t, int key) {
@@ -115,8 +191,10 @@ __global__ void __launch_bounds__(kThreads) attention_decode_kernel(DecodeParams
   const int warp = threadIdx.x / 32, lane = threadIdx.x & 31;
   const int j = lane % LPK, grp = lane / LPK;
   const int D = p.head_dim;
-  const int n_keys = (p.positions ? p.positions[t] : p.first_pos + t) + 1;
-  const int k_begin = split * p.keys_per_split, k_end = min(n_keys, k_begin + p.keys_per_split);
+  const int n_keys = token_keys(p, t);
+  const SplitPlan plan = plan_splits(p, n_keys);
+  if (split >= plan.count) return;  // the whole block: past this token's keys
+  const int k_begin = split * plan.per, k_end = min(n_keys, k_begin + plan.per);
 
   // element (c, i) of this lane: d = (c * LPK + j) * VEC + i; a chunk is all in or all out (D % VEC == 0)
   bool chunk_ok[NCH];
@@ -254,56 +332,30 @@ __global__ void __launch_bounds__(kThreads) attention_decode_kernel(DecodeParams
       o += wt * s_o[w][h][d];
     }
     const int head = h0 + h;
-    if (p.n_split == 1) {
-      p.out[int64_t(t) * p.out_stride + int64_t(head) * D + d] = o / L;
+    if (plan.count == 1) {
+      write_output(p, t, head, d, o / L);
     } else {
       const int64_t slot = (int64_t(t) * p.n_head + head) * p.n_split + split;
       p.part_o[slot * D + d] = o;
       if (d == 0) p.part_ml[slot] = make_float2(M, L);
     }
   }
-}
+  if (plan.count == 1) return;
 
-// out[t, h] = sum_s e^(m_s - M) o_s / sum_s e^(m_s - M) l_s over the splits that saw keys. The splits'
-// statistics are read once, by all threads at a time (a thread looping over them serially waited on
-// one load after another: 8 us a head at 20 splits); M is a max (any order), L is summed in split order.
-__global__ void __launch_bounds__(128) attention_decode_merge_kernel(DecodeParams p) {
-  __shared__ float wts[kMaxSplits], sums[kMaxSplits];
-  __shared__ float warp_m[4];
-  __shared__ float inv_l;
-  pdl_wait();
-  pdl_release();
-  const int th = blockIdx.x, D = p.head_dim, t = th / p.n_head, h = th % p.n_head;
-  const int lane = threadIdx.x & 31, warp = threadIdx.x / 32;
-  const float2* ml = p.part_ml + int64_t(th) * p.n_split;
-  float m = -INFINITY;
-  for (int s = threadIdx.x; s < p.n_split; s += blockDim.x) {
-    const float2 v = ml[s];
-    wts[s] = v.x, sums[s] = v.y;
-    m = fmaxf(m, v.x);
-  }
-#pragma unroll
-  for (int o = 16; o > 0; o >>= 1) m = fmaxf(m, __shfl_xor_sync(0xFFFFFFFFu, m, o));
-  if (lane == 0) warp_m[warp] = m;
-  __syncthreads();
-  const float M = fmaxf(fmaxf(warp_m[0], warp_m[1]), fmaxf(warp_m[2], warp_m[3]));  // finite: split 0 holds key 0
-  for (int s = threadIdx.x; s < p.n_split; s += blockDim.x) wts[s] = wts[s] == -INFINITY ? 0.f : expf(wts[s] - M);
+  // The block that finishes its head group's splits last merges them (the partials are fenced before
+  // the count, and read after it from L2), and sets the count back for the next launch.
+  __shared__ bool last;
+  __threadfence();
   __syncthreads();
   if (threadIdx.x == 0) {
-    float L = 0.f;
-    for (int s = 0; s < p.n_split; ++s) L += wts[s] * sums[s];
-    inv_l = 1.f / L;
+    unsigned* done = p.done + int64_t(t) * gridDim.y + blockIdx.y;
+    last = atomicAdd(done, 1u) == unsigned(plan.count - 1);
+    if (last) *done = 0;
   }
   __syncthreads();
-  const float* po = p.part_o + int64_t(th) * p.n_split * D;
-  for (int d = threadIdx.x; d < D; d += blockDim.x) {
-    float o = 0.f;
-#pragma unroll 8
-    for (int s = 0; s < p.n_split; ++s) o = fmaf(wts[s], po[int64_t(s) * D + d], o);
-    p.out[int64_t(t) * p.out_stride + int64_t(h) * D + d] = o * inv_l;
-    // a warp holds 32 adjacent values of the head (head_dim % 32 == 0 where xq is set)
-    if (p.xq) quantize_block(o * inv_l, lane, p.xq[(int64_t(t) * p.n_head * D + int64_t(h) * D + d) / 32]);
-  }
+  if (!last) return;
+  __threadfence();
+  merge_splits<NH>(p, t, h0, nh, plan.count);
 }
 
 // Launch configuration chosen on the host from the cache types, head_dim and alignment.
@@ -381,7 +433,11 @@ bool attention_decode(const Tensor& q, const Tensor& k_cache, const Tensor& v_ca
   if ((k_cache.type == DType::Q8_0 || v_cache.type == DType::Q8_0) && !q8) return false;
   const bool aligned = aligned16(k_cache.data, k_cache.row_stride()) && aligned16(v_cache.data, v_cache.row_stride());
   const int group = spec.n_head / spec.n_kv_head;
-  Config c{1, 32, 8, group == 1 ? 1 : 4, 2};
+  // A block takes one query head where even that grid is small (generation: the work is a chain of
+  // dependent steps, shorter per lane with one head), four of a KV head's where it is large (their K/V
+  // loads shared). Measured in the decode step (Q4_K tg128 508 -> 529).
+  const bool small_grid = T * spec.n_head <= 4 * int64_t(device_limits("attention").multiprocessors);
+  Config c{1, 32, 8, group == 1 || small_grid ? 1 : 4, 2};
   if ((f16 && aligned && D % 8 == 0) || q8) c = {8, pow2_at_least(D / 8), 1, c.nh, 4};  // q8_0: D % 32 == 0
   else if (f32 && aligned && D % 4 == 0) c = D <= 128 ? Config{4, pow2_at_least(D / 4), 1, c.nh, 4} : Config{4, 32, 2, c.nh, 4};
 
@@ -406,15 +462,13 @@ bool attention_decode(const Tensor& q, const Tensor& k_cache, const Tensor& v_ca
   for (int32_t pos : positions) max_pos = std::max(max_pos, pos);
   const int64_t max_keys = int64_t(max_pos) + 1;
 
-  // About four blocks per multiprocessor, each split at least kMinKeysPerSplit keys.
+  // At most about four blocks per multiprocessor, each split at least kMinKeysPerSplit keys (of the
+  // most a token may have: each token's own plan, made on the device, may take fewer).
   const int64_t base_blocks = T * int64_t(spec.n_kv_head) * p.head_groups;
   int64_t n_split = (4 * int64_t(device_limits("attention").multiprocessors) + base_blocks - 1) / base_blocks;
   n_split = std::clamp<int64_t>(std::min(n_split, (max_keys + kMinKeysPerSplit - 1) / kMinKeysPerSplit), 1, kMaxSplits);
-  const int64_t per_split = (max_keys + n_split - 1) / n_split;
-  p.keys_per_split = int((per_split + 31) / 32 * 32);
-  p.n_split = int((max_keys + p.keys_per_split - 1) / p.keys_per_split);
+  p.n_split = int(n_split);
   if (int64_t(spec.n_kv_head) * p.head_groups > 65535) return false;
-  if (xq && p.n_split == 1) return false;  // the merge makes the XBlocks: none without one
   p.xq = xq;
 
   const size_t o_bytes = p.n_split > 1 ? size_t(T * spec.n_head * p.n_split * D) * 4 : 0;
@@ -422,6 +476,9 @@ bool attention_decode(const Tensor& q, const Tensor& k_cache, const Tensor& v_ca
   SlotScratch scratch(o_bytes + ml_bytes, stream, ArenaSlot::AttentionPartials, "attention");  // one allocation: partials, then (max, sum)
   p.part_o = scratch.as<float>();
   p.part_ml = p.n_split > 1 ? reinterpret_cast<float2*>(scratch.as<char>() + o_bytes) : nullptr;
+  if (p.n_split > 1)
+    p.done = static_cast<unsigned*>(stream_arena_zeroed(stream, ArenaSlot::AttentionCounters,
+                                                        size_t(base_blocks) * sizeof(unsigned), "attention"));
 
   const dim3 grid(unsigned(p.n_split), unsigned(spec.n_kv_head * p.head_groups), unsigned(T));
   if (q8) launch_fast<Q8, 8>(c, p, grid, stream);
@@ -431,10 +488,6 @@ bool attention_decode(const Tensor& q, const Tensor& k_cache, const Tensor& v_ca
   else if (k_cache.type == DType::F16) launch_generic<uint16_t, float>(c, p, grid, stream);
   else if (v_cache.type == DType::F16) launch_generic<float, uint16_t>(c, p, grid, stream);
   else launch_generic<float, float>(c, p, grid, stream);
-  if (p.n_split > 1) {
-    launch_pdl(attention_decode_merge_kernel, dim3(unsigned(T * spec.n_head)), dim3(128), 0, stream, "attention",
-               "attention_decode_merge_kernel", p);
-  }
   return true;
 }
 

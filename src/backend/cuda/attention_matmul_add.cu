@@ -1,4 +1,4 @@
-// CudaBackend::attention_matmul_add: for generation, the flash-decoding merge writes the attention
+// CudaBackend::attention_matmul_add: for generation, the flash-decoding kernel writes the attention
 // output straight as the output projection's int8 activations, and the GEMV adds its product into x;
 // otherwise attention_from, then matmul_add. LLMR_CUDA_ATTN_QUANT=0 (read at every call) turns the
 // fused path off.

@@ -32,7 +32,11 @@ bool stream_arena_enabled() {
   return switch_on("LLMR_CUDA_ARENA");
 }
 
-void* stream_arena(cudaStream_t stream, ArenaSlot slot, size_t bytes, const char* op) {
+namespace {
+
+// The slot's buffer, grown to `bytes`; `fresh_bytes` is the new buffer's size where it was just allocated, else 0.
+void* take_slot(cudaStream_t stream, ArenaSlot slot, size_t bytes, const char* op, size_t& fresh_bytes) {
+  fresh_bytes = 0;
   if (bytes == 0) return nullptr;
   std::lock_guard<std::mutex> lock(arena_mutex);
   StreamSlots& s = arenas()[stream];
@@ -45,8 +49,23 @@ void* stream_arena(cudaStream_t stream, ArenaSlot slot, size_t bytes, const char
     check_cuda(cudaMalloc(&p, grown), op, "cudaMalloc (stream arena)");
     if (b.ptr) s.retired.push_back(b.ptr);
     b = {p, grown};
+    fresh_bytes = grown;
   }
   return b.ptr;
+}
+
+}  // namespace
+
+void* stream_arena(cudaStream_t stream, ArenaSlot slot, size_t bytes, const char* op) {
+  size_t fresh_bytes = 0;
+  return take_slot(stream, slot, bytes, op, fresh_bytes);
+}
+
+void* stream_arena_zeroed(cudaStream_t stream, ArenaSlot slot, size_t bytes, const char* op) {
+  size_t fresh_bytes = 0;
+  void* p = take_slot(stream, slot, bytes, op, fresh_bytes);
+  if (fresh_bytes) check_cuda(cudaMemsetAsync(p, 0, fresh_bytes, stream), op, "cudaMemsetAsync (stream arena)");
+  return p;
 }
 
 void release_stream_arena(cudaStream_t stream) {

@@ -11,7 +11,7 @@
 
 namespace llmr::cuda_ops {
 
-enum class ArenaSlot { GemvActivations, AttentionPartials, SwigluActivations, Count };
+enum class ArenaSlot { GemvActivations, AttentionPartials, AttentionCounters, SwigluActivations, Count };
 
 bool stream_arena_enabled();
 
@@ -19,6 +19,10 @@ bool stream_arena_enabled();
 // (twice the size at least); the old one stays allocated until release_stream_arena, since graphs
 // recorded earlier and queued kernels may still read it.
 void* stream_arena(cudaStream_t stream, ArenaSlot slot, size_t bytes, const char* op);
+
+// As stream_arena, for counters that the kernels using them return to zero: a new buffer is zeroed on
+// the stream before it is handed out.
+void* stream_arena_zeroed(cudaStream_t stream, ArenaSlot slot, size_t bytes, const char* op);
 
 // Frees a stream's buffers; the stream must be idle (its backend is being destroyed).
 void release_stream_arena(cudaStream_t stream);
