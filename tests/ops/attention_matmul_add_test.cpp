@@ -1,6 +1,6 @@
 // attention_matmul_add (a block's attention and output projection added into the residual stream):
 // every backend against its own unfused ops (attention_from, then matmul_add), for f32 / f16 / q8_0
-// caches, GQA, head dims that let CUDA quantize the attention output in its merge (64, 128) and one
+// caches, GQA, head dims that let CUDA quantize the attention output as it writes it (64, 128) and one
 // that does not (40), one and two query rows, over enough keys that the attention splits them, and
 // few keys in a long cache (CUDA sizes its grid for the cache and takes fewer splits as it reads the positions).
 #include <cmath>
