@@ -55,6 +55,7 @@ struct DecodeParams {
   unsigned* done;   // [T, grid.y]: splits finished per head group, back to 0 after the merge
   KvBlockTable table;  // paged cache: key rows through block tables; blocks == null: row = position
   XBlock* xq;  // or null: the output is also written as the integer GEMV's activations, [T][n_head * head_dim / 32]
+  bool early_rows;  // one token (T = 1): the rows before its own are read before the wait (pdl.cuh)
 };
 
 // How a token's keys are split: `count` splits of `per` keys (a multiple of 32), at most n_split,
@@ -79,7 +80,7 @@ __device__ __forceinline__ void write_output(const DecodeParams& p, int t, int h
 
 // Keys token t attends to: positions up to its own.
 __device__ __forceinline__ int token_keys(const DecodeParams& p, int t) {
-  return (p.positions ? p.positions[t] : p.first_pos + t) + 1;
+  return (p.positions ? __ldcg(p.positions + t) : p.first_pos + t) + 1;  // from L2: may be read before the wait
 }
 
 // out[t, h] = sum_s e^(m_s - M) o_s / sum_s e^(m_s - M) l_s over the splits that saw keys, for the
@@ -133,7 +134,7 @@ __device__ void merge_splits(const DecodeParams& p, int t, int h0, int nh, int c
 __device__ __forceinline__ int64_t cache_row(const DecodeParams& p, int t, int key) {
   if (!p.table.blocks) return key;
   const int bs = p.table.block_size;
-  return int64_t(p.table.blocks[int64_t(t) * p.table.stride + key / bs]) * bs + key % bs;
+  return int64_t(__ldcg(p.table.blocks + int64_t(t) * p.table.stride + key / bs)) * bs + key % bs;
 }
 
 // VEC cache elements loaded as one vector (float or raw f16 bits).
@@ -174,8 +175,6 @@ struct CacheVec<Q8, VEC> {
 
 template <typename KT, typename VT, int VEC, int LPK, int NCH, int NH, int R>
 __global__ void __launch_bounds__(kThreads) attention_decode_kernel(DecodeParams p) {
-  pdl_wait();
-  pdl_release();
   constexpr int E = VEC * NCH;         // elements of a row per lane
   constexpr int GROUPS = 32 / LPK;     // keys a warp handles side by side
   constexpr int KEYS = GROUPS * R;     // keys per warp per iteration
@@ -191,15 +190,55 @@ __global__ void __launch_bounds__(kThreads) attention_decode_kernel(DecodeParams
   const int warp = threadIdx.x / 32, lane = threadIdx.x & 31;
   const int j = lane % LPK, grp = lane / LPK;
   const int D = p.head_dim;
+  // A single token's step reads before the wait what earlier ops wrote (pdl.cuh): its position, the
+  // block table and the cache rows before its own. Its own row and q come from the kernel before.
+  if (!p.early_rows) pdl_wait();
   const int n_keys = token_keys(p, t);
   const SplitPlan plan = plan_splits(p, n_keys);
-  if (split >= plan.count) return;  // the whole block: past this token's keys
+  if (split >= plan.count) {  // the whole block: past this token's keys
+    pdl_wait();
+    return;
+  }
   const int k_begin = split * plan.per, k_end = min(n_keys, k_begin + plan.per);
 
   // element (c, i) of this lane: d = (c * LPK + j) * VEC + i; a chunk is all in or all out (D % VEC == 0)
   bool chunk_ok[NCH];
 #pragma unroll
   for (int c = 0; c < NCH; ++c) chunk_ok[c] = (c * LPK + j) * VEC < D;
+
+  using KC = CacheVec<KT, VEC>;
+  using VC = CacheVec<VT, VEC>;
+  const char* kbase = static_cast<const char*>(p.k);
+  const char* vbase = static_cast<const char*>(p.v);
+  const int64_t head_col = int64_t(kvh) * D;  // this KV head's first element in a row
+  typename KC::Regs kr[R][NCH];
+  typename VC::Regs vr[R][NCH];
+  // The K/V rows of the batch of keys at `base` into kr / vr, those of keys `fresh` and past the split zeroed.
+  auto load_keys = [&](int base, int fresh) {
+#pragma unroll
+    for (int r = 0; r < R; ++r) {
+      const int key = base + r * GROUPS + grp;
+#pragma unroll
+      for (int c = 0; c < NCH; ++c) {
+        const int d0 = (c * LPK + j) * VEC;
+        if (key < k_end && key != fresh && chunk_ok[c]) {
+          const int64_t row = cache_row(p, t, key);
+          kr[r][c] = KC::load(kbase + row * p.k_stride, head_col + d0);
+          vr[r][c] = VC::load(vbase + row * p.v_stride, head_col + d0);
+        } else {
+          kr[r][c] = KC::zero();
+          vr[r][c] = VC::zero();
+        }
+      }
+    }
+  };
+  const int first = k_begin + warp * KEYS;  // this warp's first batch
+  const int fresh = n_keys - 1;             // the token's own row
+  if (p.early_rows) {
+    load_keys(first, fresh);
+    pdl_wait();
+  }
+  pdl_release();
 
   float q[NH][E], acc[NH][E], m[NH], l[NH];
 #pragma unroll
@@ -216,31 +255,25 @@ __global__ void __launch_bounds__(kThreads) attention_decode_kernel(DecodeParams
         acc[h][c * VEC + i] = 0.f;
       }
   }
-
-  using KC = CacheVec<KT, VEC>;
-  using VC = CacheVec<VT, VEC>;
-  const char* kbase = static_cast<const char*>(p.k);
-  const char* vbase = static_cast<const char*>(p.v);
-  const int64_t head_col = int64_t(kvh) * D;  // this KV head's first element in a row
-  for (int base = k_begin + warp * KEYS; base < k_end; base += kWarps * KEYS) {  // warp-uniform
-    typename KC::Regs kr[R][NCH];
-    typename VC::Regs vr[R][NCH];
+  if (p.early_rows) {
 #pragma unroll
-    for (int r = 0; r < R; ++r) {
-      const int key = base + r * GROUPS + grp;
+    for (int r = 0; r < R; ++r)
+      if (first + r * GROUPS + grp == fresh && fresh < k_end) {
+        const int64_t row = cache_row(p, t, fresh);
 #pragma unroll
-      for (int c = 0; c < NCH; ++c) {
-        const int d0 = (c * LPK + j) * VEC;
-        if (key < k_end && chunk_ok[c]) {
-          const int64_t row = cache_row(p, t, key);
-          kr[r][c] = KC::load(kbase + row * p.k_stride, head_col + d0);
-          vr[r][c] = VC::load(vbase + row * p.v_stride, head_col + d0);
-        } else {
-          kr[r][c] = KC::zero();
-          vr[r][c] = VC::zero();
-        }
+        for (int c = 0; c < NCH; ++c)
+          if (chunk_ok[c]) {
+            const int d0 = (c * LPK + j) * VEC;
+            kr[r][c] = KC::load(kbase + row * p.k_stride, head_col + d0);
+            vr[r][c] = VC::load(vbase + row * p.v_stride, head_col + d0);
+          }
       }
-    }
+  } else {
+    load_keys(first, -1);
+  }
+
+  for (int base = first; base < k_end; base += kWarps * KEYS) {  // warp-uniform
+    if (base != first) load_keys(base, -1);
     float s[R][NH];
 #pragma unroll
     for (int r = 0; r < R; ++r)
@@ -468,6 +501,7 @@ bool attention_decode(const Tensor& q, const Tensor& k_cache, const Tensor& v_ca
   int64_t n_split = (4 * int64_t(device_limits("attention").multiprocessors) + base_blocks - 1) / base_blocks;
   n_split = std::clamp<int64_t>(std::min(n_split, (max_keys + kMinKeysPerSplit - 1) / kMinKeysPerSplit), 1, kMaxSplits);
   p.n_split = int(n_split);
+  p.early_rows = T == 1 && pdl_enabled();
   if (int64_t(spec.n_kv_head) * p.head_groups > 65535) return false;
   p.xq = xq;
 

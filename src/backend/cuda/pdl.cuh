@@ -4,6 +4,9 @@
 // that kernel wrote or writes anything (and on every path, so its completion still implies the
 // previous kernel's); pdl_release() lets the next kernel start launching early. Both are no-ops
 // for kernels launched without the attribute. LLMR_CUDA_PDL=0 launches everything plainly.
+// Every kernel here calls pdl_release() only after pdl_wait() (or not at all), so a kernel that has
+// started finds the kernel two before it finished: what that one and earlier operations wrote may be
+// read before the wait (attention_decode.cu reads the cache rows of earlier steps so).
 #include <cuda_runtime.h>
 
 #include <utility>
