@@ -1,6 +1,7 @@
 // Attention, flash-decoding style, in f32: made for generation steps (T <= kDecodeMaxTokens) and
 // also taken by prompts (one block per (token, head group) then, rarely a split).
-// Grid: (key split, KV head x head group, token). A block's 4 warps take interleaved batches of
+// Grid: (key split, KV head x head group, token). A block's warps (4; 16 for a single token's blocks
+// of one head, so a short context's keys take one block and need no merge) take interleaved batches of
 // keys; inside a warp, groups of LPK lanes each own one key at a time and hold VEC-element slices
 // of its K/V rows (16-byte loads for aligned f16/f32 caches), so each load instruction reads whole
 // rows and R keys per lane group are in flight before any is used. The group's query heads (up to
@@ -31,8 +32,6 @@
 namespace llmr::cuda_ops {
 namespace {
 
-constexpr int kWarps = 4;
-constexpr int kThreads = 32 * kWarps;
 constexpr int kMaxSplits = 256;      // the merge's shared weights
 constexpr int kMinKeysPerSplit = 32;
 
@@ -59,13 +58,13 @@ struct DecodeParams {
 };
 
 // How a token's keys are split: `count` splits of `per` keys (a multiple of 32), at most n_split,
-// each at least kMinKeysPerSplit keys.
+// each at least min_keys keys (what a block's warps take in one pass, or kMinKeysPerSplit).
 struct SplitPlan {
   int per, count;
 };
 
-__device__ __forceinline__ SplitPlan plan_splits(const DecodeParams& p, int n_keys) {
-  const int want = max(1, min(p.n_split, (n_keys + kMinKeysPerSplit - 1) / kMinKeysPerSplit));
+__device__ __forceinline__ SplitPlan plan_splits(const DecodeParams& p, int n_keys, int min_keys) {
+  const int want = max(1, min(p.n_split, (n_keys + min_keys - 1) / min_keys));
   const int per = ((n_keys + want - 1) / want + 31) / 32 * 32;
   return {per, (n_keys + per - 1) / per};
 }
@@ -84,10 +83,10 @@ __device__ __forceinline__ int token_keys(const DecodeParams& p, int t) {
 }
 
 // out[t, h] = sum_s e^(m_s - M) o_s / sum_s e^(m_s - M) l_s over the splits that saw keys, for the
-// heads h0 .. h0 + nh - 1 (nh <= NH <= kWarps). A warp reads a head's statistics, all lanes at a time;
+// heads h0 .. h0 + nh - 1 (nh <= NH <= NW, the block's warps). A warp reads a head's statistics, all lanes at a time;
 // M is a max (any order), L is summed in a fixed order. A thread's partials are all loaded before any
 // output is written, from L2 (other blocks wrote them).
-template <int NH>
+template <int NH, int NW>
 __device__ void merge_splits(const DecodeParams& p, int t, int h0, int nh, int count) {
   __shared__ float wts[NH][kMaxSplits];
   __shared__ float inv_l[NH];
@@ -110,6 +109,7 @@ __device__ void merge_splits(const DecodeParams& p, int t, int h0, int nh, int c
     if (lane == 0) inv_l[warp] = 1.f / l;
   }
   __syncthreads();
+  constexpr int kThreads = 32 * NW;
   constexpr int kPer = (NH * kMaxAttentionHeadDim + kThreads - 1) / kThreads;  // elements a thread merges
   const int D = p.head_dim, n = nh * D;
   const float* po = p.part_o + (int64_t(t) * p.n_head + h0) * p.n_split * D;
@@ -173,8 +173,9 @@ struct CacheVec<Q8, VEC> {
   static __device__ __forceinline__ float at(const Regs& r, int i) { return r.at(i); }
 };
 
-template <typename KT, typename VT, int VEC, int LPK, int NCH, int NH, int R>
-__global__ void __launch_bounds__(kThreads) attention_decode_kernel(DecodeParams p) {
+template <typename KT, typename VT, int VEC, int LPK, int NCH, int NH, int R, int NW>
+__global__ void __launch_bounds__(32 * NW) attention_decode_kernel(DecodeParams p) {
+  constexpr int kWarps = NW, kThreads = 32 * NW;
   constexpr int E = VEC * NCH;         // elements of a row per lane
   constexpr int GROUPS = 32 / LPK;     // keys a warp handles side by side
   constexpr int KEYS = GROUPS * R;     // keys per warp per iteration
@@ -194,7 +195,7 @@ __global__ void __launch_bounds__(kThreads) attention_decode_kernel(DecodeParams
   // block table and the cache rows before its own. Its own row and q come from the kernel before.
   if (!p.early_rows) pdl_wait();
   const int n_keys = token_keys(p, t);
-  const SplitPlan plan = plan_splits(p, n_keys);
+  const SplitPlan plan = plan_splits(p, n_keys, max(kMinKeysPerSplit, kWarps * KEYS));
   if (split >= plan.count) {  // the whole block: past this token's keys
     pdl_wait();
     return;
@@ -388,24 +389,27 @@ __global__ void __launch_bounds__(kThreads) attention_decode_kernel(DecodeParams
   __syncthreads();
   if (!last) return;
   __threadfence();
-  merge_splits<NH>(p, t, h0, nh, plan.count);
+  merge_splits<NH, NW>(p, t, h0, nh, plan.count);
 }
 
 // Launch configuration chosen on the host from the cache types, head_dim and alignment.
 struct Config {
   int vec, lpk, nch, nh, r;
+  int warps = 4;  // a block's; 8 or 16 only with one head a block
 };
 
-template <typename KT, typename VT, int VEC, int LPK, int NCH, int NH, int R>
+template <typename KT, typename VT, int VEC, int LPK, int NCH, int NH, int R, int NW>
 void launch(const DecodeParams& p, dim3 grid, cudaStream_t stream) {
-  launch_pdl(attention_decode_kernel<KT, VT, VEC, LPK, NCH, NH, R>, grid, dim3(kThreads), 0, stream, "attention",
+  launch_pdl(attention_decode_kernel<KT, VT, VEC, LPK, NCH, NH, R, NW>, grid, dim3(32 * NW), 0, stream, "attention",
              "attention_decode_kernel", p);
 }
 
 template <typename KT, typename VT, int VEC, int LPK, int NCH, int R>
 void launch_nh(const Config& c, const DecodeParams& p, dim3 grid, cudaStream_t s) {
-  if (c.nh == 1) return launch<KT, VT, VEC, LPK, NCH, 1, R>(p, grid, s);
-  return launch<KT, VT, VEC, LPK, NCH, 4, R>(p, grid, s);
+  if (c.nh == 1 && c.warps == 16) return launch<KT, VT, VEC, LPK, NCH, 1, R, 16>(p, grid, s);
+  if (c.nh == 1 && c.warps == 8) return launch<KT, VT, VEC, LPK, NCH, 1, R, 8>(p, grid, s);
+  if (c.nh == 1) return launch<KT, VT, VEC, LPK, NCH, 1, R, 4>(p, grid, s);
+  return launch<KT, VT, VEC, LPK, NCH, 4, R, 4>(p, grid, s);
 }
 
 template <typename T, int VEC>
@@ -422,13 +426,23 @@ void launch_fast(const Config& c, const DecodeParams& p, dim3 grid, cudaStream_t
 
 template <typename KT, typename VT>
 void launch_generic(const Config& c, const DecodeParams& p, dim3 grid, cudaStream_t s) {
-  launch_nh<KT, VT, 1, 32, 8, 2>(c, p, grid, s);
+  if (c.nh == 1) return launch<KT, VT, 1, 32, 8, 1, 2, 4>(p, grid, s);
+  launch<KT, VT, 1, 32, 8, 4, 2, 4>(p, grid, s);
 }
 
 int pow2_at_least(int n) {
   int v = 4;
   while (v < n && v < 32) v <<= 1;
   return v;
+}
+
+int attention_warps() {
+  static const int n = [] {
+    const char* v = std::getenv("LLMR_CUDA_ATTN_WARPS");
+    const int w = v ? std::atoi(v) : 16;
+    return w == 4 || w == 8 ? w : 16;
+  }();
+  return n;
 }
 
 bool aligned16(const void* ptr, int64_t stride_bytes) {
@@ -497,9 +511,18 @@ bool attention_decode(const Tensor& q, const Tensor& k_cache, const Tensor& v_ca
 
   // At most about four blocks per multiprocessor, each split at least kMinKeysPerSplit keys (of the
   // most a token may have: each token's own plan, made on the device, may take fewer).
+  // A single token's heads, one a block, take blocks of 16 warps: the keys of a short context in one
+  // pass of one block, with no partials to merge. Q4_K tg128 540 -> 557, Q4_0 562 -> 582 against 4
+  // warps (docs/measurements/2026-11-29-h200-14/attention_warps.log; LLMR_CUDA_ATTN_WARPS=4|8|16).
+  if (c.nh == 1 && c.vec > 1 && T == 1) c.warps = attention_warps();
+  const int block_keys = std::max(kMinKeysPerSplit, c.warps * (32 / c.lpk) * c.r);
+
+  // About sixteen warps a multiprocessor, each split at least block_keys keys (of the most a token
+  // may have: each token's own plan, made on the device, may take fewer).
   const int64_t base_blocks = T * int64_t(spec.n_kv_head) * p.head_groups;
-  int64_t n_split = (4 * int64_t(device_limits("attention").multiprocessors) + base_blocks - 1) / base_blocks;
-  n_split = std::clamp<int64_t>(std::min(n_split, (max_keys + kMinKeysPerSplit - 1) / kMinKeysPerSplit), 1, kMaxSplits);
+  const int64_t want_blocks = 16 * int64_t(device_limits("attention").multiprocessors) / c.warps;
+  int64_t n_split = (want_blocks + base_blocks - 1) / base_blocks;
+  n_split = std::clamp<int64_t>(std::min(n_split, (max_keys + block_keys - 1) / block_keys), 1, kMaxSplits);
   p.n_split = int(n_split);
   p.early_rows = T == 1 && pdl_enabled();
   if (int64_t(spec.n_kv_head) * p.head_groups > 65535) return false;
