@@ -86,6 +86,19 @@ void Backend::rope_store_kv(const Tensor& q, const Tensor& k, const Tensor& v, c
   store_rows(v, v_cache, positions);
 }
 
+void Backend::rms_norm_matmul_rope_store_kv(const Tensor& x, const Tensor& norm_w, float eps, const Tensor& h,
+                                            const Tensor& wqkv, const Tensor& qkv, int64_t kv_dim,
+                                            const Tensor& positions, const RopeSpec& spec, const Tensor& k_cache,
+                                            const Tensor& v_cache) {
+  check(qkv.ndim == 2 && kv_dim > 0 && 2 * kv_dim < qkv.cols(),
+        "rms_norm_matmul_rope_store_kv: qkv " + qkv.describe() + " has no q, k and v of " + std::to_string(kv_dim) +
+            " columns for k and v");
+  rms_norm_matmul(x, norm_w, eps, h, wqkv, qkv);
+  const int64_t q_dim = qkv.cols() - 2 * kv_dim;
+  rope_store_kv(qkv.slice_cols(0, q_dim), qkv.slice_cols(q_dim, kv_dim), qkv.slice_cols(q_dim + kv_dim, kv_dim),
+                positions, spec, k_cache, v_cache);
+}
+
 void Backend::store_rows(const Tensor& src, const Tensor& dst, const Tensor& positions) {
   op_checks::store_rows(src, dst, positions);
   const auto pos = host_indices("store_rows", "positions", positions, src.rows());

@@ -148,6 +148,15 @@ class Backend {
   virtual void rope_store_kv(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& positions,
                              const RopeSpec& spec, const Tensor& k_cache, const Tensor& v_cache);
 
+  // A decode step's attention input in one op: qkv = rms_norm(x, norm_w, eps) * wqkv^T (as
+  // rms_norm_matmul), then rope_store_kv on its column ranges q [0, q_dim), k [q_dim, q_dim + kv_dim)
+  // and v [q_dim + kv_dim, q_dim + 2 kv_dim), q_dim = qkv's columns - 2 kv_dim. The default runs
+  // exactly those two ops.
+  virtual void rms_norm_matmul_rope_store_kv(const Tensor& x, const Tensor& norm_w, float eps, const Tensor& h,
+                                             const Tensor& wqkv, const Tensor& qkv, int64_t kv_dim,
+                                             const Tensor& positions, const RopeSpec& spec, const Tensor& k_cache,
+                                             const Tensor& v_cache);
+
   // Attention of many sequences over a paged KV cache (the server's): row t of q is a query at
   // position positions[t] of the sequence whose block table is row t of block_table (I32 [T,
   // max_blocks]); that sequence's position p lives in row block_table[t][p / block_size] * block_size

@@ -65,6 +65,16 @@ Tensor Tensor::slice_rows(int64_t begin, int64_t count) const {
   return m;
 }
 
+Tensor Tensor::slice_cols(int64_t begin, int64_t count) const {
+  Tensor m = as_matrix();
+  check(info(type).block_elems == 1 && begin >= 0 && count >= 0 && begin + count <= m.shape[1],
+        "column slice [" + std::to_string(begin) + ", " + std::to_string(begin + count) + ") out of range of " +
+            describe());
+  m.data = static_cast<char*>(m.data) + begin * m.stride[1];
+  m.shape[1] = count;
+  return m;
+}
+
 std::string Tensor::describe() const {
   std::string s = std::string(name(type)) + "[";
   for (int i = 0; i < ndim; ++i) s += (i ? ", " : "") + std::to_string(shape[i]);

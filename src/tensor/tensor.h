@@ -45,6 +45,9 @@ struct Tensor {
   Tensor as_matrix() const;
   // Rows [begin, begin+count) of a 2-D-flattenable tensor.
   Tensor slice_rows(int64_t begin, int64_t count) const;
+  // Columns [begin, begin+count) of a 2-D-flattenable tensor of a type of one element a block (f32,
+  // f16, bf16, i32), with the same row stride.
+  Tensor slice_cols(int64_t begin, int64_t count) const;
 
   std::string describe() const;  // "f32[4, 64]"
 };
