@@ -33,6 +33,7 @@ bool graphs_requested() {
 }
 
 // Columns [begin, begin + count) of a 2-D f32 tensor, as a view with its row stride.
+// Unchecked against t's own width: rope_q_and_k takes q's and k's columns as one range.
 Tensor columns(const Tensor& t, int64_t begin, int64_t count) {
   Tensor v = Tensor::view(static_cast<float*>(t.data) + begin, DType::F32, {t.rows(), count}, t.device);
   v.stride[0] = t.row_stride();
@@ -192,7 +193,7 @@ Tensor Transformer::forward(std::span<const SequenceChunk> chunks, KvStore& kv, 
   StepInputs in;
   in.embed = [&](const Tensor& x) { ops.embedding(weights_.token_embd, tokens, x); };
   in.attend = [&](int64_t l, const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& attn, const Tensor& wo,
-                  const Tensor& x) {
+                  const Tensor& x, bool /*roped: never, no `project` here*/) {
     rope_q_and_k(q, k, int(c.head_dim), [&](const Tensor& t, int n_heads) { ops.rope(t, n_heads, positions, rope); });
     kv.attend(ops, l, seqs, positions, attention, q, k, v, attn);
     ops.matmul_add(attn, wo, x);
@@ -233,8 +234,10 @@ void Transformer::run_layers(int64_t T, const StepInputs& in) {
   for (int64_t l = 0; l < c.n_layer; ++l) {
     const LayerWeights& w = weights_.layers[size_t(l)];
     // Attention block: h = norm(x); x += Wo · attention(rope(Wq h), rope(Wk h), Wv h)
+    const bool roped = in.project && w.wqkv.data && !c.qk_norm;  // rope and the KV write done by `project`
     if (w.wqkv.data) {
-      ops.rms_norm_matmul(x, w.attn_norm, eps, h, w.wqkv, qkv);
+      if (roped) in.project(l, x, w.attn_norm, h, w.wqkv, qkv);
+      else ops.rms_norm_matmul(x, w.attn_norm, eps, h, w.wqkv, qkv);
       q = columns(qkv, 0, q_dim), k = columns(qkv, q_dim, kv_dim), v = columns(qkv, q_dim + kv_dim, kv_dim);
     } else {
       q = q_alone, k = k_alone, v = v_alone;
@@ -247,7 +250,7 @@ void Transformer::run_layers(int64_t T, const StepInputs& in) {
       ops.rms_norm(per_head(q, c.n_head), w.q_norm, eps, per_head(q, c.n_head));
       ops.rms_norm(per_head(k, c.n_head_kv), w.k_norm, eps, per_head(k, c.n_head_kv));
     }
-    in.attend(l, q, k, v, attn, w.wo, x);  // rope(q), rope(k), the KV cache write, attention, x += Wo · it
+    in.attend(l, q, k, v, attn, w.wo, x, roped);  // rope(q), rope(k), the KV cache write, attention, x += Wo · it
     // Feed-forward block: h = norm(x); x += W_down · (silu(W_gate h) * W_up h)
     if (w.w_gate_up.data) {
       ops.rms_norm_matmul(x, w.ffn_norm, eps, h, w.w_gate_up, gate_up);
@@ -332,9 +335,14 @@ Tensor Transformer::forward_graph(int32_t token, int64_t pos, KvCache& cache, Lo
       StepInputs in;
       in.embed = [&](const Tensor& x) { ops.embedding_from(weights_.token_embd, dev_id, x); };
       // The whole cache as keys: the kernels stop at the position they read.
+      in.project = [&](int64_t l, const Tensor& x, const Tensor& norm_w, const Tensor& h, const Tensor& wqkv,
+                       const Tensor& qkv) {
+        ops.rms_norm_matmul_rope_store_kv(x, norm_w, float(c.rms_eps), h, wqkv, qkv, c.n_head_kv * c.head_dim, dev_pos,
+                                          rope, cache.k(l), cache.v(l));
+      };
       in.attend = [&](int64_t l, const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& attn,
-                      const Tensor& wo, const Tensor& x) {
-        ops.rope_store_kv(q, k, v, dev_pos, rope, cache.k(l), cache.v(l));
+                      const Tensor& wo, const Tensor& x, bool roped) {
+        if (!roped) ops.rope_store_kv(q, k, v, dev_pos, rope, cache.k(l), cache.v(l));
         const auto [keys, values] = cache.view(l, cache.n_ctx());
         ops.attention_matmul_add(q, keys, values, dev_pos, attention, attn, wo, x);
       };

@@ -60,10 +60,16 @@ class Transformer {
   // write and attention.
   struct StepInputs {
     std::function<void(const Tensor& x)> embed;
-    // x += wo · attention(rope(q), rope(k), v) with the KV cache written; attn: scratch for the attention output
+    // x += wo · attention(rope(q), rope(k), v) with the KV cache written (unless `project` did: roped);
+    // attn: scratch for the attention output
     std::function<void(int64_t layer, const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& attn,
-                       const Tensor& wo, const Tensor& x)>
+                       const Tensor& wo, const Tensor& x, bool roped)>
         attend;
+    // Optional (a decode step): qkv = norm(x) · Wqkv with q and k rotated and k, v written to the KV
+    // cache in the same op, where q|k|v is one stacked product and no per-head norm comes between.
+    std::function<void(int64_t layer, const Tensor& x, const Tensor& norm_w, const Tensor& h, const Tensor& wqkv,
+                       const Tensor& qkv)>
+        project;
   };
   // Embedding and every layer over rows [0, T) of the scratch activations (x holds the result).
   void run_layers(int64_t T, const StepInputs& in);

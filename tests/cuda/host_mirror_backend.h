@@ -183,6 +183,14 @@ class HostMirrorBackend final : public Backend {
     cuda_->rope_store_kv(m.device(0), m.device(1), m.device(2), m.device(3), spec, m.device(4), m.device(5));
     m.download();
   }
+  void rms_norm_matmul_rope_store_kv(const Tensor& x, const Tensor& norm_w, float eps, const Tensor& h,
+                                     const Tensor& wqkv, const Tensor& qkv, int64_t kv_dim, const Tensor& positions,
+                                     const RopeSpec& spec, const Tensor& k_cache, const Tensor& v_cache) override {
+    DeviceMirror m(*cuda_, {&x, &norm_w, &h, &wqkv, &qkv, &positions, &k_cache, &v_cache});
+    cuda_->rms_norm_matmul_rope_store_kv(m.device(0), m.device(1), eps, m.device(2), m.device(3), m.device(4), kv_dim,
+                                         m.device(5), spec, m.device(6), m.device(7));
+    m.download();
+  }
   void store_rows(const Tensor& src, const Tensor& dst, const Tensor& positions) override {
     DeviceMirror m(*cuda_, {&src, &dst, &positions});
     cuda_->store_rows(m.device(0), m.device(1), m.device(2));

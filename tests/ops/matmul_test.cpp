@@ -2,7 +2,9 @@
 // oracle written here, for every weight type and shapes T x in x out, with and without bias.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <vector>
@@ -10,6 +12,7 @@
 #include "backend/cpu/cpu_features.h"
 #include "backend/cpu/matmul_kernels.h"
 #include "ops/backends_under_test.h"
+#include "ops/op_battery.h"
 #include "tensor/quant.h"
 #include "test_util.h"
 
@@ -215,6 +218,73 @@ INSTANTIATE_TEST_SUITE_P(AllBackends, RmsNormMatmulBattery,
                          ::testing::Combine(::testing::ValuesIn(testing::backend_names()),
                                             ::testing::Values(DType::F16, DType::Q8_0, DType::Q4_0, DType::Q4_K,
                                                               DType::Q6_K)),
+                         [](const auto& p) { return std::get<0>(p.param) + "_" + name(std::get<1>(p.param)); });
+
+// rms_norm_matmul_rope_store_kv against the same backend's rms_norm_matmul, then rope_store_kv on the
+// product's q, k and v columns (CUDA folds the rope and the cache write into the GEMV's epilogue for
+// T <= 2, the interleaved layout and f16 / f32 caches; T = 3, NeoX and q8_0 caches take the two ops).
+// Cache rows no position names must keep their values.
+class RmsNormMatmulRopeBattery : public ::testing::TestWithParam<std::tuple<std::string, DType>> {};
+
+TEST_P(RmsNormMatmulRopeBattery, MatchesNormMatmulThenRopeStoreKv) {
+  const auto [impl, type] = GetParam();
+  Backend& be = testing::backend_named(impl);
+  const int head_dim = 64, n_q = 4, n_kv = 2;
+  const int64_t q_dim = n_q * head_dim, kv_dim = n_kv * head_dim, out = q_dim + 2 * kv_dim, cache_rows = 16;
+  for (int64_t in : {256, 4096})
+    for (int64_t T : {1, 2, 3})
+      for (RopeLayout layout : {RopeLayout::Interleaved, RopeLayout::NeoX})
+        for (int rot_dims : {64, 32})
+          for (DType cache_type : {DType::F16, DType::F32, DType::Q8_0}) {
+            SCOPED_TRACE(impl + " " + name(type) + " in=" + std::to_string(in) + " T=" + std::to_string(T) +
+                         (layout == RopeLayout::NeoX ? " neox" : " interleaved") + " rot=" + std::to_string(rot_dims) +
+                         " cache " + name(cache_type));
+            Weights w = random_weights(type, out, in);
+            HostBuffer x(DType::F32, {T, in}), norm_w(DType::F32, {in}), h(DType::F32, {T, in});
+            HostBuffer want(DType::F32, {T, out}), got(DType::F32, {T, out});
+            HostBuffer kc_want(cache_type, {cache_rows, kv_dim}), vc_want(cache_type, {cache_rows, kv_dim});
+            HostBuffer kc(cache_type, {cache_rows, kv_dim}), vc(cache_type, {cache_rows, kv_dim});
+            auto xv = random_floats(size_t(T * in), -3.f, 3.f), nv = random_floats(size_t(in), 0.5f, 1.5f);
+            testing::fill(x.tensor(), [&](int64_t i) { return xv[size_t(i)]; });
+            testing::fill(norm_w.tensor(), [&](int64_t i) { return nv[size_t(i)]; });
+            // both caches start with the same random rows
+            const auto cache_values = random_floats(size_t(2 * cache_rows * kv_dim));
+            for (int64_t r = 0; r < cache_rows; ++r) {
+              quantize_row(cache_type, cache_values.data() + r * kv_dim, kc_want.tensor().row(r), kv_dim);
+              quantize_row(cache_type, cache_values.data() + (cache_rows + r) * kv_dim, vc_want.tensor().row(r), kv_dim);
+            }
+            std::memcpy(kc.data(), kc_want.data(), kc.bytes());
+            std::memcpy(vc.data(), vc_want.data(), vc.bytes());
+            std::vector<int32_t> order(static_cast<size_t>(cache_rows));
+            for (int32_t i = 0; i < int32_t(cache_rows); ++i) order[size_t(i)] = i;
+            std::shuffle(order.begin(), order.end(), testing::rng());
+            HostBuffer pos(DType::I32, {T});
+            std::memcpy(pos.data(), order.data(), size_t(T) * 4);
+            std::vector<float> inv_freq(size_t(rot_dims / 2));
+            for (int i = 0; i < rot_dims / 2; ++i) inv_freq[size_t(i)] = float(std::pow(10000.0, -2.0 * i / rot_dims));
+            const RopeSpec spec{head_dim, rot_dims, layout, inv_freq.data()};
+
+            const Tensor wt = want.tensor();
+            be.rms_norm_matmul(x.tensor(), norm_w.tensor(), 1e-5f, h.tensor(), w.q.tensor(), wt);
+            be.rope_store_kv(wt.slice_cols(0, q_dim), wt.slice_cols(q_dim, kv_dim), wt.slice_cols(q_dim + kv_dim, kv_dim),
+                             pos.tensor(), spec, kc_want.tensor(), vc_want.tensor());
+            testing::fill(got.tensor(), [](int64_t) { return std::nanf(""); });
+            be.rms_norm_matmul_rope_store_kv(x.tensor(), norm_w.tensor(), 1e-5f, h.tensor(), w.q.tensor(), got.tensor(),
+                                             kv_dim, pos.tensor(), spec, kc.tensor(), vc.tensor());
+            // the same products; the rotation's products may be contracted differently (a few ulp),
+            // which can move a cached value by one step of its type
+            testing::expect_close(got.tensor(), want.tensor(), 1e-6, 1e-5, "q|k|v");
+            const double cache_atol = cache_type == DType::Q8_0 ? 2.0 / 127 : 1e-6;
+            const double cache_rtol = cache_type == DType::F16 ? 1e-3 : 1e-5;
+            testing::expect_close(kc.tensor(), kc_want.tensor(), cache_atol, cache_rtol, "k cache");
+            testing::expect_close(vc.tensor(), vc_want.tensor(), cache_atol, cache_rtol, "v cache");
+            if (HasFailure()) return;
+          }
+}
+
+INSTANTIATE_TEST_SUITE_P(AllBackends, RmsNormMatmulRopeBattery,
+                         ::testing::Combine(::testing::ValuesIn(testing::backend_names()),
+                                            ::testing::Values(DType::F16, DType::Q8_0, DType::Q4_0, DType::Q4_K)),
                          [](const auto& p) { return std::get<0>(p.param) + "_" + name(std::get<1>(p.param)); });
 
 class MatmulErrors : public ::testing::TestWithParam<std::string> {};

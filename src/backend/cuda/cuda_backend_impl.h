@@ -69,6 +69,9 @@ class CudaBackend final : public Backend {
                             const AttentionSpec& spec, const Tensor& attn, const Tensor& w, const Tensor& x) override;
   void rope_store_kv(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& positions, const RopeSpec& spec,
                      const Tensor& k_cache, const Tensor& v_cache) override;
+  void rms_norm_matmul_rope_store_kv(const Tensor& x, const Tensor& norm_w, float eps, const Tensor& h,
+                                     const Tensor& wqkv, const Tensor& qkv, int64_t kv_dim, const Tensor& positions,
+                                     const RopeSpec& spec, const Tensor& k_cache, const Tensor& v_cache) override;
   void swiglu_matmul_add(const Tensor& gate, const Tensor& up, const Tensor& w, const Tensor& y) override;
   void softmax(const Tensor& x) override;
   void copy(const Tensor& src, const Tensor& dst) override;

@@ -618,14 +618,14 @@ namespace {
 // otherwise. quantize(out) launches the kernel that writes the XBlocks [T][units] from which the
 // activations come (or returns false: it does not apply).
 template <typename Quantize>
-bool xreg_gemv(const GemvArgs& a, DType type, bool accumulate, Quantize&& quantize) {
+bool xreg_gemv(const GemvArgs& a, DType type, bool accumulate, Quantize&& quantize, const XregRope& rope = {}) {
   if (!switch_on("LLMR_CUDA_XREG") || old_kernels_requested() || use_float_gemv(a)) return false;
   const int64_t units = a.n_in / 32;
   if (units > INT32_MAX || !xreg_applies(type, a.T, int(units), a.w, a.w_stride)) return false;
   SlotScratch xq(size_t(a.T) * size_t(units) * sizeof(XBlock), a.stream, ArenaSlot::GemvActivations, "matmul");
   if (!quantize(xq.as<XBlock>())) return false;
   const XregArgs args{a.w, a.w_stride, a.n_out, int(units), xq.as<XBlock>(), a.T, a.bias, a.y, a.y_stride,
-                      accumulate, a.stream};
+                      accumulate, a.stream, rope};
   return launch_xreg(type, args, xreg_shape(type, a.n_out, int(units), a.T));
 }
 
@@ -676,13 +676,14 @@ bool gemv_accumulate_xblocks(const Tensor& w, int64_t T, const Tensor& y, cudaSt
 }
 
 bool gemv_rms_norm(const Tensor& x, const Tensor& norm_w, float eps, const Tensor& w, const Tensor& y,
-                   cudaStream_t stream) {
+                   cudaStream_t stream, const XregRope& rope) {
   const int64_t T = x.shape[0];
   if (!switch_on("LLMR_CUDA_NORM_QUANT")) return false;
   if (T < 1 || T > kXregMaxTokens || !uses_xblocks(w.type) || w.shape[0] == 0) return false;
-  return xreg_gemv(gemv_args(x, w, nullptr, y, stream), w.type, false, [&](XBlock* out) {
-    return rms_norm_quantize(x, norm_w, eps, out, stream);
-  });
+  if (rope.positions && xreg_shape(w.type, w.shape[0], int(w.shape[1] / 32), int(T)).rows_per_warp != 2) return false;
+  return xreg_gemv(
+      gemv_args(x, w, nullptr, y, stream), w.type, false,
+      [&](XBlock* out) { return rms_norm_quantize(x, norm_w, eps, out, stream); }, rope);
 }
 
 bool gemv(const Tensor& x, const Tensor& w, const Tensor* bias, const Tensor& y, cudaStream_t stream) {

@@ -9,6 +9,7 @@
 #include <cstdlib>
 
 #include "backend/cuda/device_limits.h"
+#include "backend/cuda/float_types.cuh"
 #include "backend/cuda/gemv_xreg.h"
 #include "backend/cuda/kernel_status.h"
 #include "backend/cuda/pdl.cuh"
@@ -40,6 +41,39 @@ __device__ __forceinline__ XBlock load_xblock(const XBlock* p) {
   return x;
 }
 
+// Rows row0, row0 + 1 of token t's q|k|v (XregRope): rotated where they are a pair of q or k, written
+// to y, and for k and v stored at the token's cache row, as rope_store_kv does (same sincosf, same
+// products, same rounding to the cache's type).
+__device__ __forceinline__ void rope_store_pair(const XregRope& r, int64_t row0, int t, float v0, float v1,
+                                                float* y_row) {
+  const int32_t pos = r.positions[t];
+  if (row0 < r.v_begin) {
+    const int i = int(row0 % r.head_dim) / 2;
+    if (i < r.half) {
+      float s, c;
+      sincosf(float(pos) * r.inv_freq[i], &s, &c);
+      const float x0 = v0, x1 = v1;
+      v0 = x0 * c - x1 * s;
+      v1 = x0 * s + x1 * c;
+    }
+  }
+  y_row[row0] = v0;
+  y_row[row0 + 1] = v1;
+  if (row0 < r.kv_begin || pos < 0 || pos >= r.cache_rows) return;
+  const bool is_k = row0 < r.v_begin;
+  char* row = is_k ? r.k_cache + pos * r.kc_stride : r.v_cache + pos * r.vc_stride;
+  const int64_t col = row0 - (is_k ? r.kv_begin : r.v_begin);
+  if (r.cache_f16) {
+    uint16_t* d = reinterpret_cast<uint16_t*>(row) + col;
+    d[0] = cuda_detail::F16::store(v0);
+    d[1] = cuda_detail::F16::store(v1);
+  } else {
+    float* d = reinterpret_cast<float*>(row) + col;
+    d[0] = v0;
+    d[1] = v1;
+  }
+}
+
 __device__ __forceinline__ float warp_sum(float v) {
 #pragma unroll
   for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xFFFFFFFFu, v, o);
@@ -50,7 +84,7 @@ template <DType W, int TMAX, int R, int KS, int D>
 __global__ void __launch_bounds__(kThreads)
 gemv_xreg_kernel(const uint8_t* __restrict__ w, int64_t w_stride, int64_t n_out, int units,
                  const XBlock* __restrict__ xq, int T, const float* __restrict__ bias, float* __restrict__ y,
-                 int64_t y_stride, bool accumulate, bool early_release) {
+                 int64_t y_stride, bool accumulate, bool early_release, XregRope rope) {
   using Regs = typename Unit<W>::Regs;
   constexpr int kGroups = kWarps / KS;
   constexpr int kStep = 32 * KS;  // units between a warp's chunks
@@ -125,6 +159,16 @@ gemv_xreg_kernel(const uint8_t* __restrict__ w, int64_t w_stride, int64_t n_out,
         acc[r][t] = s;
       }
   }
+  if constexpr (R == 2) {
+    if (rope.positions) {  // lane t writes token t's pair
+#pragma unroll
+      for (int t = 0; t < TMAX; ++t)
+        if (lane == t && t < T)
+          rope_store_pair(rope, row0, t, acc[0][t] + (bias ? bias[row0] : 0.f),
+                          acc[1][t] + (bias ? bias[row0 + 1] : 0.f), y + int64_t(t) * y_stride);
+      return;
+    }
+  }
   // lane r * TMAX + t writes row r, token t
 #pragma unroll
   for (int r = 0; r < R; ++r)
@@ -160,7 +204,7 @@ void launch(const XregArgs& a) {
   const bool early_release = blocks <= int64_t(device_limits("matmul").multiprocessors) * (2048 / kThreads);
   launch_pdl(gemv_xreg_kernel<W, TMAX, R, KS, D>, dim3(unsigned(blocks)), dim3(kThreads), 0, a.stream, "matmul",
              "gemv_xreg_kernel", a.w, a.w_stride, a.n_out, a.units, a.xq, a.T, a.bias, a.y, a.y_stride, a.accumulate,
-             early_release);
+             early_release, a.rope);
 }
 
 template <DType W, int TMAX, int R, int D>
@@ -243,6 +287,9 @@ XregShape xreg_shape(DType type, int64_t n_out, int units, int T) {
 
 bool launch_xreg(DType type, const XregArgs& a, const XregShape& s) {
   if (a.n_out <= 0) return true;
+  if (a.rope.positions && (s.rows_per_warp != 2 || a.n_out % 2 || a.rope.kv_begin % 2 || a.rope.v_begin % 2 ||
+                           a.rope.head_dim % 2 || a.accumulate))
+    return false;
   switch (type) {
     case DType::Q4_0: return by_t<DType::Q4_0>(a, s);
     case DType::Q8_0: return by_t<DType::Q8_0>(a, s);

@@ -17,6 +17,19 @@ namespace llmr::cuda_ops {
 
 constexpr int kXregMaxTokens = 2;
 
+// A stacked q|k|v product's epilogue (rms_norm_matmul_rope_store_kv): rows [0, kv_begin) are q,
+// [kv_begin, v_begin) k, the rest v. A warp's two rows are a rotation pair of the interleaved rope
+// layout, rotated as rope_store_kv rotates them; k and v rows also go to the token's cache row.
+struct XregRope {
+  const int32_t* positions = nullptr;  // [T] on the device; null: no rope epilogue
+  const float* inv_freq = nullptr;     // [half] on the device
+  char *k_cache = nullptr, *v_cache = nullptr;
+  int64_t kc_stride = 0, vc_stride = 0, cache_rows = 0;  // bytes; rows
+  int64_t kv_begin = 0, v_begin = 0;
+  int head_dim = 0, half = 0;
+  bool cache_f16 = false;  // else f32
+};
+
 struct XregArgs {
   const uint8_t* w;
   int64_t w_stride, n_out;
@@ -28,6 +41,7 @@ struct XregArgs {
   int64_t y_stride;  // floats
   bool accumulate;  // y += result instead of y = result
   cudaStream_t stream;
+  XregRope rope = {};
 };
 
 struct XregShape {
@@ -37,6 +51,7 @@ struct XregShape {
 };
 
 // Whether the kernel takes this type, T and row alignment.
+// (With a rope epilogue: also an even n_out, kv_begin and v_begin, and head_dim; the shape's two rows a warp.)
 bool xreg_applies(DType type, int T, int units, const void* w, int64_t w_stride);
 // The shape the dispatcher picks for these sizes (enough warps to fill the GPU, x reused over rows).
 XregShape xreg_shape(DType type, int64_t n_out, int units, int T);

@@ -8,6 +8,7 @@
 #include <functional>
 #include <span>
 
+#include "backend/cuda/gemv_xreg.h"
 #include "backend/cuda/xblock.h"
 #include "ops/backend.h"
 #include "tensor/tensor.h"
@@ -39,8 +40,10 @@ bool gemv_swiglu_accumulate(const Tensor& gate, const Tensor& up, const Tensor& 
 // y = rms_norm(x, norm_w) w^T the same way, the norm written straight into the GEMV's int8
 // activations (rms_norm_quantize.h).
 // LLMR_CUDA_NORM_QUANT=0 (read at every call) turns it off: false, the caller runs rms_norm, matmul.
+// With rope.positions set, the product's rows are a stacked q|k|v and the GEMV's epilogue also
+// rotates q and k and writes k and v to the cache (gemv_xreg.h's XregRope).
 bool gemv_rms_norm(const Tensor& x, const Tensor& norm_w, float eps, const Tensor& w, const Tensor& y,
-                   cudaStream_t stream);
+                   cudaStream_t stream, const XregRope& rope = {});
 // y += w · activations through the matrix-vector path, where quantize(out) launches the kernel that
 // writes the activations as XBlocks [T][w's columns / 32] and returns true, or launches nothing and
 // returns false (it does not apply). False, with nothing launched, where the path does not apply.
