@@ -251,7 +251,8 @@ TEST_P(RmsNormMatmulRopeBattery, MatchesNormMatmulThenRopeStoreKv) {
             const auto cache_values = random_floats(size_t(2 * cache_rows * kv_dim));
             for (int64_t r = 0; r < cache_rows; ++r) {
               quantize_row(cache_type, cache_values.data() + r * kv_dim, kc_want.tensor().row(r), kv_dim);
-              quantize_row(cache_type, cache_values.data() + (cache_rows + r) * kv_dim, vc_want.tensor().row(r), kv_dim);
+              quantize_row(cache_type, cache_values.data() + (cache_rows + r) * kv_dim, vc_want.tensor().row(r),
+                           kv_dim);
             }
             std::memcpy(kc.data(), kc_want.data(), kc.bytes());
             std::memcpy(vc.data(), vc_want.data(), vc.bytes());
@@ -266,8 +267,9 @@ TEST_P(RmsNormMatmulRopeBattery, MatchesNormMatmulThenRopeStoreKv) {
 
             const Tensor wt = want.tensor();
             be.rms_norm_matmul(x.tensor(), norm_w.tensor(), 1e-5f, h.tensor(), w.q.tensor(), wt);
-            be.rope_store_kv(wt.slice_cols(0, q_dim), wt.slice_cols(q_dim, kv_dim), wt.slice_cols(q_dim + kv_dim, kv_dim),
-                             pos.tensor(), spec, kc_want.tensor(), vc_want.tensor());
+            be.rope_store_kv(wt.slice_cols(0, q_dim), wt.slice_cols(q_dim, kv_dim),
+                             wt.slice_cols(q_dim + kv_dim, kv_dim), pos.tensor(), spec, kc_want.tensor(),
+                             vc_want.tensor());
             testing::fill(got.tensor(), [](int64_t) { return std::nanf(""); });
             be.rms_norm_matmul_rope_store_kv(x.tensor(), norm_w.tensor(), 1e-5f, h.tensor(), w.q.tensor(), got.tensor(),
                                              kv_dim, pos.tensor(), spec, kc.tensor(), vc.tensor());

@@ -83,8 +83,8 @@ __device__ __forceinline__ int token_keys(const DecodeParams& p, int t) {
 }
 
 // out[t, h] = sum_s e^(m_s - M) o_s / sum_s e^(m_s - M) l_s over the splits that saw keys, for the
-// heads h0 .. h0 + nh - 1 (nh <= NH <= NW, the block's warps). A warp reads a head's statistics, all lanes at a time;
-// M is a max (any order), L is summed in a fixed order. A thread's partials are all loaded before any
+// heads h0 .. h0 + nh - 1 (nh <= NH <= NW, the block's warps). A warp reads a head's statistics, all
+// lanes at a time; M is a max (any order), L is summed in a fixed order. A thread's partials are all loaded before any
 // output is written, from L2 (other blocks wrote them).
 template <int NH, int NW>
 __device__ void merge_splits(const DecodeParams& p, int t, int h0, int nh, int count) {
@@ -509,8 +509,6 @@ bool attention_decode(const Tensor& q, const Tensor& k_cache, const Tensor& v_ca
   for (int32_t pos : positions) max_pos = std::max(max_pos, pos);
   const int64_t max_keys = int64_t(max_pos) + 1;
 
-  // At most about four blocks per multiprocessor, each split at least kMinKeysPerSplit keys (of the
-  // most a token may have: each token's own plan, made on the device, may take fewer).
   // A single token's heads, one a block, take blocks of 16 warps: the keys of a short context in one
   // pass of one block, with no partials to merge. Q4_K tg128 540 -> 557, Q4_0 562 -> 582 against 4
   // warps (docs/measurements/2026-11-29-h200-14/attention_warps.log; LLMR_CUDA_ATTN_WARPS=4|8|16).

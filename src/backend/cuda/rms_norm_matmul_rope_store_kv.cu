@@ -28,10 +28,12 @@ void CudaBackend::rms_norm_matmul_rope_store_kv(const Tensor& x, const Tensor& n
                                                            k_cache, v_cache);
   // The checks of the two ops this stands for.
   op_checks::rms_norm(x, norm_w, eps, h);
-  cuda_detail::check_on_device("rms_norm_matmul_rope_store_kv", {{"x", &x}, {"norm_w", &norm_w}, {"positions", &positions},
-                                                                 {"k_cache", &k_cache}, {"v_cache", &v_cache}});
+  cuda_detail::check_on_device("rms_norm_matmul_rope_store_kv", {{"x", &x}, {"norm_w", &norm_w},
+                                                                 {"positions", &positions}, {"k_cache", &k_cache},
+                                                                 {"v_cache", &v_cache}});
   cuda_ops::check_matmul_device_args(h, wqkv, nullptr, qkv);
-  const Tensor q = qkv.slice_cols(0, q_dim), k = qkv.slice_cols(q_dim, kv_dim), v = qkv.slice_cols(q_dim + kv_dim, kv_dim);
+  const Tensor q = qkv.slice_cols(0, q_dim), k = qkv.slice_cols(q_dim, kv_dim);
+  const Tensor v = qkv.slice_cols(q_dim + kv_dim, kv_dim);
   const std::vector<int32_t> zeros(size_t(T), 0);  // for the shape checks; the values are on the device
   op_checks::rope(q, int(q_dim / spec.head_dim), zeros, spec);
   op_checks::rope(k, int(kv_dim / spec.head_dim), zeros, spec);
