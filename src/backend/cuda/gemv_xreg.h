@@ -51,11 +51,11 @@ struct XregShape {
 };
 
 // Whether the kernel takes this type, T and row alignment.
-// (With a rope epilogue: also an even n_out, kv_begin and v_begin, and head_dim; the shape's two rows a warp.)
 bool xreg_applies(DType type, int T, int units, const void* w, int64_t w_stride);
 // The shape the dispatcher picks for these sizes (enough warps to fill the GPU, x reused over rows).
 XregShape xreg_shape(DType type, int64_t n_out, int units, int T);
-// Launches the kernel (xreg_applies must hold); false for a shape with no instantiation.
+// Launches the kernel (xreg_applies must hold); false for a shape with no instantiation, and for a
+// rope epilogue without two rows a warp or with an odd n_out, kv_begin, v_begin or head_dim.
 bool launch_xreg(DType type, const XregArgs& a, const XregShape& s);
 
 // x [T, n] f32 (row stride x_stride floats) -> XBlocks [T][n / 32] on `stream`.
