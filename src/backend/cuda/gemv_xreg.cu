@@ -13,6 +13,7 @@
 #include "backend/cuda/gemv_xreg.h"
 #include "backend/cuda/kernel_status.h"
 #include "backend/cuda/pdl.cuh"
+#include "backend/cuda/rope_pair.cuh"
 #include "backend/cuda/quant_device.cuh"
 
 namespace llmr::cuda_ops {
@@ -42,20 +43,14 @@ __device__ __forceinline__ XBlock load_xblock(const XBlock* p) {
 }
 
 // Rows row0, row0 + 1 of token t's q|k|v (XregRope): rotated where they are a pair of q or k, written
-// to y, and for k and v stored at the token's cache row, as rope_store_kv does (same sincosf, same
-// products, same rounding to the cache's type).
+// to y, and for k and v stored at the token's cache row, as rope_store_kv does (rope_pair.cuh, the
+// same rounding to the cache's type).
 __device__ __forceinline__ void rope_store_pair(const XregRope& r, int64_t row0, int t, float v0, float v1,
                                                 float* y_row) {
   const int32_t pos = r.positions[t];
   if (row0 < r.v_begin) {
     const int i = int(row0 % r.head_dim) / 2;
-    if (i < r.half) {
-      float s, c;
-      sincosf(float(pos) * r.inv_freq[i], &s, &c);
-      const float x0 = v0, x1 = v1;
-      v0 = x0 * c - x1 * s;
-      v1 = x0 * s + x1 * c;
-    }
+    if (i < r.half) cuda_detail::rotate_pair(v0, v1, float(pos), r.inv_freq[i]);
   }
   y_row[row0] = v0;
   y_row[row0 + 1] = v1;

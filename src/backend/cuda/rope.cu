@@ -6,6 +6,7 @@
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/device_tensors.h"
 #include "backend/cuda/pdl.cuh"
+#include "backend/cuda/rope_pair.cuh"
 #include "ops/op_checks.h"
 
 namespace llmr {
@@ -32,13 +33,9 @@ __global__ void __launch_bounds__(256) rope_rows(const __grid_constant__ RopeArg
   const int pairs = a.n_heads * a.half;
   for (int idx = blockIdx.y * blockDim.x + threadIdx.x; idx < pairs; idx += gridDim.y * blockDim.x) {
     const int h = idx / a.half, i = idx - h * a.half;
-    float s, c;
-    sincosf(p * a.inv_freq[i], &s, &c);
     float* head = row + int64_t(h) * a.head_dim;
     const int ia = a.neox ? i : 2 * i, ib = a.neox ? i + a.half : 2 * i + 1;
-    const float x0 = head[ia], x1 = head[ib];
-    head[ia] = x0 * c - x1 * s;
-    head[ib] = x0 * s + x1 * c;
+    rotate_pair(head[ia], head[ib], p, a.inv_freq[i]);
   }
 }
 

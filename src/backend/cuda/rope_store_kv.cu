@@ -1,6 +1,6 @@
 // CudaBackend::rope_store_kv: a decode step's rotary embedding and KV cache write in one launch. A
 // block per (token, head): q heads rotated in place, k heads rotated in place and stored at the
-// token's cache row, v heads stored; the pair rotation is rope_rows' (same sincosf, same products),
+// token's cache row, v heads stored; the pair rotation is rope_rows' (rope_pair.cuh),
 // the conversion store_rows' (round to nearest), so the result is bit for bit the unfused ops'.
 // f16 / f32 caches; other cache types take the unfused ops, as does LLMR_CUDA_ROPE_KV=0.
 #include <string>
@@ -10,6 +10,7 @@
 #include "backend/cuda/device_tensors.h"
 #include "backend/cuda/float_types.cuh"
 #include "backend/cuda/pdl.cuh"
+#include "backend/cuda/rope_pair.cuh"
 #include "ops/op_checks.h"
 
 namespace llmr {
@@ -48,12 +49,8 @@ __global__ void __launch_bounds__(128) rope_store_kv_kernel(RopeStoreArgs a) {
                      : reinterpret_cast<float*>(a.q + t * a.q_stride) + int64_t(h) * a.head_dim;
   const float p = float(pos);
   for (int i = threadIdx.x; i < a.half; i += blockDim.x) {
-    float s, c;
-    sincosf(p * a.inv_freq[i], &s, &c);
     const int ia = a.neox ? i : 2 * i, ib = a.neox ? i + a.half : 2 * i + 1;
-    const float x0 = head[ia], x1 = head[ib];
-    head[ia] = x0 * c - x1 * s;
-    head[ib] = x0 * s + x1 * c;
+    rotate_pair(head[ia], head[ib], p, a.inv_freq[i]);
   }
   if (!is_k) return;
   __syncthreads();  // the whole rotated head (and its unrotated tail) goes to the cache
