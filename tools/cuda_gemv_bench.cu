@@ -128,9 +128,11 @@ int main(int argc, char** argv) {
       if (!cuda_ops::xreg_applies(type, T, int(in / 32), w[0]->p, int64_t(row_bytes(type, in)))) continue;
       const auto pick = cuda_ops::xreg_shape(type, out, int(in / 32), T);
       std::printf("   xreg");
-      for (auto [r, d] : {std::pair{2, 1}, std::pair{2, 2}, std::pair{2, 4}, std::pair{4, 1}})
+      for (auto [r, d] : {std::pair{2, 0}, std::pair{2, 1}, std::pair{2, 2}, std::pair{2, 4}, std::pair{4, 1}})
         for (int ks : {1, 2, 4, 8}) {
           if (is_internal(type) && d > 1) continue;  // the regrouped layouts have rings of one chunk
+          // depth 0 (whole rows in shared memory): regrouped rows that fit, no k-split
+          if (d == 0 && (!is_internal(type) || ks != 1 || !cuda_ops::xreg_shared_fits(int(in / 32)))) continue;
           auto run = [&](int i) {
             cuda_ops::quantize_x(static_cast<const float*>(x.p), in, in, T, static_cast<cuda_ops::XBlock*>(xq.p), s);
             const cuda_ops::XregArgs a{static_cast<const uint8_t*>(w[size_t(i % copies)]->p), int64_t(row_bytes(type, in)),

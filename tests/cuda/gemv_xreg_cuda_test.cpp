@@ -89,6 +89,32 @@ TEST(CudaGemvXreg, EveryShapeMatchesOracle) {
         }
 }
 
+// Depth 0: a regrouped row of at most kXregSharedMaxUnits units whole in shared memory, two rows a warp.
+TEST(CudaGemvXreg, WholeRowsInSharedMemoryMatchOracle) {
+  for (DType type : {DType::Q4_0C, DType::Q4_KC})
+    for (int T : {1, 2})
+      for (int64_t in : {256, 2048, 3584, 4096}) {  // 8 units (fewer than lanes), 64, 112 (a partial chunk), 128
+        ASSERT_TRUE(cuda_ops::xreg_shared_fits(int(in / 32)));
+        check_xreg(type, T, in, 67, {2, 1, 0}, (T + in / 256) % 2 == 0);
+        if (HasFatalFailure()) return;
+      }
+}
+
+TEST(CudaGemvXreg, WholeRowsInSharedMemoryRefuseWhatDoesNotFit) {
+  EXPECT_FALSE(cuda_ops::xreg_shared_fits(cuda_ops::kXregSharedMaxUnits + 8));  // longer than a warp takes
+  EXPECT_FALSE(cuda_ops::xreg_shared_fits(60));                                 // not whole records
+  const cuda_ops::XregArgs longer{nullptr, 0, 16, cuda_ops::kXregSharedMaxUnits + 8, nullptr, 1, nullptr, nullptr, 16,
+                                  false, nullptr};
+  EXPECT_FALSE(cuda_ops::launch_xreg(DType::Q4_KC, longer, {2, 1, 0}));
+  EXPECT_NE(cuda_ops::xreg_shape(DType::Q4_KC, 28672, cuda_ops::kXregSharedMaxUnits + 8, 1).depth, 0);
+  const cuda_ops::XregArgs fits{nullptr, 0, 16, 128, nullptr, 1, nullptr, nullptr, 16, false, nullptr};
+  EXPECT_FALSE(cuda_ops::launch_xreg(DType::Q4_KC, fits, {2, 2, 0}));  // no k-split
+  EXPECT_FALSE(cuda_ops::launch_xreg(DType::Q4_0, fits, {2, 1, 0}));   // the file's layouts: no such shape
+  // the default rule: q4_kc's grids of more than one wave (gate|up), not q|k|v's
+  EXPECT_EQ(cuda_ops::xreg_shape(DType::Q4_KC, 28672, 128, 1).depth, 0);
+  EXPECT_NE(cuda_ops::xreg_shape(DType::Q4_KC, 6144, 128, 1).depth, 0);
+}
+
 TEST(CudaGemvXreg, ShortRowsAndTheDispatchersPick) {
   for (DType type : {DType::Q4_0, DType::Q8_0, DType::Q4_K, DType::Q4_0C, DType::Q4_KC}) {
     const int64_t in = type == DType::Q4_0 || type == DType::Q8_0 ? 64 : 256;  // fewer units than lanes

@@ -4,12 +4,14 @@
 // and the first D chunks are loaded before waiting for the kernel before (the weights do not
 // depend on it), so a whole short row can arrive while that kernel still runs. A block's 8 warps
 // form 8 / KS row groups; the KS warps of a group take its chunks in turn and add their partial
-// sums in shared memory in a fixed order.
+// sums in shared memory in a fixed order. D = 0 takes no ring: a warp's two whole rows are copied to
+// shared memory before the wait (cp.async), so all of a block's weight bytes are in flight at once.
 #include <algorithm>
 #include <cstdlib>
 
 #include "backend/cuda/device_limits.h"
 #include "backend/cuda/float_types.cuh"
+#include "backend/cuda/gemv_staged.cuh"
 #include "backend/cuda/gemv_xreg.h"
 #include "backend/cuda/kernel_status.h"
 #include "backend/cuda/pdl.cuh"
@@ -25,6 +27,10 @@ constexpr int kThreads = 32 * kWarps;
 // The layouts of tensor/unit_records.h: one 16-byte load a unit, a ring of one chunk (deeper rings and
 // whole-row preloads measured slower in the model: docs/measurements/2026-11-29-h200-12/).
 constexpr bool xreg_regrouped(DType W) { return W == DType::Q4_0C || W == DType::Q4_KC; }
+
+// D = 0: a warp's whole rows (regrouped, at most kXregSharedMaxUnits units) copied into shared memory
+// with cp.async before the wait, so no register ring holds them in flight.
+constexpr int kSharedRowBytes = kXregSharedMaxUnits / 8 * 144;
 
 template <DType W>
 __device__ __forceinline__ typename Unit<W>::Regs load_unit(const uint8_t* row, int u) {
@@ -81,9 +87,12 @@ gemv_xreg_kernel(const uint8_t* __restrict__ w, int64_t w_stride, int64_t n_out,
                  const XBlock* __restrict__ xq, int T, const float* __restrict__ bias, float* __restrict__ y,
                  int64_t y_stride, bool accumulate, bool early_release, XregRope rope) {
   using Regs = typename Unit<W>::Regs;
+  constexpr bool kShared = D == 0;
+  static_assert(!kShared || (xreg_regrouped(W) && KS == 1), "shared-memory rows: regrouped layouts, whole rows a warp");
   constexpr int kGroups = kWarps / KS;
   constexpr int kStep = 32 * KS;  // units between a warp's chunks
   __shared__ float partial[KS > 1 ? kWarps : 1][R][TMAX];
+  __shared__ __align__(16) uint8_t shared_rows[kShared ? kWarps : 1][kShared ? R : 1][kShared ? kSharedRowBytes : 16];
   const int warp = threadIdx.x / 32, lane = threadIdx.x & 31;
   const int group = warp / KS, ks = warp % KS;
   const int64_t row0 = (int64_t(blockIdx.x) * kGroups + group) * R;
@@ -97,39 +106,67 @@ gemv_xreg_kernel(const uint8_t* __restrict__ w, int64_t w_stride, int64_t n_out,
     for (int t = 0; t < TMAX; ++t) acc[r][t] = 0.f;
   // ring[d] holds the chunk at u + d * kStep of the loop below
   const int u0 = ks * 32 + lane;
-  Regs ring[D][R];
+  Regs ring[kShared ? 1 : D][R];
   auto refill = [&](Regs (&slot)[R], int next) {
     if (next < units)
 #pragma unroll
       for (int r = 0; r < R; ++r) slot[r] = load_unit<W>(wr[r], next);
   };
+  if constexpr (kShared) {
+    const int bytes = units / 8 * 144;
+    const uint64_t policy = staged::evict_first_policy();  // read once a token
 #pragma unroll
-  for (int d = 0; d < D; ++d) refill(ring[d], u0 + d * kStep);
+    for (int r = 0; r < R; ++r)
+      for (int b = lane * 16; b < bytes; b += 32 * 16)
+        staged::cp_async16(&shared_rows[warp][r][b], wr[r] + b, 16, policy);
+    staged::cp_async_commit();
+  } else {
+#pragma unroll
+    for (int d = 0; d < D; ++d) refill(ring[d], u0 + d * kStep);
+  }
   pdl_wait();
   // A small grid lets the next kernel launch now; a larger one when its blocks exit (the next
   // kernel's blocks, waiting early, would take the places of its later waves).
   if (early_release) pdl_release();
-  for (int u = u0; u < units; u += D * kStep) {
-#pragma unroll
-    for (int d = 0; d < D; ++d) {
-      const int ud = u + d * kStep;
-      if (ud >= units) break;  // only the last chunk is partial: lanes past the end leave together
-      Regs cur[R];
-#pragma unroll
-      for (int r = 0; r < R; ++r) cur[r] = ring[d][r];
-      // One slot: refilled before its chunk is used (two chunks in flight). More: refilled after, which
-      // measured faster for q4_0; q4_k and q8_0 units, refilled after, held 93 and 64 registers, not 64 and 58.
-      if constexpr (D == 1) refill(ring[d], ud + D * kStep);
+  if constexpr (kShared) {
+    staged::cp_async_wait<0>();
+    __syncwarp();  // the other lanes' copies too
+    for (int u = lane; u < units; u += 32) {
       XBlock xr[TMAX];
 #pragma unroll
       for (int t = 0; t < TMAX; ++t)
-        if (t < T) xr[t] = load_xblock(xq + int64_t(t) * units + ud);
+        if (t < T) xr[t] = load_xblock(xq + int64_t(t) * units + u);
 #pragma unroll
-      for (int r = 0; r < R; ++r)
+      for (int r = 0; r < R; ++r) {
+        const Regs cur = staged::SmemUnit<W>::load(shared_rows[warp][r], u);
 #pragma unroll
         for (int t = 0; t < TMAX; ++t)
-          if (t < T) acc[r][t] += Unit<W>::dot(cur[r], &xr[t]);
-      if constexpr (D > 1) refill(ring[d], ud + D * kStep);
+          if (t < T) acc[r][t] += Unit<W>::dot(cur, &xr[t]);
+      }
+    }
+  } else {
+    for (int u = u0; u < units; u += D * kStep) {
+#pragma unroll
+      for (int d = 0; d < D; ++d) {
+        const int ud = u + d * kStep;
+        if (ud >= units) break;  // only the last chunk is partial: lanes past the end leave together
+        Regs cur[R];
+#pragma unroll
+        for (int r = 0; r < R; ++r) cur[r] = ring[d][r];
+        // One slot: refilled before its chunk is used (two chunks in flight). More: refilled after, which
+        // measured faster for q4_0; q4_k and q8_0 units, refilled after, held 93 and 64 registers, not 64 and 58.
+        if constexpr (D == 1) refill(ring[d], ud + D * kStep);
+        XBlock xr[TMAX];
+#pragma unroll
+        for (int t = 0; t < TMAX; ++t)
+          if (t < T) xr[t] = load_xblock(xq + int64_t(t) * units + ud);
+#pragma unroll
+        for (int r = 0; r < R; ++r)
+#pragma unroll
+          for (int t = 0; t < TMAX; ++t)
+            if (t < T) acc[r][t] += Unit<W>::dot(cur[r], &xr[t]);
+        if constexpr (D > 1) refill(ring[d], ud + D * kStep);
+      }
     }
   }
 #pragma unroll
@@ -213,9 +250,12 @@ bool by_ks(const XregArgs& a, int ks) {
   }
 }
 
-// Instantiated: two rows with rings of 1, 2 or 4 chunks (the regrouped layouts: 1), four rows with 1.
+// Instantiated: two rows with rings of 1, 2 or 4 chunks (the regrouped layouts: 1, or whole rows in
+// shared memory without a k-split), four rows with 1.
 template <DType W, int TMAX>
 bool by_rows(const XregArgs& a, const XregShape& s) {
+  if constexpr (xreg_regrouped(W))
+    if (s.rows_per_warp == 2 && s.depth == 0 && s.k_split == 1) return launch<W, TMAX, 2, 1, 0>(a), true;
   if (s.rows_per_warp == 2 && s.depth == 1) return by_ks<W, TMAX, 2, 1>(a, s.k_split);
   if (s.rows_per_warp == 4 && s.depth == 1) return by_ks<W, TMAX, 4, 1>(a, s.k_split);
   if constexpr (!xreg_regrouped(W)) {
@@ -251,11 +291,26 @@ bool xreg_applies(DType type, int T, int units, const void* w, int64_t w_stride)
 
 // LLMR_CUDA_XREG_WARPS=N (read at every call; 4..64) overrides the warps per multiprocessor the
 // k-split aims for, LLMR_CUDA_XREG_DEPTH=2 turns off q4_0's whole-row preload and =1 its two-chunk
-// ring, for tuning runs.
+// ring, LLMR_CUDA_XREG_SHARED picks when rows go to shared memory (below), for tuning runs.
 static int env_int(const char* var, int lo, int hi, int fallback) {
   const char* v = std::getenv(var);
-  const int n = v && *v ? std::atoi(v) : 0;
+  if (!v || !*v) return fallback;
+  const int n = std::atoi(v);
   return n >= lo && n <= hi ? n : fallback;
+}
+
+bool xreg_shared_fits(int units) { return units > 0 && units % 8 == 0 && units <= kXregSharedMaxUnits; }
+
+// Whether q4_kc rows go whole to shared memory: rows that fit, in grids of more than one
+// full-occupancy wave (the gate|up and output products; q4_kc's output product alone 79 -> 71 us,
+// docs/measurements/2026-11-29-h200-15/). LLMR_CUDA_XREG_SHARED=0: never, =2: any grid, q4_0c too (both
+// measured slower in the model, as did the down product's rows split four ways into shared memory).
+static bool xreg_shared_picked(DType type, int64_t n_out, int units, int sms) {
+  const int rule = env_int("LLMR_CUDA_XREG_SHARED", 0, 2, 1);
+  if (!xreg_regrouped(type) || !xreg_shared_fits(units) || rule == 0) return false;
+  if (rule == 2) return true;
+  const bool over_a_wave = (n_out + 2 * kWarps - 1) / (2 * kWarps) > int64_t(sms) * (2048 / kThreads);
+  return type == DType::Q4_KC && over_a_wave;
 }
 
 XregShape xreg_shape(DType type, int64_t n_out, int units, int T) {
@@ -264,8 +319,10 @@ XregShape xreg_shape(DType type, int64_t n_out, int units, int T) {
   // multiprocessor. q4_0 in the file's layout takes a ring of two chunks; a row of at most four chunks
   // is taken whole by one warp, all of it loaded before the wait, where that grid fits the GPU at once
   // (74 registers: three blocks a multiprocessor). Deeper rings over longer rows measured slower (fewer
-  // blocks resident). The other types, the regrouped q4_0 / q4_k included, take a ring of one chunk.
+  // blocks resident). The other types, the regrouped q4_0 / q4_k included, take a ring of one chunk,
+  // except where q4_kc's rows go to shared memory, all their bytes in flight (below).
   const int sms = device_limits("matmul").multiprocessors;
+  if (xreg_shared_picked(type, n_out, units, sms)) return {2, 1, 0};
   const bool q4_0 = type == DType::Q4_0;
   const int max_depth = env_int("LLMR_CUDA_XREG_DEPTH", 1, 4, 4);
   if (q4_0 && units <= 4 * 32 && max_depth == 4) {
@@ -282,6 +339,7 @@ XregShape xreg_shape(DType type, int64_t n_out, int units, int T) {
 
 bool launch_xreg(DType type, const XregArgs& a, const XregShape& s) {
   if (a.n_out <= 0) return true;
+  if (s.depth == 0 && (s.k_split != 1 || !xreg_shared_fits(a.units))) return false;
   if (a.rope.positions && (s.rows_per_warp != 2 || a.n_out % 2 || a.rope.kv_begin % 2 || a.rope.v_begin % 2 ||
                            a.rope.head_dim % 2 || a.accumulate))
     return false;

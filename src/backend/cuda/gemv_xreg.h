@@ -4,8 +4,10 @@
 // x quantized once to XBlocks in global memory, each warp holds a 32-unit chunk of them in
 // registers and streams R weight rows against it through a ring of D chunks (the first loaded
 // before waiting for the kernel before), KS warps of a block splitting a row group's
-// chunks (partial sums added in a fixed order: deterministic). Launched as a programmatic dependent
-// of the kernel before it (quantize_x), so its first weight loads overlap that kernel's tail.
+// chunks (partial sums added in a fixed order: deterministic). Or (depth 0, q4_kc's grids of more
+// than one wave) a warp's two whole rows copied to shared memory before that wait, all their bytes in
+// flight. Launched as a programmatic dependent of the kernel before it (quantize_x), so its first
+// weight loads overlap that kernel's tail.
 #include <cuda_runtime.h>
 
 #include <cstdint>
@@ -47,15 +49,21 @@ struct XregArgs {
 struct XregShape {
   int rows_per_warp;  // R: 2 or 4
   int k_split;        // KS: 1, 2, 4 or 8 warps per row group
-  int depth;          // D: a ring of 1, 2 or 4 chunks of weights (rows of 4: 1)
+  int depth;          // D: a ring of 1, 2 or 4 chunks of weights (rows of 4: 1); 0: whole rows in shared memory
 };
+
+// The longest regrouped row (in units) the shared-memory shape (depth 0: two rows a warp, no k-split) takes.
+constexpr int kXregSharedMaxUnits = 128;
+// Whether the shared-memory shape takes rows of `units`: whole 8-unit records, at most kXregSharedMaxUnits.
+bool xreg_shared_fits(int units);
 
 // Whether the kernel takes this type, T and row alignment.
 bool xreg_applies(DType type, int T, int units, const void* w, int64_t w_stride);
 // The shape the dispatcher picks for these sizes (enough warps to fill the GPU, x reused over rows).
 XregShape xreg_shape(DType type, int64_t n_out, int units, int T);
-// Launches the kernel (xreg_applies must hold); false for a shape with no instantiation, and for a
-// rope epilogue without two rows a warp or with an odd n_out, kv_begin, v_begin or head_dim.
+// Launches the kernel (xreg_applies must hold); false for a shape with no instantiation (depth 0:
+// regrouped types, rows that xreg_shared_fits, no k-split), and for a rope epilogue without two rows a
+// warp or with an odd n_out, kv_begin, v_begin or head_dim.
 bool launch_xreg(DType type, const XregArgs& a, const XregShape& s);
 
 // x [T, n] f32 (row stride x_stride floats) -> XBlocks [T][n / 32] on `stream`.
