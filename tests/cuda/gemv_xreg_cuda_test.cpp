@@ -110,9 +110,11 @@ TEST(CudaGemvXreg, WholeRowsInSharedMemoryRefuseWhatDoesNotFit) {
   const cuda_ops::XregArgs fits{nullptr, 0, 16, 128, nullptr, 1, nullptr, nullptr, 16, false, nullptr};
   EXPECT_FALSE(cuda_ops::launch_xreg(DType::Q4_KC, fits, {2, 2, 0}));  // no k-split
   EXPECT_FALSE(cuda_ops::launch_xreg(DType::Q4_0, fits, {2, 1, 0}));   // the file's layouts: no such shape
-  // the default rule: q4_kc's grids of more than one wave (gate|up), not q|k|v's
+  // the default rule: q4_kc's grids of more than one wave (gate|up's 1,792 blocks on an H200), not a
+  // one-block grid, nor q4_0c's
   EXPECT_EQ(cuda_ops::xreg_shape(DType::Q4_KC, 28672, 128, 1).depth, 0);
-  EXPECT_NE(cuda_ops::xreg_shape(DType::Q4_KC, 6144, 128, 1).depth, 0);
+  EXPECT_NE(cuda_ops::xreg_shape(DType::Q4_KC, 16, 128, 1).depth, 0);
+  EXPECT_NE(cuda_ops::xreg_shape(DType::Q4_0C, 28672, 128, 1).depth, 0);
 }
 
 TEST(CudaGemvXreg, ShortRowsAndTheDispatchersPick) {
