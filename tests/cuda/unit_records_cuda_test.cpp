@@ -4,7 +4,7 @@
 // plain one and against the exact one: CudaBackend::matmul at T = 1, 2 (register-held GEMV), 3..8
 // (staged GEMV), 9..96 (tensor-core GEMM) and beyond (dequantize + cuBLAS), and the fused
 // matmul_add, rms_norm_matmul and swiglu_matmul_add; rows of a partial chunk of 32 units, row counts
-// of a partial row group.
+// of a partial row group; and the norm handed from a residual product to the next product.
 // Tolerances: against the plain layout's result, only the order of f32 additions may differ (the
 // kernels decode the same values; a k-split may differ): 1e-5 sum|x w| + 1e-6, far below one
 // mis-decoded weight (~|x_k w_k|). Against the exact product as the plain types' batteries allow:
@@ -22,6 +22,8 @@
 
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/cuda_backend_impl.h"
+#include "backend/cuda/gemv_xreg.h"
+#include "backend/cuda/norm_handoff.h"
 #include "tensor/quant.h"
 #include "tensor/unit_records.h"
 #include "test_util.h"
@@ -208,6 +210,80 @@ TEST_P(CudaUnitRecords, FusedProductsEqualThePlainLayout) {
       if (HasFatalFailure()) return;
     }
   }
+}
+
+// The norm handoff (backend/cuda/norm_handoff.h): matmul_add into x is held, then launched with the
+// epilogue that makes the activations of the rms_norm_matmul of x after it. x must come out bit for bit
+// as without the handoff (the same sums in the same order); y within the int8 oracle of W2 (x / rms * g),
+// as the norm kernel's y is; and the handoff must happen wherever the producer's shape allows it. A
+// held product must also run before an op that reads x otherwise, or a norm of other rows.
+TEST_P(CudaUnitRecords, NormHandedOverByTheResidualProduct) {
+  const DType plain = GetParam();
+  const int64_t k1 = 512, m = 96;
+  const float eps = 1e-5f;
+  int handed_over = 0;
+  // n = 4096: a k-split of 2 on the H200's 132 multiprocessors; 8192: 1 on any GPU of up to 256
+  for (int64_t n : {int64_t(4096), int64_t(8192)})
+    for (int64_t T : {1, 2}) {
+      SCOPED_TRACE(std::string(name(plain)) + " n=" + std::to_string(n) + " T=" + std::to_string(T));
+      const Weights w1(plain, n, k1), w2(plain, m, n);
+      const HostBuffer a = host_floats({T, k1}, -2.f, 2.f), x0 = host_floats({T, n}, -3.f, 3.f),
+                       g = host_floats({n}, 0.5f, 1.5f), x2 = host_floats({T, n}, -3.f, 3.f);
+      const auto da = cuda().upload(a.tensor()), dg = cuda().upload(g.tensor());
+      struct Out {
+        std::vector<float> x, y, plain_norm, other_x, other_y;
+      };
+      auto run = [&](bool handoff) {
+        ScopedEnv env("LLMR_CUDA_NORM_HANDOFF", handoff ? "1" : "0");
+        Out o;
+        const auto dx = cuda().upload(x0.tensor()), h = cuda().alloc(DType::F32, {T, n});
+        const auto y = cuda().alloc(DType::F32, {T, m});
+        cuda().matmul_add(da->tensor(), w1.dev_regrouped->tensor(), dx->tensor());
+        cuda().rms_norm_matmul(dx->tensor(), dg->tensor(), eps, h->tensor(), w2.dev_regrouped->tensor(), y->tensor());
+        o.x = download_floats(dx->tensor()), o.y = download_floats(y->tensor());
+        // held, then a plain norm of x: it must read the product's x
+        const auto dx1 = cuda().upload(x0.tensor());
+        cuda().matmul_add(da->tensor(), w1.dev_regrouped->tensor(), dx1->tensor());
+        cuda().rms_norm(dx1->tensor(), dg->tensor(), eps, h->tensor());
+        o.plain_norm = download_floats(h->tensor());
+        // held, then a norm product of other rows: x still gets its product, y is the other rows'
+        const auto dx2 = cuda().upload(x0.tensor()), dother = cuda().upload(x2.tensor());
+        cuda().matmul_add(da->tensor(), w1.dev_regrouped->tensor(), dx2->tensor());
+        cuda().rms_norm_matmul(dother->tensor(), dg->tensor(), eps, h->tensor(), w2.dev_regrouped->tensor(),
+                               y->tensor());
+        o.other_x = download_floats(dx2->tensor()), o.other_y = download_floats(y->tensor());
+        return o;
+      };
+      const Out off = run(false);
+      const uint64_t before = cuda_ops::norm_handoffs();
+      const Out on = run(true);
+      const cuda_ops::XregShape shape = cuda_ops::xreg_shape(w1.dev_regrouped->tensor().type, n, int(k1 / 32), int(T));
+      const bool applies = cuda_ops::xreg_norm_out_applies(w1.dev_regrouped->tensor().type, shape, n);
+      EXPECT_EQ(cuda_ops::norm_handoffs() - before, applies ? 1u : 0u) << "k-split " << shape.k_split;
+      handed_over += applies;
+      EXPECT_EQ(on.x, off.x);
+      EXPECT_EQ(on.plain_norm, off.plain_norm);
+      EXPECT_EQ(on.other_x, off.other_x);
+      EXPECT_EQ(on.other_y, off.other_y);
+      // y against the exact product of W2 with the norm of the x it was given
+      const auto* gp = static_cast<const float*>(g.data());
+      for (int64_t t = 0; t < T; ++t) {
+        double ss = 0;
+        for (int64_t k = 0; k < n; ++k) ss += double(on.x[size_t(t * n + k)]) * on.x[size_t(t * n + k)];
+        const double inv = 1.0 / std::sqrt(ss / double(n) + eps);
+        std::vector<float> normed(static_cast<size_t>(n));
+        for (int64_t k = 0; k < n; ++k) normed[size_t(k)] = float(on.x[size_t(t * n + k)] * inv * gp[k]);
+        for (int64_t o = 0; o < m; ++o) {
+          const testing::DotOracle d = testing::dot_oracle(normed.data(), w2.values.data() + o * n, n);
+          const double tol = 1.01 * d.act_err + 4e-5 * d.abs_sum + 1e-5;
+          const size_t i = size_t(t * m + o);
+          ASSERT_LE(std::fabs(double(on.y[i]) - d.value), tol) << "y[" << t << "][" << o << "] handed over";
+          ASSERT_LE(std::fabs(double(off.y[i]) - d.value), tol) << "y[" << t << "][" << o << "] norm kernel";
+        }
+      }
+      if (HasFailure()) return;
+    }
+  EXPECT_GE(handed_over, 2) << "n = 8192 takes a k-split of 1 on any GPU of up to 256 multiprocessors";
 }
 
 INSTANTIATE_TEST_SUITE_P(Types, CudaUnitRecords, ::testing::Values(DType::Q4_0, DType::Q4_K),

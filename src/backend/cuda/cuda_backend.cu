@@ -4,6 +4,7 @@
 
 #include "backend/cuda/cuda_backend_impl.h"
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/norm_handoff.h"
 #include "backend/cuda/stream_arena.h"
 
 namespace llmr {
@@ -90,8 +91,14 @@ CudaBackend::CudaBackend(int device) : device_(device) {
   scratch_ = DeviceBytes(kScratchBytes);
 }
 
+cudaStream_t CudaBackend::stream() const {
+  cuda_ops::launch_held_product(stream_);
+  return stream_;
+}
+
 CudaBackend::~CudaBackend() {
   abort_capture();
+  if (stream_) cuda_ops::drop_held_product(stream_);  // its results are no one's now
   if (stream_) cudaStreamSynchronize(stream_);  // no kernel may outlive the memory below
   if (stream_) cuda_ops::release_stream_arena(stream_);
   if (cublas_) cublasDestroy(cublas_);
@@ -122,12 +129,13 @@ void CudaBackend::download(const Tensor& src, void* host) {
 
 void CudaBackend::synchronize() {
   check_not_capturing("cuda synchronize");
-  cuda_check(cudaStreamSynchronize(stream_), "cuda", "cudaStreamSynchronize"); }
+  cuda_check(cudaStreamSynchronize(stream()), "cuda", "cudaStreamSynchronize");
+}
 
 void CudaBackend::copy_to_device(void* device_dst, const void* host_src, size_t bytes, const char* op) {
   check_not_capturing(op);
   if (bytes == 0) return;
-  cuda_check(cudaMemcpyAsync(device_dst, host_src, bytes, cudaMemcpyHostToDevice, stream_), op,
+  cuda_check(cudaMemcpyAsync(device_dst, host_src, bytes, cudaMemcpyHostToDevice, stream()), op,
              "cudaMemcpyAsync host to device");
   // Pinned host memory would still be read after an async copy returns: wait, so the caller may free it.
   cuda_check(cudaStreamSynchronize(stream_), op, "cudaStreamSynchronize after upload");
@@ -139,7 +147,7 @@ void CudaBackend::copy_to_host(void* host_dst, const void* device_src, size_t by
     synchronize();
     return;
   }
-  cuda_check(cudaMemcpyAsync(host_dst, device_src, bytes, cudaMemcpyDeviceToHost, stream_), op,
+  cuda_check(cudaMemcpyAsync(host_dst, device_src, bytes, cudaMemcpyDeviceToHost, stream()), op,
              "cudaMemcpyAsync device to host");
   cuda_check(cudaStreamSynchronize(stream_), op, "cudaStreamSynchronize after download");
 }
@@ -156,7 +164,7 @@ const void* CudaBackend::stage(const void* host, size_t bytes, const char* op) {
   char* dst = static_cast<char*>(scratch_.get()) + scratch_used_;
   scratch_used_ += need;
   if (bytes)
-    cuda_check(cudaMemcpyAsync(dst, host, bytes, cudaMemcpyHostToDevice, stream_), op, "cudaMemcpyAsync (staging)");
+    cuda_check(cudaMemcpyAsync(dst, host, bytes, cudaMemcpyHostToDevice, stream()), op, "cudaMemcpyAsync (staging)");
   return dst;
 }
 
@@ -174,7 +182,7 @@ const float* CudaBackend::rope_inv_freq(const float* host, int count) {
   // Stream-ordered (the copy lands before the ropes queued after it); pageable source: the call
   // returns once the values are staged, and t.host is kept anyway.
   if (bytes)
-    cuda_check(cudaMemcpyAsync(t.device.get(), t.host.data(), bytes, cudaMemcpyHostToDevice, stream_), "rope",
+    cuda_check(cudaMemcpyAsync(t.device.get(), t.host.data(), bytes, cudaMemcpyHostToDevice, stream()), "rope",
                "cudaMemcpyAsync (inv_freq)");
   inv_freq_tables_.push_back(std::move(t));
   return static_cast<const float*>(inv_freq_tables_.back().device.get());

@@ -95,7 +95,11 @@ class CudaBackend final : public Backend {
 
   // For the kernels of every op family.
   int device() const { return device_; }
-  cudaStream_t stream() const { return stream_; }
+  // The stream, after launching any product held for a norm handoff (norm_handoff.h): every op
+  // queues its work through this, so the held product keeps its place in the stream's order.
+  cudaStream_t stream() const;
+  // The stream with a held product still held: only for the ops that may take it (rms_norm_matmul*).
+  cudaStream_t stream_holding() const { return stream_; }
   cublasHandle_t cublas() const { return cublas_; }
   const cudaDeviceProp& properties() const { return props_; }
 

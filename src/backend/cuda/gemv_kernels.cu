@@ -21,6 +21,7 @@
 #include "backend/cuda/pdl.cuh"
 #include "backend/cuda/quant_device.cuh"
 #include "backend/cuda/quantize_xblock.cuh"
+#include "backend/cuda/norm_handoff.h"
 #include "backend/cuda/rms_norm_quantize.h"
 #include "backend/cuda/stream_arena.h"
 
@@ -616,17 +617,35 @@ namespace {
 // The register-held-activation kernel (gemv_xreg.h) where it applies and int8 activations are
 // wanted; LLMR_CUDA_XREG=0 (read at every call) turns it off. Returns false, with nothing launched,
 // otherwise. quantize(out) launches the kernel that writes the XBlocks [T][units] from which the
-// activations come (or returns false: it does not apply).
-template <typename Quantize>
-bool xreg_gemv(const GemvArgs& a, DType type, bool accumulate, Quantize&& quantize, const XregRope& rope = {}) {
+// activations come (or returns false: it does not apply). A residual product whose shape can hand a
+// norm on is held, not launched (norm_handoff.h).
+struct XregExtras {
+  XregRope rope = {};
+  XregNormScale norm_scale = {};                        // a norm handed over by the held product
+  ArenaSlot activations = ArenaSlot::GemvActivations;  // where the XBlocks go
+};
+
+bool xreg_wanted(const GemvArgs& a, DType type) {
   if (!switch_on("LLMR_CUDA_XREG") || old_kernels_requested() || use_float_gemv(a)) return false;
   const int64_t units = a.n_in / 32;
-  if (units > INT32_MAX || !xreg_applies(type, a.T, int(units), a.w, a.w_stride)) return false;
-  SlotScratch xq(size_t(a.T) * size_t(units) * sizeof(XBlock), a.stream, ArenaSlot::GemvActivations, "matmul");
+  return units <= INT32_MAX && xreg_applies(type, a.T, int(units), a.w, a.w_stride);
+}
+
+template <typename Quantize>
+bool xreg_gemv(const GemvArgs& a, DType type, bool accumulate, Quantize&& quantize, const XregExtras& extras = {}) {
+  if (!xreg_wanted(a, type)) return false;
+  const int64_t units = a.n_in / 32;
+  SlotScratch xq(size_t(a.T) * size_t(units) * sizeof(XBlock), a.stream, extras.activations, "matmul");
   if (!quantize(xq.as<XBlock>())) return false;
-  const XregArgs args{a.w, a.w_stride, a.n_out, int(units), xq.as<XBlock>(), a.T, a.bias, a.y, a.y_stride,
-                      accumulate, a.stream, rope};
-  return launch_xreg(type, args, xreg_shape(type, a.n_out, int(units), a.T));
+  XregArgs args{a.w, a.w_stride, a.n_out, int(units), xq.as<XBlock>(), a.T, a.bias, a.y, a.y_stride,
+                accumulate, a.stream, extras.rope};
+  args.norm_scale = extras.norm_scale;
+  const XregShape shape = xreg_shape(type, a.n_out, int(units), a.T);
+  if (accumulate && !args.rope.positions && norm_handoff_enabled() && xreg_norm_out_applies(type, shape, a.n_out)) {
+    hold_residual_product(type, args, shape);
+    return true;
+  }
+  return launch_xreg(type, args, shape);
 }
 
 // x quantized as it is (quantize_x_kernel)
@@ -675,15 +694,49 @@ bool gemv_accumulate_xblocks(const Tensor& w, int64_t T, const Tensor& y, cudaSt
   return xreg_gemv(a, w.type, true, quantize);
 }
 
+namespace {
+
+// y = W rms_norm(x) from a held product that writes x (norm_handoff.h): that product launched with the
+// norm's epilogue as this one's quantize step, then this one scaled by 1/rms. Nothing is held after.
+bool gemv_norm_handoff(HeldProduct& held, const Tensor& x, const Tensor& norm_w, float eps, const GemvArgs& a,
+                       DType type, const XregRope& rope) {
+  bool producer_launched = false;
+  auto launch_producer = [&](const XregNormOut& norm_out) {
+    held.args.norm_out = norm_out;
+    producer_launched = true;
+    launch_held(held);
+  };
+  const int count = int(x.shape[1] / 32);
+  SlotScratch partials(size_t(a.T) * size_t(count) * sizeof(double), a.stream, ArenaSlot::NormPartials, "matmul");
+  XregExtras extras{rope, XregNormScale{partials.as<double>(), count, int(x.shape[1]), eps},
+                    ArenaSlot::NormedActivations};
+  const bool done = xreg_gemv(a, type, false, [&](XBlock* out) {
+    launch_producer(XregNormOut{static_cast<const float*>(norm_w.data), out, partials.as<double>()});
+    return true;
+  }, extras);
+  if (!producer_launched) launch_producer({});  // x must hold the product before the caller's fallback
+  return done;
+}
+
+}  // namespace
+
 bool gemv_rms_norm(const Tensor& x, const Tensor& norm_w, float eps, const Tensor& w, const Tensor& y,
                    cudaStream_t stream, const XregRope& rope) {
   const int64_t T = x.shape[0];
-  if (!switch_on("LLMR_CUDA_NORM_QUANT")) return false;
-  if (T < 1 || T > kXregMaxTokens || !uses_xblocks(w.type) || w.shape[0] == 0) return false;
-  if (rope.positions && xreg_shape(w.type, w.shape[0], int(w.shape[1] / 32), int(T)).rows_per_warp != 2) return false;
+  // A product held for a norm handoff: taken if it writes x, else launched now (the stream's order).
+  std::optional<HeldProduct> held = take_held_product(stream, static_cast<const float*>(x.data), int(T),
+                                                      x.shape[1], x.stride[0] / 4);
+  if (!switch_on("LLMR_CUDA_NORM_QUANT") || T < 1 || T > kXregMaxTokens || !uses_xblocks(w.type) ||
+      w.shape[0] == 0 ||
+      (rope.positions && xreg_shape(w.type, w.shape[0], int(w.shape[1] / 32), int(T)).rows_per_warp != 2)) {
+    if (held) launch_held(*held);
+    return false;
+  }
+  const GemvArgs a = gemv_args(x, w, nullptr, y, stream);
+  if (held) return gemv_norm_handoff(*held, x, norm_w, eps, a, w.type, rope);
   return xreg_gemv(
-      gemv_args(x, w, nullptr, y, stream), w.type, false,
-      [&](XBlock* out) { return rms_norm_quantize(x, norm_w, eps, out, stream); }, rope);
+      a, w.type, false, [&](XBlock* out) { return rms_norm_quantize(x, norm_w, eps, out, stream); },
+      XregExtras{rope});
 }
 
 bool gemv(const Tensor& x, const Tensor& w, const Tensor* bias, const Tensor& y, cudaStream_t stream) {

@@ -6,6 +6,8 @@
 // form 8 / KS row groups; the KS warps of a group take its chunks in turn and add their partial
 // sums in shared memory in a fixed order. D = 0 takes no ring: a warp's two whole rows are copied to
 // shared memory before the wait (cp.async), so all of a block's weight bytes are in flight at once.
+// A norm handoff (norm_handoff.h) adds an epilogue at either end: the producer's blocks of 32 rows
+// quantize their updated rows times g for the next product, which scales its sums by 1/rms.
 #include <algorithm>
 #include <cstdlib>
 
@@ -15,14 +17,17 @@
 #include "backend/cuda/gemv_xreg.h"
 #include "backend/cuda/kernel_status.h"
 #include "backend/cuda/pdl.cuh"
-#include "backend/cuda/rope_pair.cuh"
 #include "backend/cuda/quant_device.cuh"
+#include "backend/cuda/quantize_xblock.cuh"
+#include "backend/cuda/rope_pair.cuh"
 
 namespace llmr::cuda_ops {
 namespace {
 
 constexpr int kWarps = 8;
 constexpr int kThreads = 32 * kWarps;
+// A norm handoff's producer (XregNormOut) takes 32 rows a block: 16 row groups of two rows.
+constexpr int kNormRows = 32;
 
 // The layouts of tensor/unit_records.h: one 16-byte load a unit, a ring of one chunk (deeper rings and
 // whole-row preloads measured slower in the model: docs/measurements/2026-11-29-h200-12/).
@@ -75,27 +80,59 @@ __device__ __forceinline__ void rope_store_pair(const XregRope& r, int64_t row0,
   }
 }
 
-__device__ __forceinline__ float warp_sum(float v) {
+template <typename F>
+__device__ __forceinline__ F warp_sum(F v) {
 #pragma unroll
   for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xFFFFFFFFu, v, o);
   return v;
 }
 
-template <DType W, int TMAX, int R, int KS, int D>
-__global__ void __launch_bounds__(kThreads)
+// Handoff consumer: this lane's share of token t's partial sums of squares (summed by the warp later).
+__device__ __forceinline__ double norm_partial_share(const XregNormScale& ns, int t, int lane) {
+  double s = 0.0;
+  for (int i = lane; i < ns.count; i += 32) s += ns.partials[int64_t(t) * ns.count + i];
+  return s;
+}
+
+// Handoff producer, warp t: the block's 32 updated rows of token t (one a lane) times g to one XBlock,
+// and their sum of squares (in double: no overflow or underflow) to the block's partial.
+__device__ __forceinline__ void norm_out_block(const XregNormOut& no, float v, float g, int t, int lane) {
+  quantize_block(v * g, lane, no.xq[int64_t(t) * gridDim.x + blockIdx.x]);
+  const double ss = warp_sum(double(v) * double(v));
+  if (lane == 0) no.partials[int64_t(t) * gridDim.x + blockIdx.x] = ss;
+}
+
+// Blocks a multiprocessor holds at least, pinned where small changes to the code moved ptxas's
+// register count across an occupancy step: one token's one-chunk ring 4 (at most 64 registers), its
+// shared-memory rows 5 (48).
+template <int TMAX, int R, int D, int WARPS>
+constexpr int kMinBlocks = WARPS == kWarps && TMAX == 1 && R == 2 ? (D == 1 ? 4 : D == 0 ? 5 : 1) : 1;
+
+// WARPS: 8, or 16 * KS for a norm handoff's producer (kNormRows rows a block).
+template <DType W, int TMAX, int R, int KS, int D, int WARPS = kWarps>
+__global__ void __launch_bounds__(32 * WARPS, (kMinBlocks<TMAX, R, D, WARPS>))
 gemv_xreg_kernel(const uint8_t* __restrict__ w, int64_t w_stride, int64_t n_out, int units,
                  const XBlock* __restrict__ xq, int T, const float* __restrict__ bias, float* __restrict__ y,
-                 int64_t y_stride, bool accumulate, bool early_release, XregRope rope) {
+                 int64_t y_stride, bool accumulate, bool early_release, XregRope rope, XregNormOut norm_out,
+                 XregNormScale norm_scale) {
   using Regs = typename Unit<W>::Regs;
   constexpr bool kShared = D == 0;
-  static_assert(!kShared || (xreg_regrouped(W) && KS == 1), "shared-memory rows: regrouped layouts, whole rows a warp");
-  constexpr int kGroups = kWarps / KS;
+  static_assert(!kShared || (xreg_regrouped(W) && KS == 1 && WARPS == kWarps),
+                "shared-memory rows: regrouped layouts, whole rows a warp, blocks of 8 warps");
+  constexpr int kGroups = WARPS / KS;
+  constexpr bool kNormOut = WARPS != kWarps;
+  static_assert(!kNormOut || (kGroups * R == kNormRows && TMAX <= WARPS), "a handoff producer's block: 32 rows");
   constexpr int kStep = 32 * KS;  // units between a warp's chunks
-  __shared__ float partial[KS > 1 ? kWarps : 1][R][TMAX];
-  __shared__ __align__(16) uint8_t shared_rows[kShared ? kWarps : 1][kShared ? R : 1][kShared ? kSharedRowBytes : 16];
+  __shared__ float partial[KS > 1 ? WARPS : 1][R][TMAX];
+  __shared__ __align__(16) uint8_t shared_rows[kShared ? WARPS : 1][kShared ? R : 1][kShared ? kSharedRowBytes : 16];
+  __shared__ float normed_rows[kNormOut ? TMAX : 1][kNormRows];  // the block's updated rows, for norm_out
   const int warp = threadIdx.x / 32, lane = threadIdx.x & 31;
   const int group = warp / KS, ks = warp % KS;
   const int64_t row0 = (int64_t(blockIdx.x) * kGroups + group) * R;
+  // The norm's weights do not depend on the kernel before: warp t (token t) loads its lane's row's.
+  float g_lane = 0.f;
+  if constexpr (kNormOut)
+    if (warp < TMAX) g_lane = norm_out.g[int64_t(blockIdx.x) * kNormRows + lane];
   const uint8_t* wr[R];
 #pragma unroll
   for (int r = 0; r < R; ++r) wr[r] = w + min(row0 + r, n_out - 1) * w_stride;  // past the end: read again, not written
@@ -173,6 +210,17 @@ gemv_xreg_kernel(const uint8_t* __restrict__ w, int64_t w_stride, int64_t n_out,
   for (int r = 0; r < R; ++r)
 #pragma unroll
     for (int t = 0; t < TMAX; ++t) acc[r][t] = warp_sum(acc[r][t]);
+  // The norm's 1/rms from the producer's partial sums of squares: loaded here, not before the loop,
+  // where they held q4_kc's ring kernel at 74 registers (61 without).
+  if (norm_scale.partials) {
+#pragma unroll
+    for (int t = 0; t < TMAX; ++t) {
+      const double ss = warp_sum(t < T ? norm_partial_share(norm_scale, t, lane) : 0.0);
+      const float inv = float(1.0 / sqrt(ss / double(norm_scale.n) + double(norm_scale.eps)));
+#pragma unroll
+      for (int r = 0; r < R; ++r) acc[r][t] *= inv;
+    }
+  }
   if constexpr (KS > 1) {
     if (lane == 0)
 #pragma unroll
@@ -180,14 +228,14 @@ gemv_xreg_kernel(const uint8_t* __restrict__ w, int64_t w_stride, int64_t n_out,
 #pragma unroll
         for (int t = 0; t < TMAX; ++t) partial[warp][r][t] = acc[r][t];
     __syncthreads();
-    if (ks != 0) return;
+    if (ks != 0 && !kNormOut) return;  // a producer's warps all reach the barrier below
 #pragma unroll
     for (int r = 0; r < R; ++r)
 #pragma unroll
       for (int t = 0; t < TMAX; ++t) {
         float s = 0.f;
 #pragma unroll
-        for (int k = 0; k < KS; ++k) s += partial[warp + k][r][t];
+        for (int k = 0; k < KS; ++k) s += partial[warp - ks + k][r][t];
         acc[r][t] = s;
       }
   }
@@ -206,12 +254,18 @@ gemv_xreg_kernel(const uint8_t* __restrict__ w, int64_t w_stride, int64_t n_out,
   for (int r = 0; r < R; ++r)
 #pragma unroll
     for (int t = 0; t < TMAX; ++t)
-      if (lane == r * TMAX + t && t < T && row0 + r < n_out) {
+      if (ks == 0 && lane == r * TMAX + t && t < T && row0 + r < n_out) {
         const int64_t row = row0 + r;
         float* out = y + int64_t(t) * y_stride + row;
         const float v = acc[r][t] + (bias ? bias[row] : 0.f);
-        *out = accumulate ? *out + v : v;
+        const float updated = accumulate ? *out + v : v;
+        *out = updated;
+        if constexpr (kNormOut) normed_rows[t][group * R + r] = updated;
       }
+  if constexpr (kNormOut) {
+    __syncthreads();
+    if (warp < T) norm_out_block(norm_out, normed_rows[warp][lane], g_lane, warp, lane);
+  }
 }
 
 // Blocks of this kernel one multiprocessor holds (its registers decide), asked once per kernel.
@@ -226,21 +280,35 @@ int resident_blocks() {
   return n;
 }
 
-template <DType W, int TMAX, int R, int KS, int D>
+template <DType W, int TMAX, int R, int KS, int D, int WARPS = kWarps>
 void launch(const XregArgs& a) {
-  constexpr int kRowsPerBlock = (kWarps / KS) * R;
+  constexpr int kRowsPerBlock = (WARPS / KS) * R;
   const int64_t blocks = (a.n_out + kRowsPerBlock - 1) / kRowsPerBlock;
-  // Grids of at most one full-occupancy wave (8 blocks a multiprocessor) release early, whatever their
-  // registers hold at a time: the rule measured with the one-chunk kernel
+  // Grids of at most one full-occupancy wave (8 blocks of 8 warps a multiprocessor) release early,
+  // whatever their registers hold at a time: the rule measured with the one-chunk kernel
   // (docs/measurements/2026-11-29-h200-10/q4_release_by_waves.md).
-  const bool early_release = blocks <= int64_t(device_limits("matmul").multiprocessors) * (2048 / kThreads);
-  launch_pdl(gemv_xreg_kernel<W, TMAX, R, KS, D>, dim3(unsigned(blocks)), dim3(kThreads), 0, a.stream, "matmul",
-             "gemv_xreg_kernel", a.w, a.w_stride, a.n_out, a.units, a.xq, a.T, a.bias, a.y, a.y_stride, a.accumulate,
-             early_release, a.rope);
+  const int64_t wave_blocks = int64_t(device_limits("matmul").multiprocessors) * (64 / WARPS);
+  const bool early_release = blocks <= wave_blocks;
+  launch_pdl(gemv_xreg_kernel<W, TMAX, R, KS, D, WARPS>, dim3(unsigned(blocks)), dim3(32 * WARPS), 0, a.stream,
+             "matmul", "gemv_xreg_kernel", a.w, a.w_stride, a.n_out, a.units, a.xq, a.T, a.bias, a.y, a.y_stride,
+             a.accumulate, early_release, a.rope, a.norm_out, a.norm_scale);
+}
+
+// A norm handoff's producer: blocks of 16 row groups (32 rows), so each block makes whole XBlocks.
+template <DType W, int TMAX, int KS, int D>
+void launch_norm_out(const XregArgs& a) {
+  launch<W, TMAX, 2, KS, D, 16 * KS>(a);
 }
 
 template <DType W, int TMAX, int R, int D>
 bool by_ks(const XregArgs& a, int ks) {
+  if (a.norm_out.g) {  // instantiated for the regrouped layouts' one-chunk ring (xreg_norm_out_applies)
+    if constexpr (xreg_regrouped(W) && R == 2 && D == 1) {
+      if (ks == 1) return launch_norm_out<W, TMAX, 1, D>(a), true;
+      if (ks == 2) return launch_norm_out<W, TMAX, 2, D>(a), true;
+    }
+    return false;
+  }
   switch (ks) {
     case 1: launch<W, TMAX, R, 1, D>(a); return true;
     case 2: launch<W, TMAX, R, 2, D>(a); return true;
@@ -337,9 +405,15 @@ XregShape xreg_shape(DType type, int64_t n_out, int units, int T) {
   return {2, 8, depth};
 }
 
+bool xreg_norm_out_applies(DType type, const XregShape& s, int64_t n_out) {
+  return xreg_regrouped(type) && s.rows_per_warp == 2 && s.depth == 1 && (s.k_split == 1 || s.k_split == 2) &&
+         n_out > 0 && n_out % kNormRows == 0;
+}
+
 bool launch_xreg(DType type, const XregArgs& a, const XregShape& s) {
   if (a.n_out <= 0) return true;
   if (s.depth == 0 && (s.k_split != 1 || !xreg_shared_fits(a.units))) return false;
+  if (a.norm_out.g && (!a.accumulate || a.rope.positions || !xreg_norm_out_applies(type, s, a.n_out))) return false;
   if (a.rope.positions && (s.rows_per_warp != 2 || a.n_out % 2 || a.rope.kv_begin % 2 || a.rope.v_begin % 2 ||
                            a.rope.head_dim % 2 || a.accumulate))
     return false;

@@ -7,7 +7,8 @@
 // chunks (partial sums added in a fixed order: deterministic). Or (depth 0, q4_kc's grids of more
 // than one wave) a warp's two whole rows copied to shared memory before that wait, all their bytes in
 // flight. Launched as a programmatic dependent of the kernel before it (quantize_x), so its first
-// weight loads overlap that kernel's tail.
+// weight loads overlap that kernel's tail. A residual product can hand the next product its normalized
+// activations (XregNormOut / XregNormScale, norm_handoff.h).
 #include <cuda_runtime.h>
 
 #include <cstdint>
@@ -32,6 +33,24 @@ struct XregRope {
   bool cache_f16 = false;  // else f32
 };
 
+// A norm handed from a residual product to the next product (norm_handoff.h), producer side: the
+// block's 32 rows of the updated y (its grid: 32 rows a block) times g, quantized to out[t][block], and
+// their sum of squares to partials[t][block]. g null: no handoff.
+struct XregNormOut {
+  const float* g = nullptr;  // [n_out]
+  XBlock* xq = nullptr;      // [T][n_out / 32]
+  double* partials = nullptr;  // [T][n_out / 32]
+};
+
+// Consumer side: the activations are x * g quantized without the norm's 1/rms, which the epilogue
+// applies from the producer's partial sums (before bias and rope). partials null: none.
+struct XregNormScale {
+  const double* partials = nullptr;  // [T][count]
+  int count = 0;                     // the producer's blocks: n / 32
+  int n = 0;                         // the normalized row's length
+  float eps = 0.f;
+};
+
 struct XregArgs {
   const uint8_t* w;
   int64_t w_stride, n_out;
@@ -44,6 +63,8 @@ struct XregArgs {
   bool accumulate;  // y += result instead of y = result
   cudaStream_t stream;
   XregRope rope = {};
+  XregNormOut norm_out = {};      // requires accumulate, n_out % 32 == 0, two rows a warp, a k-split of 1 or 2
+  XregNormScale norm_scale = {};
 };
 
 struct XregShape {
@@ -65,6 +86,8 @@ XregShape xreg_shape(DType type, int64_t n_out, int units, int T);
 // regrouped types, rows that xreg_shared_fits, no k-split), and for a rope epilogue without two rows a
 // warp or with an odd n_out, kv_begin, v_begin or head_dim.
 bool launch_xreg(DType type, const XregArgs& a, const XregShape& s);
+// Whether launch_xreg takes a norm_out (handoff producer) for this type and shape.
+bool xreg_norm_out_applies(DType type, const XregShape& s, int64_t n_out);
 
 // x [T, n] f32 (row stride x_stride floats) -> XBlocks [T][n / 32] on `stream`.
 void quantize_x(const float* x, int64_t x_stride, int64_t n, int64_t T, XBlock* out, cudaStream_t stream);

@@ -3,6 +3,7 @@
 // memory copies the values the host holds when the node runs, not those of capture time).
 #include "backend/cuda/cuda_backend_impl.h"
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/norm_handoff.h"
 
 namespace llmr {
 using cuda_detail::cuda_check;
@@ -33,7 +34,10 @@ class GraphReplay final : public Replay {
     cudaStreamSynchronize(stream_);  // a queued replay may still run
     cudaGraphExecDestroy(exec_);
   }
-  void replay() override { cuda_check(cudaGraphLaunch(exec_, stream_), "cuda graph", "cudaGraphLaunch"); }
+  void replay() override {
+    cuda_ops::launch_held_product(stream_);  // work queued before the replay runs before it
+    cuda_check(cudaGraphLaunch(exec_, stream_), "cuda graph", "cudaGraphLaunch");
+  }
 
  private:
   cudaGraphExec_t exec_;
@@ -60,7 +64,7 @@ void CudaBackend::copy_from_host_input(const Tensor& host, const Tensor& dst) {
 bool CudaBackend::begin_capture() {
   check(!capturing_, "cuda graph: a capture is already open");
   cuda_check(cudaSetDevice(device_), "cuda graph", "cudaSetDevice");
-  cuda_check(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeRelaxed), "cuda graph", "cudaStreamBeginCapture");
+  cuda_check(cudaStreamBeginCapture(stream(), cudaStreamCaptureModeRelaxed), "cuda graph", "cudaStreamBeginCapture");
   capturing_ = true;
   return true;
 }
@@ -69,7 +73,7 @@ std::unique_ptr<Replay> CudaBackend::end_capture() {
   check(capturing_, "cuda graph: end_capture without begin_capture");
   capturing_ = false;
   cudaGraph_t graph = nullptr;
-  cuda_check(cudaStreamEndCapture(stream_, &graph), "cuda graph", "cudaStreamEndCapture");
+  cuda_check(cudaStreamEndCapture(stream(), &graph), "cuda graph", "cudaStreamEndCapture");
   cudaGraphExec_t exec = nullptr;
   const cudaError_t status = cudaGraphInstantiate(&exec, graph, 0);
   cudaGraphDestroy(graph);
@@ -80,6 +84,7 @@ std::unique_ptr<Replay> CudaBackend::end_capture() {
 void CudaBackend::abort_capture() {
   if (!capturing_) return;
   capturing_ = false;
+  cuda_ops::drop_held_product(stream_);  // it belonged to the capture thrown away
   cudaGraph_t graph = nullptr;
   if (cudaStreamEndCapture(stream_, &graph) == cudaSuccess && graph) cudaGraphDestroy(graph);
   cudaGetLastError();  // the failed capture's error is the caller's to report, not the next call's

@@ -81,7 +81,7 @@ void CudaBackend::rms_norm_matmul(const Tensor& x, const Tensor& norm_w, float e
   cuda_ops::check_matmul_device_args(h, w, nullptr, y);
   cuda_ops::keep_pool_memory(device());
   if (x.shape[0] == 0 || w.shape[0] == 0) return;
-  if (cuda_ops::gemv_rms_norm(x, norm_w, eps, w, y, stream())) return;
+  if (cuda_ops::gemv_rms_norm(x, norm_w, eps, w, y, stream_holding())) return;  // it may take a held product
   rms_norm(x, norm_w, eps, h);
   matmul(h, w, nullptr, y);
 }

@@ -41,7 +41,8 @@ bool gemv_swiglu_accumulate(const Tensor& gate, const Tensor& up, const Tensor& 
 // activations (rms_norm_quantize.h).
 // LLMR_CUDA_NORM_QUANT=0 (read at every call) turns it off: false, the caller runs rms_norm, matmul.
 // With rope.positions set, the product's rows are a stacked q|k|v and the GEMV's epilogue also
-// rotates q and k and writes k and v to the cache (gemv_xreg.h's XregRope).
+// rotates q and k and writes k and v to the cache (gemv_xreg.h's XregRope). A residual product held
+// on the stream (norm_handoff.h) is taken if it writes x, launched first otherwise: nothing stays held.
 bool gemv_rms_norm(const Tensor& x, const Tensor& norm_w, float eps, const Tensor& w, const Tensor& y,
                    cudaStream_t stream, const XregRope& rope = {});
 // y += w · activations through the matrix-vector path, where quantize(out) launches the kernel that

@@ -50,7 +50,7 @@ void CudaBackend::rms_norm_matmul_rope_store_kv(const Tensor& x, const Tensor& n
   r.kv_begin = q_dim, r.v_begin = q_dim + kv_dim;
   r.head_dim = spec.head_dim;
   r.cache_f16 = cache_f16;
-  if (wqkv.shape[0] > 0 && cuda_ops::gemv_rms_norm(x, norm_w, eps, wqkv, qkv, stream(), r)) return;
+  if (wqkv.shape[0] > 0 && cuda_ops::gemv_rms_norm(x, norm_w, eps, wqkv, qkv, stream_holding(), r)) return;
   Backend::rms_norm_matmul_rope_store_kv(x, norm_w, eps, h, wqkv, qkv, kv_dim, positions, spec, k_cache, v_cache);
 }
 

@@ -11,7 +11,16 @@
 
 namespace llmr::cuda_ops {
 
-enum class ArenaSlot { GemvActivations, AttentionPartials, AttentionCounters, SwigluActivations, Count };
+// NormedActivations and NormPartials: a norm handoff's (norm_handoff.h), beside the held product's own.
+enum class ArenaSlot {
+  GemvActivations,
+  AttentionPartials,
+  AttentionCounters,
+  SwigluActivations,
+  NormedActivations,
+  NormPartials,
+  Count
+};
 
 bool stream_arena_enabled();
 
