@@ -92,7 +92,7 @@ CudaBackend::CudaBackend(int device) : device_(device) {
 }
 
 cudaStream_t CudaBackend::stream() const {
-  cuda_ops::launch_held_product(stream_);
+  cuda_ops::release_held_product(stream_);
   return stream_;
 }
 

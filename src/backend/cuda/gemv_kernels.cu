@@ -18,10 +18,10 @@
 #include "backend/cuda/device_limits.h"
 #include "backend/cuda/kernel_status.h"
 #include "backend/cuda/matmul_kernels.h"
+#include "backend/cuda/norm_handoff.h"
 #include "backend/cuda/pdl.cuh"
 #include "backend/cuda/quant_device.cuh"
 #include "backend/cuda/quantize_xblock.cuh"
-#include "backend/cuda/norm_handoff.h"
 #include "backend/cuda/rms_norm_quantize.h"
 #include "backend/cuda/stream_arena.h"
 

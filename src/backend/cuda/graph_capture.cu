@@ -35,7 +35,7 @@ class GraphReplay final : public Replay {
     cudaGraphExecDestroy(exec_);
   }
   void replay() override {
-    cuda_ops::launch_held_product(stream_);  // work queued before the replay runs before it
+    cuda_ops::release_held_product(stream_);  // work queued before the replay runs before it
     cuda_check(cudaGraphLaunch(exec_, stream_), "cuda graph", "cudaGraphLaunch");
   }
 

@@ -36,12 +36,12 @@ void launch_held(const HeldProduct& p) {
 bool norm_handoff_enabled() { return switch_on("LLMR_CUDA_NORM_HANDOFF") && stream_arena_enabled(); }
 
 void hold_residual_product(DType type, const XregArgs& args, const XregShape& shape) {
-  launch_held_product(args.stream);
+  release_held_product(args.stream);
   std::lock_guard<std::mutex> lock(held_mutex);
   held()[args.stream] = HeldProduct{type, args, shape};
 }
 
-void launch_held_product(cudaStream_t stream) {
+void release_held_product(cudaStream_t stream) {
   if (auto p = take(stream)) launch_held(*p);
 }
 

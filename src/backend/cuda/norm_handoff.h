@@ -32,8 +32,8 @@ void hold_residual_product(DType type, const XregArgs& args, const XregShape& sh
 // Launches a product taken off its stream (with whatever norm_out its args now carry).
 void launch_held(const HeldProduct& p);
 
-// Launches the stream's held product, if any, as it is.
-void launch_held_product(cudaStream_t stream);
+// Launches the stream's held product, if any, as it is (every op but the norm's, before its own work).
+void release_held_product(cudaStream_t stream);
 
 // The stream's held product, taken off the stream, if it writes exactly these rows (y, T rows of n_out
 // floats at y_stride); otherwise the held product, if any, is launched as it is and nullopt returned.
