@@ -154,6 +154,8 @@ int bench(const std::vector<std::string>& argv) {
   };
   if (n_prompt > 0) row("pp" + std::to_string(n_prompt), prompt_processing);
   if (n_gen > 0) row("tg" + std::to_string(n_gen), [&] { return generation(n_gen); });
+  if (model.graph_kernels() > 0)  // which kernels ran is the first question when a figure moves
+    std::fprintf(stderr, "generation: a recorded step of %lld kernels\n", (long long)model.graph_kernels());
   if (tp_model)
     std::fprintf(stderr, "tensor parallel %d: %.3f s in collectives (rank 0, warm-up included)\n", tp,
                  tp_model->collective_seconds());

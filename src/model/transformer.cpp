@@ -148,6 +148,8 @@ void Transformer::reserve(int64_t n, int64_t n_out) {
   }
 }
 
+int64_t Transformer::graph_kernels() const { return graph_ && graph_->replay ? graph_->replay->kernels() : 0; }
+
 void Transformer::set_decode_graphs(bool on) {
   graphs_on_ = on;
   if (!on) graph_.reset();

@@ -49,6 +49,8 @@ class Transformer {
   bool decode_graphs() const { return graphs_on_; }
   // Steps served by replaying a recorded graph so far (for tests and benchmarks).
   int64_t graph_replays() const { return graph_replays_; }
+  // The kernels the recorded step launches (0: none recorded, or the backend does not say).
+  int64_t graph_kernels() const;
 
   const ModelConfig& config() const { return config_; }
   Backend& backend() { return backend_; }

@@ -194,6 +194,8 @@ class Replay {
  public:
   virtual ~Replay() = default;
   virtual void replay() = 0;
+  // The kernels one replay launches (0 where the backend does not know), for benchmarks' reports.
+  virtual int64_t kernels() const { return 0; }
 };
 
 }  // namespace llmr

@@ -81,6 +81,9 @@ void check_graph_matches_direct(const LoadedModel& m, const std::vector<int32_t>
     // the other 17 (step 10 is the 3-token chunk).
     EXPECT_EQ(graphed.graph_replays() - replays_before, 18) << what << " round " << round;
     EXPECT_EQ(direct.graph_replays(), 0) << what;
+    // The recorded step's kernels, as bench reports them: a layer's products, attention and norms at least.
+    EXPECT_GE(graphed.graph_kernels(), 4 * m.config.n_layer) << what;
+    EXPECT_EQ(direct.graph_kernels(), 0) << what;
   }
 }
 

@@ -1,6 +1,8 @@
 // CudaBackend's recording of queued ops as a CUDA graph (stream capture) and its replay, plus the
 // pinned host inputs such a graph reads at each replay (a host-to-device memcpy node out of pinned
 // memory copies the values the host holds when the node runs, not those of capture time).
+#include <vector>
+
 #include "backend/cuda/cuda_backend_impl.h"
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/norm_handoff.h"
@@ -29,7 +31,8 @@ class PinnedBuffer final : public Buffer {
 // An instantiated graph replayed on the backend's stream.
 class GraphReplay final : public Replay {
  public:
-  GraphReplay(cudaGraphExec_t exec, cudaStream_t stream) : exec_(exec), stream_(stream) {}
+  GraphReplay(cudaGraphExec_t exec, cudaStream_t stream, int64_t kernels)
+      : exec_(exec), stream_(stream), kernels_(kernels) {}
   ~GraphReplay() override {
     cudaStreamSynchronize(stream_);  // a queued replay may still run
     cudaGraphExecDestroy(exec_);
@@ -38,11 +41,27 @@ class GraphReplay final : public Replay {
     cuda_ops::release_held_product(stream_);  // work queued before the replay runs before it
     cuda_check(cudaGraphLaunch(exec_, stream_), "cuda graph", "cudaGraphLaunch");
   }
+  int64_t kernels() const override { return kernels_; }
 
  private:
   cudaGraphExec_t exec_;
   cudaStream_t stream_;
+  int64_t kernels_;
 };
+
+// The kernel nodes of a recorded graph.
+int64_t count_kernels(cudaGraph_t graph) {
+  size_t n = 0;
+  if (cudaGraphGetNodes(graph, nullptr, &n) != cudaSuccess) return 0;
+  std::vector<cudaGraphNode_t> nodes(n);
+  if (n && cudaGraphGetNodes(graph, nodes.data(), &n) != cudaSuccess) return 0;
+  int64_t kernels = 0;
+  for (cudaGraphNode_t node : nodes) {
+    cudaGraphNodeType type;
+    if (cudaGraphNodeGetType(node, &type) == cudaSuccess && type == cudaGraphNodeTypeKernel) ++kernels;
+  }
+  return kernels;
+}
 
 }  // namespace
 
@@ -76,9 +95,10 @@ std::unique_ptr<Replay> CudaBackend::end_capture() {
   cuda_check(cudaStreamEndCapture(stream(), &graph), "cuda graph", "cudaStreamEndCapture");
   cudaGraphExec_t exec = nullptr;
   const cudaError_t status = cudaGraphInstantiate(&exec, graph, 0);
+  const int64_t kernels = count_kernels(graph);
   cudaGraphDestroy(graph);
   cuda_check(status, "cuda graph", "cudaGraphInstantiate");
-  return std::make_unique<GraphReplay>(exec, stream_);
+  return std::make_unique<GraphReplay>(exec, stream_, kernels);
 }
 
 void CudaBackend::abort_capture() {
