@@ -17,12 +17,19 @@ std::map<cudaStream_t, HeldProduct>& held() {
   return *m;
 }
 
+// Products held on all streams: CudaBackend::stream() asks at every call, and nothing is held then
+// most of the time (no lock taken). A stream is driven by one thread at a time, so a zero here cannot
+// miss a product held on the asking thread's own stream.
+std::atomic<int> held_count{0};
+
 std::optional<HeldProduct> take(cudaStream_t stream) {
+  if (held_count.load(std::memory_order_acquire) == 0) return std::nullopt;
   std::lock_guard<std::mutex> lock(held_mutex);
   auto it = held().find(stream);
   if (it == held().end()) return std::nullopt;
   HeldProduct p = it->second;
   held().erase(it);
+  held_count.fetch_sub(1, std::memory_order_release);
   return p;
 }
 
@@ -38,7 +45,8 @@ bool norm_handoff_enabled() { return switch_on("LLMR_CUDA_NORM_HANDOFF") && stre
 void hold_residual_product(DType type, const XregArgs& args, const XregShape& shape) {
   release_held_product(args.stream);
   std::lock_guard<std::mutex> lock(held_mutex);
-  held()[args.stream] = HeldProduct{type, args, shape};
+  held()[args.stream] = HeldProduct{type, args, shape};  // release_held_product left none for this stream
+  held_count.fetch_add(1, std::memory_order_release);
 }
 
 void release_held_product(cudaStream_t stream) {
