@@ -61,9 +61,16 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 }
 
 int bench(const std::vector<std::string>& argv) {
-  Args args(argv, {"-m", "-p", "-n", "-r", "--device", "-t", "-b", "--kv-type", "--seed", "--tp"}, {});
+  Args args(argv, {"-m", "-p", "-n", "-r", "--device", "-t", "-b", "--kv-type", "--seed", "--tp", "-c"}, {});
   const int64_t n_prompt = args.get_int("-p", 512, 0, 1 << 20);
   const int64_t n_gen = args.get_int("-n", 128, 0, 1 << 20);
+  // -c N: every test runs in a context of N tokens; by default each test's context is its own length,
+  // as llama-bench's (n_ctx = n_prompt + n_gen of the test: pp512 in 512, tg128 in 128).
+  const int64_t n_ctx = args.get_int("-c", 0, 0, 1 << 24);
+  check(n_ctx == 0 || n_ctx >= std::max(n_prompt, n_gen),
+        "bench: -c " + std::to_string(n_ctx) + " is shorter than a test (-p " + std::to_string(n_prompt) + ", -n " +
+            std::to_string(n_gen) + ")");
+  auto context_of = [&](int64_t test_tokens) { return n_ctx ? n_ctx : std::max<int64_t>(test_tokens, 1); };
   const int reps = int(args.get_int("-r", 5, 1, 10000));
   const int64_t batch = args.get_int("-b", 512, 1, 1 << 20);
   check(n_prompt > 0 || n_gen > 0, "bench: -p and -n are both 0; nothing to measure");
@@ -71,7 +78,7 @@ int bench(const std::vector<std::string>& argv) {
   options.model_path = model_path(args);
   options.device = args.get_or("--device", "cpu");
   options.threads = int(args.get_int("-t", 0, 0, 1024));
-  options.n_ctx = std::max<int64_t>({n_prompt, n_gen, 1});
+  options.n_ctx = std::max(context_of(n_prompt), context_of(n_gen));
   options.kv_type = parse_dtype(args.get_or("--kv-type", "f16"));
   // --tp N: tensor parallelism; 1 runs the sharded path on one device, more is refused until NCCL exists.
   const int tp = int(args.get_int("--tp", 0, 1, 1024));
@@ -94,14 +101,19 @@ int bench(const std::vector<std::string>& argv) {
   // Random token ids, so models without a vocabulary (synth) work too.
   std::mt19937_64 rng(uint64_t(args.get_int("--seed", 1234, 0, INT64_MAX)));
   std::uniform_int_distribution<int32_t> token(0, int32_t(engine.config().n_vocab - 1));
-  std::unique_ptr<KvCache> cache = tp > 0 ? nullptr : engine.new_cache();
+  std::unique_ptr<KvCache> cache;
   std::unique_ptr<TensorParallelTransformer> tp_model;
   std::unique_ptr<TpKvCache> tp_cache;
-  if (tp > 0) {
+  if (tp > 0)
     tp_model = std::make_unique<TensorParallelTransformer>(engine.config(), engine.model().weights,
                                                            std::vector<Backend*>{&backend});
-    tp_cache = tp_model->new_cache(engine.n_ctx(), options.kv_type);
-  }
+  // A test's own KV cache, made before its warm-up as llama-bench makes a context per test.
+  auto new_context = [&](int64_t tokens) {
+    cache.reset();
+    tp_cache.reset();
+    if (tp_model) tp_cache = tp_model->new_cache(context_of(tokens), options.kv_type);
+    else cache = engine.new_cache(context_of(tokens));
+  };
   auto forward = [&](std::span<const int32_t> ids, int64_t pos) {
     if (tp_model) tp_model->forward(ids, pos, *tp_cache);
     else model.forward(ids, pos, *cache);
@@ -130,10 +142,6 @@ int bench(const std::vector<std::string>& argv) {
     return double(n) / seconds_since(t0);
   };
 
-  // Warm-up as llama-bench: one full prompt and one generated token (page in weights, size scratch).
-  if (n_prompt > 0) prompt_processing();
-  if (n_gen > 0) generation(1);
-
   const std::string label = model_label(engine.model(), params);
   char size[32], nparams[32];
   std::snprintf(size, sizeof size, "%.2f GiB", double(bytes) / double(1ull << 30));
@@ -152,8 +160,18 @@ int bench(const std::vector<std::string>& argv) {
                 s.mean, s.stddev, s.median);
     std::fflush(stdout);
   };
-  if (n_prompt > 0) row("pp" + std::to_string(n_prompt), prompt_processing);
-  if (n_gen > 0) row("tg" + std::to_string(n_gen), [&] { return generation(n_gen); });
+  // Each test as llama-bench runs it: its context, a warm-up (one full prompt, or one generated token:
+  // page in weights, size scratch, record the step), then the timed repetitions.
+  if (n_prompt > 0) {
+    new_context(n_prompt);
+    prompt_processing();
+    row("pp" + std::to_string(n_prompt), prompt_processing);
+  }
+  if (n_gen > 0) {
+    new_context(n_gen);
+    generation(1);
+    row("tg" + std::to_string(n_gen), [&] { return generation(n_gen); });
+  }
   if (model.graph_kernels() > 0)  // which kernels ran is the first question when a figure moves
     std::fprintf(stderr, "generation: a recorded step of %lld kernels\n", (long long)model.graph_kernels());
   if (tp_model)
@@ -162,7 +180,7 @@ int bench(const std::vector<std::string>& argv) {
   return 0;
 }
 
-RegisterCommand reg({"bench", "prompt and generation speed as llama-bench's table (-m MODEL -p 512 -n 128 -r 5)",
+RegisterCommand reg({"bench", "prompt and generation speed as llama-bench's table (-m MODEL -p 512 -n 128 -r 5 [-c CTX])",
                      &bench});
 
 }  // namespace

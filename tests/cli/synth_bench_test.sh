@@ -50,6 +50,9 @@ grep -q "^| model | size | params | backend | threads | test | t/s |" "$tmp/benc
 "$llmr" bench -m "$tmp/qwen.gguf" -p 0 -n 3 -r 1 -t 1 >"$tmp/bench" 2>&1
 grep -q "| tg3 |" "$tmp/bench" && ! grep -q "| pp" "$tmp/bench" && pass "bench -p 0: generation only" ||
   fail "bench -p 0: $(cat "$tmp/bench")"
+"$llmr" bench -m "$tmp/a.gguf" -p 8 -n 4 -c 64 -r 1 -t 1 >"$tmp/bench" 2>&1
+grep -q "| pp8 |" "$tmp/bench" && grep -q "| tg4 |" "$tmp/bench" && pass "bench -c 64: both tests in one context size" ||
+  fail "bench -c: $(cat "$tmp/bench")"
 "$llmr" bench -p 8 -n 2 -r 1 -t 1 >"$tmp/bench" 2>&1
 grep -q "| pp8 |" "$tmp/bench" && grep -q "| tg2 |" "$tmp/bench" && pass "bench without -m: the default model" ||
   fail "bench default model: $(cat "$tmp/bench")"
@@ -90,6 +93,7 @@ expect_error "--vocab-from a missing file" "$tmp/none.gguf" "$llmr" synth --shap
 expect_error "unwritable output" "$tmp/no/such/dir" "$llmr" synth --shape tiny "$tmp/no/such/dir/x.gguf"
 expect_error "bench -p 0 -n 0" "nothing to measure" "$llmr" bench -m "$tmp/a.gguf" -p 0 -n 0
 expect_error "bench unknown device" "'tpu'" "$llmr" bench -m "$tmp/a.gguf" --device tpu
+expect_error "bench -c shorter than a test" "\-c 8 is shorter" "$llmr" bench -m "$tmp/a.gguf" -p 16 -n 4 -c 8
 expect_error "bench -r 0" "\-r" "$llmr" bench -m "$tmp/a.gguf" -r 0
 [ ! -e "$tmp/x.gguf" ] && pass "no file left by failed synths" || fail "a failed synth left $tmp/x.gguf"
 
