@@ -196,10 +196,11 @@ __global__ void __launch_bounds__(32 * NW) attention_decode_kernel(DecodeParams 
   if (!p.early_rows) pdl_wait();
   const int n_keys = token_keys(p, t);
   const SplitPlan plan = plan_splits(p, n_keys, max(kMinKeysPerSplit, kWarps * KEYS));
-  if (split >= plan.count) {  // the whole block: past this token's keys
-    pdl_wait();
-    return;
-  }
+  // A block past this token's keys leaves at once, without waiting on the kernel before (it writes
+  // nothing; split 0 always has keys and waits, so this kernel's completion still implies that one's):
+  // a captured step is sized for the whole cache, and idle blocks parked at the wait would hold
+  // multiprocessor slots the running kernel wants.
+  if (split >= plan.count) return;
   const int k_begin = split * plan.per, k_end = min(n_keys, k_begin + plan.per);
 
   // element (c, i) of this lane: d = (c * LPK + j) * VEC + i; a chunk is all in or all out (D % VEC == 0)
