@@ -1,6 +1,7 @@
 #pragma once
 // The decoder-only transformer forward pass (Llama, Mistral, Qwen2, Qwen3), written as calls to ops.
 #include <functional>
+#include <map>
 #include <memory>
 #include <span>
 #include <vector>
@@ -39,25 +40,29 @@ class Transformer {
 
   // One sequence: logits [T, vocab] when all_logits, else [1, vocab] for the last token. Single-token
   // steps replay a recorded graph of the whole step on backends that can record (CUDA graphs): the
-  // first step with a given cache runs directly, the second records, later ones replay.
+  // first step with a given cache runs directly; after it, the first step of each span of positions
+  // (decode_span) records, later ones replay.
   Tensor forward(std::span<const int32_t> tokens, int64_t pos0, KvCache& cache, bool all_logits = false,
                  LogitsAt at = LogitsAt::Host);
 
   // Whether single-token steps may replay a recorded graph. The default comes from LLMR_CUDA_GRAPHS
-  // ("1": on; unset or anything else: off).
+  // (on unless it is "0").
   void set_decode_graphs(bool on);
   bool decode_graphs() const { return graphs_on_; }
   // Steps served by replaying a recorded graph so far (for tests and benchmarks).
   int64_t graph_replays() const { return graph_replays_; }
-  // The kernels the recorded step launches (0: none recorded, or the backend does not say).
+  // The kernels of the recorded step replayed last (0: none recorded, or the backend does not say).
   int64_t graph_kernels() const;
+  // Steps recorded so far: one per span of positions (decode_span) and set of buffers.
+  int64_t graphs_recorded() const { return graphs_recorded_; }
 
   const ModelConfig& config() const { return config_; }
   Backend& backend() { return backend_; }
 
  private:
   struct Scratch;  // activations for up to `capacity_` rows, logits for up to `out_capacity_`
-  struct DecodeGraph;  // a recorded single-token step and what it was recorded against
+  struct DecodeGraph;  // a recorded single-token step for one span of positions
+  void drop_graphs();  // the recorded steps and the buffers they address
   // How a pass's per-row inputs reach the ops: the embedding, and per layer rope of q and k, the KV
   // write and attention.
   struct StepInputs {
@@ -94,8 +99,10 @@ class Transformer {
   int64_t capacity_ = 0, out_capacity_ = 0;
   bool stacked_ = false;  // some layer's q/k/v or gate/up weights are stacked (scratch for their outputs)
   bool graphs_on_ = false;
-  int64_t graph_replays_ = 0;
-  std::unique_ptr<DecodeGraph> graph_;
+  int64_t graph_replays_ = 0, graphs_recorded_ = 0;
+  std::vector<const void*> graph_buffers_;  // the KV and scratch buffers the recorded steps address
+  std::map<int64_t, std::unique_ptr<DecodeGraph>> graphs_;  // by span: the cache rows attention reads
+  const DecodeGraph* last_graph_ = nullptr;  // replayed last
 };
 
 }  // namespace llmr

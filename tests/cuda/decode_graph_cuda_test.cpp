@@ -2,7 +2,7 @@
 // model (f32 safetensors) and q8_0 GGUFs made by convert_hf_to_gguf, over 20 greedy decode steps after
 // the prompt, with a 3-token chunk in the middle (direct steps between replays) and a second cache (the
 // graph is recorded again for its buffers), with f16 and q8_0 KV caches. The only difference allowed is the summation order of
-// attention (the graph's launch is sized for the whole cache): 1e-3 of the largest logit.
+// attention (the graph's launch is sized for its span of the cache): 1e-3 of the largest logit.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -117,6 +117,35 @@ TEST(CudaDecodeGraph, Q8GgufReplayMatchesDirectSteps) {
     }
     std::filesystem::remove(path);
   }
+}
+
+// A recorded step attends over the cache's first 128, 256, ... rows: going from position 6 to 299 of a
+// 300-token cache takes three recordings (spans 128, 256 and the whole 300), each matching the direct
+// steps, and a second pass over the same positions records nothing more.
+TEST(CudaDecodeGraph, StepsRecordedPerSpanOfPositions) {
+  auto f = load_fixture("llama2");
+  auto m = load_model(f.dir);
+  auto backend = make_cuda_backend(0);
+  Transformer direct(m->config, m->weights, *backend), graphed(m->config, m->weights, *backend);
+  direct.set_decode_graphs(false);
+  graphed.set_decode_graphs(true);
+  KvCache cache_d(m->config, 300, DType::F16, backend.get()), cache_g(m->config, 300, DType::F16, backend.get());
+  const std::vector<int32_t> prompt = f.ids("prompt_ids");
+  ASSERT_LT(prompt.size(), 128u);
+  for (int pass = 0; pass < 2; ++pass) {
+    std::vector<float> want = copy_row(direct.forward(prompt, 0, cache_d));
+    graphed.forward(prompt, 0, cache_g);
+    for (int64_t pos = int64_t(prompt.size()); pos < 300; ++pos) {
+      const std::vector<int32_t> one = {argmax(Tensor::view(want.data(), DType::F32, {1, int64_t(want.size())}))};
+      want = copy_row(direct.forward(one, pos, cache_d));
+      const Tensor got = graphed.forward(one, pos, cache_g);
+      ASSERT_LE(relative_error(got, Tensor::view(want.data(), DType::F32, {1, int64_t(want.size())})), kRelTol)
+          << "pass " << pass << " pos " << pos;
+    }
+    EXPECT_EQ(graphed.graphs_recorded(), 3) << "pass " << pass;
+  }
+  // Every single-token step but the first (direct) replays: 300 - |prompt| - 1, then 300 - |prompt|.
+  EXPECT_EQ(graphed.graph_replays(), 2 * (300 - int64_t(prompt.size())) - 1);
 }
 
 TEST(CudaDecodeGraph, ContextLimitsAndBadTokensAreCheckedBeforeReplay) {
