@@ -2,7 +2,10 @@
 
 #include <pcre2.h>
 
+#include <cstdio>
+
 #include "core/error.h"
+#include "tokenizer/unicode_added_data.h"
 
 namespace llmr {
 namespace {
@@ -10,6 +13,42 @@ namespace {
 // JavaScript's \s (WhiteSpace + LineTerminator), which differs from PCRE2's: it has U+FEFF, not U+0085.
 constexpr const char* kJsSpaceClass =
     "\\t\\n\\x{0B}\\f\\r \\x{A0}\\x{1680}\\x{2000}-\\x{200A}\\x{2028}\\x{2029}\\x{202F}\\x{205F}\\x{3000}\\x{FEFF}";
+
+// Class members for the code points of general category `property` ("L", "Lo", ...) that PCRE2's older
+// Unicode leaves unassigned (unicode_added_data.h): "\x{1E5D0}-\x{1E5ED}...", to follow \p{property}.
+std::string added_members(const std::string& property) {
+  std::string out;
+  for (size_t i = 0; i < unicode_added::kRangeCount; ++i) {
+    const auto& r = unicode_added::kRanges[i];
+    if (r.category[0] != property[0] || (property.size() == 2 && r.category[1] != property[1])) continue;
+    char item[40];
+    if (r.first == r.last) std::snprintf(item, sizeof item, "\\x{%X}", unsigned(r.first));
+    else std::snprintf(item, sizeof item, "\\x{%X}-\\x{%X}", unsigned(r.first), unsigned(r.last));
+    out += item;
+  }
+  return out;
+}
+
+// A general-category property name of one or two letters ("L", "Lu"): the forms the expansion knows.
+bool category_name(const std::string& name) {
+  const std::string majors = "LMNPSZC";
+  return (name.size() == 1 || name.size() == 2) && majors.find(name[0]) != std::string::npos &&
+         (name.size() == 1 || (name[1] >= 'a' && name[1] <= 'z'));
+}
+
+// \p{L} and the like at pattern[i], completed with the code points assigned since PCRE2's Unicode:
+// appended to out, i moved to the closing brace. False (nothing done) for other properties.
+bool expand_category(const std::string& pattern, size_t& i, bool in_class, std::string& out) {
+  if (i + 2 >= pattern.size() || pattern[i + 2] != '{') return false;
+  const size_t close = pattern.find('}', i + 3);
+  if (close == std::string::npos) return false;
+  const std::string property = pattern.substr(i + 3, close - (i + 3));
+  if (!category_name(property)) return false;
+  const std::string own = "\\p{" + property + "}", added = added_members(property);
+  out += added.empty() ? own : in_class ? own + added : "[" + own + added + "]";
+  i = close;
+  return true;
+}
 
 }  // namespace
 
@@ -30,6 +69,7 @@ std::string js_regex_to_pcre2(const std::string& input) {
       else if (n == 'S' && !in_class) out += "[^" + std::string(kJsSpaceClass) + "]";
       else if (n == 'd' && !in_class) out += "[0-9]";  // JS \d is ASCII even with the u flag
       else if (n == 'd') out += "0-9";
+      else if (n == 'p' && expand_category(pattern, i, in_class, out)) continue;
       else { out += c; out += n; }
       ++i;
       continue;

