@@ -65,6 +65,7 @@ def node_additions():
                 compose.append((head[0], nfd[-1], cp))
     return ccc, decomp, compose
 
+
 ccc_ranges = []  # (first, last, class), merged runs
 decomp = []      # (cp, [cps]) single-level canonical decompositions
 compose = []     # (first, second, composite) for primary composites
