@@ -2,10 +2,12 @@
 
 #include <pcre2.h>
 
+#include <algorithm>
 #include <cstdio>
 
 #include "core/error.h"
 #include "tokenizer/unicode_added_data.h"
+#include "tokenizer/utf8.h"
 
 namespace llmr {
 namespace {
@@ -52,7 +54,7 @@ bool expand_category(const std::string& pattern, size_t& i, bool in_class, std::
 
 }  // namespace
 
-std::string js_regex_to_pcre2(const std::string& input) {
+std::string js_regex_to_pcre2(const std::string& input, bool added_code_points) {
   std::string pattern = input;
   // transformers.js spells out this case-insensitive group (JS lacks (?i:)); PCRE2's folding would
   // also match U+017F and U+212A, so use the same spelled-out form.
@@ -69,7 +71,7 @@ std::string js_regex_to_pcre2(const std::string& input) {
       else if (n == 'S' && !in_class) out += "[^" + std::string(kJsSpaceClass) + "]";
       else if (n == 'd' && !in_class) out += "[0-9]";  // JS \d is ASCII even with the u flag
       else if (n == 'd') out += "0-9";
-      else if (n == 'p' && expand_category(pattern, i, in_class, out)) continue;
+      else if (n == 'p' && added_code_points && expand_category(pattern, i, in_class, out)) continue;
       else { out += c; out += n; }
       ++i;
       continue;
@@ -81,26 +83,64 @@ std::string js_regex_to_pcre2(const std::string& input) {
   return out;
 }
 
-struct SplitRegex::Impl {
+namespace {
+
+// Whether text (valid UTF-8) holds a code point of unicode_added_data.h (all of them are past U+07FF).
+bool has_added_code_point(std::string_view text) {
+  const auto* ranges = unicode_added::kRanges;
+  const auto* end = ranges + unicode_added::kRangeCount;
+  for (size_t pos = 0; pos < text.size();) {
+    if (static_cast<unsigned char>(text[pos]) < 0xE0) {
+      pos += utf8::sequence_length(static_cast<unsigned char>(text[pos]));
+      continue;
+    }
+    const uint32_t cp = utf8::next(text, pos);
+    const auto* it = std::upper_bound(ranges, end, cp, [](uint32_t c, const auto& r) { return c < r.first; });
+    if (it != ranges && cp <= (it - 1)->last) return true;
+  }
+  return false;
+}
+
+struct CompiledRegex {
   pcre2_code* code = nullptr;
   bool jit = false;
-  ~Impl() { if (code) pcre2_code_free(code); }
 };
 
-SplitRegex::SplitRegex(const std::string& pattern, bool literal) : source_(pattern), impl_(std::make_unique<Impl>()) {
-  std::string translated = literal ? pattern : js_regex_to_pcre2(pattern);
+CompiledRegex compile(const std::string& source, const std::string& translated, bool literal) {
   uint32_t options = PCRE2_UTF | PCRE2_NO_UTF_CHECK | (literal ? PCRE2_LITERAL : PCRE2_UCP);
   int err = 0;
   PCRE2_SIZE err_offset = 0;
-  impl_->code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(translated.data()), translated.size(), options, &err,
-                              &err_offset, nullptr);
-  if (!impl_->code) {
+  CompiledRegex r;
+  r.code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(translated.data()), translated.size(), options, &err,
+                         &err_offset, nullptr);
+  if (!r.code) {
     PCRE2_UCHAR msg[256];
     pcre2_get_error_message(err, msg, sizeof msg);
-    throw Error("pre-tokenizer regex '" + pattern + "' does not compile at offset " + std::to_string(err_offset) +
+    throw Error("pre-tokenizer regex '" + source + "' does not compile at offset " + std::to_string(err_offset) +
                 ": " + reinterpret_cast<const char*>(msg));
   }
-  impl_->jit = pcre2_jit_compile(impl_->code, PCRE2_JIT_COMPLETE) == 0;
+  r.jit = pcre2_jit_compile(r.code, PCRE2_JIT_COMPLETE) == 0;
+  return r;
+}
+
+}  // namespace
+
+// The pattern as PCRE2's Unicode has it, and completed with the code points assigned since (or null
+// where that changes nothing): the longer classes cost 20-30% of the speed, so text holding none of
+// those code points (nearly all text) takes the first, which then matches the same.
+struct SplitRegex::Impl {
+  CompiledRegex plain, completed;
+  ~Impl() {
+    if (plain.code) pcre2_code_free(plain.code);
+    if (completed.code) pcre2_code_free(completed.code);
+  }
+};
+
+SplitRegex::SplitRegex(const std::string& pattern, bool literal) : source_(pattern), impl_(std::make_unique<Impl>()) {
+  const std::string plain = literal ? pattern : js_regex_to_pcre2(pattern, false);
+  impl_->plain = compile(pattern, plain, literal);
+  const std::string completed = literal ? pattern : js_regex_to_pcre2(pattern, true);
+  if (completed != plain) impl_->completed = compile(pattern, completed, literal);
 }
 
 SplitRegex::~SplitRegex() = default;
@@ -108,13 +148,14 @@ SplitRegex::SplitRegex(SplitRegex&&) noexcept = default;
 SplitRegex& SplitRegex::operator=(SplitRegex&&) noexcept = default;
 
 void SplitRegex::split(std::string_view text, std::vector<std::string_view>& out) const {
-  pcre2_match_data* md = pcre2_match_data_create_from_pattern(impl_->code, nullptr);
+  const CompiledRegex& re = impl_->completed.code && has_added_code_point(text) ? impl_->completed : impl_->plain;
+  pcre2_match_data* md = pcre2_match_data_create_from_pattern(re.code, nullptr);
   check(md != nullptr, "pre-tokenizer regex: out of memory for match data");
   auto subject = reinterpret_cast<PCRE2_SPTR>(text.data());
   size_t prev = 0, start = 0;
   while (start <= text.size()) {
-    int rc = impl_->jit ? pcre2_jit_match(impl_->code, subject, text.size(), start, PCRE2_NO_UTF_CHECK, md, nullptr)
-                        : pcre2_match(impl_->code, subject, text.size(), start, PCRE2_NO_UTF_CHECK, md, nullptr);
+    int rc = re.jit ? pcre2_jit_match(re.code, subject, text.size(), start, PCRE2_NO_UTF_CHECK, md, nullptr)
+                    : pcre2_match(re.code, subject, text.size(), start, PCRE2_NO_UTF_CHECK, md, nullptr);
     if (rc == PCRE2_ERROR_NOMATCH) break;
     if (rc < 0) {
       pcre2_match_data_free(md);

@@ -27,8 +27,8 @@ class SplitRegex {
   std::unique_ptr<Impl> impl_;
 };
 
-// Rewrites a JavaScript-flavoured pattern so PCRE2 matches what V8 matches (\s, case-insensitive groups,
-// \p{..} categories with the code points assigned since PCRE2's Unicode).
-std::string js_regex_to_pcre2(const std::string& pattern);
+// Rewrites a JavaScript-flavoured pattern so PCRE2 matches what V8 matches (\s, case-insensitive groups;
+// with added_code_points, \p{..} categories hold the code points assigned since PCRE2's Unicode).
+std::string js_regex_to_pcre2(const std::string& pattern, bool added_code_points = true);
 
 }  // namespace llmr
