@@ -160,8 +160,11 @@ int bench(const std::vector<std::string>& argv) {
                 s.mean, s.stddev, s.median);
     std::fflush(stdout);
   };
-  // Each test as llama-bench runs it: its context, a warm-up (one full prompt, or one generated token:
-  // page in weights, size scratch, record the step), then the timed repetitions.
+  // Each test as llama-bench runs it: its context, a warm-up (one full prompt, or generated tokens: page
+  // in weights, size scratch), then the timed repetitions. Two warm-up tokens, where llama-bench takes
+  // one: a step with new buffers runs directly and the next one records the step (CUDA graphs), which
+  // the first timed run would otherwise pay for (H200 Q4_K tg128: 543.9 +- 4.8 -> 547.7 +- 1.0,
+  // docs/measurements/2026-11-29-h200-17/bench_bisect.log).
   if (n_prompt > 0) {
     new_context(n_prompt);
     prompt_processing();
@@ -169,7 +172,7 @@ int bench(const std::vector<std::string>& argv) {
   }
   if (n_gen > 0) {
     new_context(n_gen);
-    generation(1);
+    generation(2);
     row("tg" + std::to_string(n_gen), [&] { return generation(n_gen); });
   }
   if (model.graph_kernels() > 0)  // which kernels ran is the first question when a figure moves
