@@ -172,7 +172,7 @@ int bench(const std::vector<std::string>& argv) {
   }
   if (n_gen > 0) {
     new_context(n_gen);
-    generation(2);
+    generation(std::min<int64_t>(2, n_gen));
     row("tg" + std::to_string(n_gen), [&] { return generation(n_gen); });
   }
   if (model.graph_kernels() > 0)  // which kernels ran is the first question when a figure moves

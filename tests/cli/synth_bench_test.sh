@@ -50,6 +50,8 @@ grep -q "^| model | size | params | backend | threads | test | t/s |" "$tmp/benc
 "$llmr" bench -m "$tmp/qwen.gguf" -p 0 -n 3 -r 1 -t 1 >"$tmp/bench" 2>&1
 grep -q "| tg3 |" "$tmp/bench" && ! grep -q "| pp" "$tmp/bench" && pass "bench -p 0: generation only" ||
   fail "bench -p 0: $(cat "$tmp/bench")"
+"$llmr" bench -m "$tmp/qwen.gguf" -p 0 -n 1 -r 1 -t 1 >"$tmp/bench" 2>&1
+grep -q "| tg1 |" "$tmp/bench" && pass "bench -n 1: a one-token context" || fail "bench -n 1: $(cat "$tmp/bench")"
 "$llmr" bench -m "$tmp/a.gguf" -p 8 -n 4 -c 64 -r 1 -t 1 >"$tmp/bench" 2>&1
 grep -q "| pp8 |" "$tmp/bench" && grep -q "| tg4 |" "$tmp/bench" && pass "bench -c 64: both tests in one context size" ||
   fail "bench -c: $(cat "$tmp/bench")"
