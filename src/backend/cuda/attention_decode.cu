@@ -11,7 +11,8 @@
 // split writes the output, several write partials that the block finishing a head group last
 // combines (a counter per head group), so a step takes one launch.
 // The splits are planned on the device from the position it reads: a captured decode step is sized
-// for the whole cache, and the blocks past the keys the step has leave at once.
+// for the cache rows it is given (a span of positions, transformer.cpp's decode_span), and the blocks
+// past the keys the step has leave at once.
 // q8_0 caches: a lane's VEC = 8 elements lie in one block, loaded as its scale and 8 levels (three
 // registers, against four for eight f16) and turned to f32 where used.
 #include <cuda_fp16.h>
@@ -198,7 +199,7 @@ __global__ void __launch_bounds__(32 * NW) attention_decode_kernel(DecodeParams 
   const SplitPlan plan = plan_splits(p, n_keys, max(kMinKeysPerSplit, kWarps * KEYS));
   // A block past this token's keys leaves at once, without waiting on the kernel before (it writes
   // nothing; split 0 always has keys and waits, so this kernel's completion still implies that one's):
-  // a captured step is sized for the whole cache, and idle blocks parked at the wait would hold
+  // a captured step is sized for its span of the cache, and idle blocks parked at the wait would hold
   // multiprocessor slots the running kernel wants.
   if (split >= plan.count) return;
   const int k_begin = split * plan.per, k_end = min(n_keys, k_begin + plan.per);
