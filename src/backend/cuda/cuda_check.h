@@ -10,9 +10,11 @@
 namespace llmr::cuda_detail {
 
 inline void cuda_check(cudaError_t status, const char* op, const char* what) {
-  if (status != cudaSuccess)
-    throw Error(std::string(op) + ": " + what + " failed: " + cudaGetErrorName(status) + " (" +
-                cudaGetErrorString(status) + ")");
+  if (status == cudaSuccess) return;
+  // Consumed here: a call's non-sticky error must not be reported again by the next launch's check.
+  cudaGetLastError();
+  throw Error(std::string(op) + ": " + what + " failed: " + cudaGetErrorName(status) + " (" +
+              cudaGetErrorString(status) + ")");
 }
 
 // After each kernel launch: a bad configuration is reported here, naming the op, not at a later sync.
