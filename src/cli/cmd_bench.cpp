@@ -60,8 +60,43 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
+// The recorded step's kernels, each run alone with the cache emptied, grouped by kernel and launch
+// shape, most time first: a markdown table after the speed table.
+void print_step_kernels(const std::vector<KernelTime>& kernels) {
+  if (kernels.empty()) {
+    std::printf("\nstep kernels: none recorded (a backend without recorded steps, or LLMR_CUDA_GRAPHS=0)\n");
+    return;
+  }
+  struct Group {
+    const KernelTime* first;
+    int count = 0;
+    double total = 0;
+  };
+  std::vector<Group> groups;
+  double step = 0;
+  for (const KernelTime& k : kernels) {
+    step += k.microseconds;
+    auto same = [&](const Group& g) {
+      return g.first->name == k.name && g.first->blocks == k.blocks && g.first->threads == k.threads;
+    };
+    auto it = std::find_if(groups.begin(), groups.end(), same);
+    if (it == groups.end()) it = groups.insert(groups.end(), Group{&k});
+    it->count += 1;
+    it->total += k.microseconds;
+  }
+  std::stable_sort(groups.begin(), groups.end(), [](const Group& a, const Group& b) { return a.total > b.total; });
+  std::printf("\n| step kernel (each alone, cache emptied) | blocks | threads | count | us each | us total | share |\n");
+  std::printf("| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+  for (const Group& g : groups)
+    std::printf("| %s | %lld | %d | %d | %.2f | %.1f | %.1f%% |\n", g.first->name.c_str(), (long long)g.first->blocks,
+                g.first->threads, g.count, g.total / g.count, g.total, 100.0 * g.total / step);
+  std::printf("| all %zu kernels | | | | | %.1f | |\n", kernels.size(), step);
+  std::fflush(stdout);
+}
+
 int bench(const std::vector<std::string>& argv) {
-  Args args(argv, {"-m", "-p", "-n", "-r", "--device", "-t", "-b", "--kv-type", "--seed", "--tp", "-c"}, {});
+  Args args(argv, {"-m", "-p", "-n", "-r", "--device", "-t", "-b", "--kv-type", "--seed", "--tp", "-c"},
+            {"--step-kernels"});
   const int64_t n_prompt = args.get_int("-p", 512, 0, 1 << 20);
   const int64_t n_gen = args.get_int("-n", 128, 0, 1 << 20);
   // -c N: every test runs in a context of N tokens; by default each test's context is its own length,
@@ -177,6 +212,8 @@ int bench(const std::vector<std::string>& argv) {
   }
   if (model.graph_kernels() > 0)  // which kernels ran is the first question when a figure moves
     std::fprintf(stderr, "generation: a recorded step of %lld kernels\n", (long long)model.graph_kernels());
+  // --step-kernels: where a generated token's time goes, after the timed runs (it spoils the cache).
+  if (args.has("--step-kernels") && n_gen > 0) print_step_kernels(model.time_step_kernels(reps < 5 ? 5 : reps));
   if (tp_model)
     std::fprintf(stderr, "tensor parallel %d: %.3f s in collectives (rank 0, warm-up included)\n", tp,
                  tp_model->collective_seconds());

@@ -164,6 +164,10 @@ void Transformer::reserve(int64_t n, int64_t n_out) {
 
 int64_t Transformer::graph_kernels() const { return last_graph_ ? last_graph_->replay->kernels() : 0; }
 
+std::vector<KernelTime> Transformer::time_step_kernels(int reps) {
+  return last_graph_ ? last_graph_->replay->time_kernels(reps) : std::vector<KernelTime>{};
+}
+
 void Transformer::set_decode_graphs(bool on) {
   graphs_on_ = on;
   if (!on) drop_graphs();

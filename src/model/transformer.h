@@ -53,6 +53,9 @@ class Transformer {
   int64_t graph_replays() const { return graph_replays_; }
   // The kernels of the recorded step replayed last (0: none recorded, or the backend does not say).
   int64_t graph_kernels() const;
+  // The kernels of the recorded step replayed last, each run alone (Replay::time_kernels): empty when
+  // none was recorded. Leaves the cache's contents undefined.
+  std::vector<KernelTime> time_step_kernels(int reps);
   // Steps recorded so far: one per span of positions (decode_span) and set of buffers.
   int64_t graphs_recorded() const { return graphs_recorded_; }
 
@@ -102,7 +105,7 @@ class Transformer {
   int64_t graph_replays_ = 0, graphs_recorded_ = 0;
   std::vector<const void*> graph_buffers_;  // the KV and scratch buffers the recorded steps address
   std::map<int64_t, std::unique_ptr<DecodeGraph>> graphs_;  // by span: the cache rows attention reads
-  const DecodeGraph* last_graph_ = nullptr;  // replayed last
+  DecodeGraph* last_graph_ = nullptr;  // replayed last
 };
 
 }  // namespace llmr

@@ -190,12 +190,25 @@ class Backend {
 };
 
 // Recorded ops (end_capture); replay() queues them all again.
+// One kernel of a recorded step, run alone (Replay::time_kernels).
+struct KernelTime {
+  std::string name;     // the kernel's function, templates included
+  int64_t blocks = 0;   // grid size
+  int threads = 0;      // per block
+  double microseconds = 0;  // median of the runs
+};
+
 class Replay {
  public:
   virtual ~Replay() = default;
   virtual void replay() = 0;
   // The kernels one replay launches (0 where the backend does not know), for benchmarks' reports.
   virtual int64_t kernels() const { return 0; }
+  // Each kernel of the recording in order, launched alone `reps` times with the cache emptied before
+  // each run (weights come from memory, as in a step): the median time of each, for a step's
+  // breakdown. Empty where the backend cannot. What the step writes (KV cache, activations) is left
+  // undefined: for benchmarks after their timed runs.
+  virtual std::vector<KernelTime> time_kernels(int reps) { return {}; }
 };
 
 }  // namespace llmr

@@ -55,6 +55,9 @@ grep -q "| tg1 |" "$tmp/bench" && pass "bench -n 1: a one-token context" || fail
 "$llmr" bench -m "$tmp/a.gguf" -p 8 -n 4 -c 64 -r 1 -t 1 >"$tmp/bench" 2>&1
 grep -q "| pp8 |" "$tmp/bench" && grep -q "| tg4 |" "$tmp/bench" && pass "bench -c 64: both tests in one context size" ||
   fail "bench -c: $(cat "$tmp/bench")"
+"$llmr" bench -m "$tmp/a.gguf" -p 0 -n 2 -r 1 -t 1 --step-kernels >"$tmp/bench" 2>&1
+grep -q "| tg2 |" "$tmp/bench" && grep -q "^step kernels: none recorded" "$tmp/bench" &&
+  pass "bench --step-kernels on the CPU: says none were recorded" || fail "bench --step-kernels: $(cat "$tmp/bench")"
 "$llmr" bench -p 8 -n 2 -r 1 -t 1 >"$tmp/bench" 2>&1
 grep -q "| pp8 |" "$tmp/bench" && grep -q "| tg2 |" "$tmp/bench" && pass "bench without -m: the default model" ||
   fail "bench default model: $(cat "$tmp/bench")"

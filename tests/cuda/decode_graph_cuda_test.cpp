@@ -119,33 +119,70 @@ TEST(CudaDecodeGraph, Q8GgufReplayMatchesDirectSteps) {
   }
 }
 
+// The llama2 fixture on one CUDA backend: a transformer that replays recorded steps and one that runs
+// every step directly, each with its own cache of n_ctx tokens.
+struct GraphedAndDirect {
+  explicit GraphedAndDirect(int64_t n_ctx)
+      : fixture(load_fixture("llama2")),
+        model(load_model(fixture.dir)),
+        backend(make_cuda_backend(0)),
+        graphed(model->config, model->weights, *backend),
+        direct(model->config, model->weights, *backend),
+        cache_g(model->config, n_ctx, DType::F16, backend.get()),
+        cache_d(model->config, n_ctx, DType::F16, backend.get()) {
+    graphed.set_decode_graphs(true);
+    direct.set_decode_graphs(false);
+  }
+  Fixture fixture;
+  std::unique_ptr<LoadedModel> model;
+  std::unique_ptr<Backend> backend;
+  Transformer graphed, direct;
+  KvCache cache_g, cache_d;
+};
+
 // A recorded step attends over the cache's first 128, 256, ... rows: going from position 6 to 299 of a
 // 300-token cache takes three recordings (spans 128, 256 and the whole 300), each matching the direct
 // steps, and a second pass over the same positions records nothing more.
 TEST(CudaDecodeGraph, StepsRecordedPerSpanOfPositions) {
-  auto f = load_fixture("llama2");
-  auto m = load_model(f.dir);
-  auto backend = make_cuda_backend(0);
-  Transformer direct(m->config, m->weights, *backend), graphed(m->config, m->weights, *backend);
-  direct.set_decode_graphs(false);
-  graphed.set_decode_graphs(true);
-  KvCache cache_d(m->config, 300, DType::F16, backend.get()), cache_g(m->config, 300, DType::F16, backend.get());
-  const std::vector<int32_t> prompt = f.ids("prompt_ids");
+  GraphedAndDirect t(300);
+  const std::vector<int32_t> prompt = t.fixture.ids("prompt_ids");
   ASSERT_LT(prompt.size(), 128u);
   for (int pass = 0; pass < 2; ++pass) {
-    std::vector<float> want = copy_row(direct.forward(prompt, 0, cache_d));
-    graphed.forward(prompt, 0, cache_g);
+    std::vector<float> want = copy_row(t.direct.forward(prompt, 0, t.cache_d));
+    t.graphed.forward(prompt, 0, t.cache_g);
     for (int64_t pos = int64_t(prompt.size()); pos < 300; ++pos) {
       const std::vector<int32_t> one = {argmax(Tensor::view(want.data(), DType::F32, {1, int64_t(want.size())}))};
-      want = copy_row(direct.forward(one, pos, cache_d));
-      const Tensor got = graphed.forward(one, pos, cache_g);
+      want = copy_row(t.direct.forward(one, pos, t.cache_d));
+      const Tensor got = t.graphed.forward(one, pos, t.cache_g);
       ASSERT_LE(relative_error(got, Tensor::view(want.data(), DType::F32, {1, int64_t(want.size())})), kRelTol)
           << "pass " << pass << " pos " << pos;
     }
-    EXPECT_EQ(graphed.graphs_recorded(), 3) << "pass " << pass;
+    EXPECT_EQ(t.graphed.graphs_recorded(), 3) << "pass " << pass;
   }
   // Every single-token step but the first (direct) replays: 300 - |prompt| - 1, then 300 - |prompt|.
-  EXPECT_EQ(graphed.graph_replays(), 2 * (300 - int64_t(prompt.size())) - 1);
+  EXPECT_EQ(t.graphed.graph_replays(), 2 * (300 - int64_t(prompt.size())) - 1);
+}
+
+// The recorded step's kernels timed one by one (bench --step-kernels): one entry per kernel node, in
+// launch order, each with a name, a launch shape and a positive time; the direct transformer has none.
+TEST(CudaDecodeGraph, StepKernelsTimedOneByOne) {
+  GraphedAndDirect t(64);
+  for (int32_t pos = 0; pos < 3; ++pos) {
+    t.graphed.forward(std::vector<int32_t>{1}, pos, t.cache_g);
+    t.direct.forward(std::vector<int32_t>{1}, pos, t.cache_d);
+  }
+  const std::vector<KernelTime> kernels = t.graphed.time_step_kernels(3);
+  ASSERT_EQ(int64_t(kernels.size()), t.graphed.graph_kernels());
+  for (const KernelTime& k : kernels) {
+    EXPECT_FALSE(k.name.empty());
+    EXPECT_NE(k.name.back(), ')') << k.name;  // the parameter list is dropped
+    EXPECT_GE(k.blocks, 1) << k.name;
+    EXPECT_GE(k.threads, 32) << k.name;
+    EXPECT_GT(k.microseconds, 0.0) << k.name;
+  }
+  // In launch order: the step starts with the token's embedding.
+  EXPECT_NE(kernels.front().name.find("embed"), std::string::npos) << kernels.front().name;
+  EXPECT_TRUE(t.direct.time_step_kernels(3).empty());
 }
 
 TEST(CudaDecodeGraph, ContextLimitsAndBadTokensAreCheckedBeforeReplay) {

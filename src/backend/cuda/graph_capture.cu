@@ -5,6 +5,7 @@
 
 #include "backend/cuda/cuda_backend_impl.h"
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/graph_kernel_times.h"
 #include "backend/cuda/norm_handoff.h"
 
 namespace llmr {
@@ -28,22 +29,28 @@ class PinnedBuffer final : public Buffer {
   void* ptr_ = nullptr;
 };
 
-// An instantiated graph replayed on the backend's stream.
+// An instantiated graph replayed on the backend's stream; the graph itself is kept for time_kernels.
 class GraphReplay final : public Replay {
  public:
-  GraphReplay(cudaGraphExec_t exec, cudaStream_t stream, int64_t kernels)
-      : exec_(exec), stream_(stream), kernels_(kernels) {}
+  GraphReplay(cudaGraph_t graph, cudaGraphExec_t exec, cudaStream_t stream, int64_t kernels)
+      : graph_(graph), exec_(exec), stream_(stream), kernels_(kernels) {}
   ~GraphReplay() override {
     cudaStreamSynchronize(stream_);  // a queued replay may still run
     cudaGraphExecDestroy(exec_);
+    cudaGraphDestroy(graph_);
   }
   void replay() override {
     cuda_ops::release_held_product(stream_);  // work queued before the replay runs before it
     cuda_check(cudaGraphLaunch(exec_, stream_), "cuda graph", "cudaGraphLaunch");
   }
   int64_t kernels() const override { return kernels_; }
+  std::vector<KernelTime> time_kernels(int reps) override {
+    cuda_ops::release_held_product(stream_);
+    return cuda_ops::time_graph_kernels(graph_, stream_, reps);
+  }
 
  private:
+  cudaGraph_t graph_;
   cudaGraphExec_t exec_;
   cudaStream_t stream_;
   int64_t kernels_;
@@ -96,9 +103,9 @@ std::unique_ptr<Replay> CudaBackend::end_capture() {
   cudaGraphExec_t exec = nullptr;
   const cudaError_t status = cudaGraphInstantiate(&exec, graph, 0);
   const int64_t kernels = count_kernels(graph);
-  cudaGraphDestroy(graph);
+  if (status != cudaSuccess) cudaGraphDestroy(graph);
   cuda_check(status, "cuda graph", "cudaGraphInstantiate");
-  return std::make_unique<GraphReplay>(exec, stream_, kernels);
+  return std::make_unique<GraphReplay>(graph, exec, stream_, kernels);
 }
 
 void CudaBackend::abort_capture() {
