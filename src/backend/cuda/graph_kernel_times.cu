@@ -25,15 +25,17 @@ std::vector<cudaGraphNode_t> ordered_nodes(cudaGraph_t graph) {
   std::map<cudaGraphNode_t, std::vector<cudaGraphNode_t>> dependents;
   std::map<cudaGraphNode_t, size_t> waiting;
   for (cudaGraphNode_t node : nodes) waiting[node];
-  for (cudaGraphNode_t node : nodes) {
-    size_t m = 0;
-    cuda_check(cudaGraphNodeGetDependentNodes(node, nullptr, nullptr, &m), "time_kernels", "cudaGraphNodeGetDependentNodes");
-    std::vector<cudaGraphNode_t> after(m);
-    if (m)
-      cuda_check(cudaGraphNodeGetDependentNodes(node, after.data(), nullptr, &m), "time_kernels",
-                 "cudaGraphNodeGetDependentNodes");
-    for (cudaGraphNode_t d : after) ++waiting[d];
-    dependents[node] = std::move(after);
+  // Edges with their data: a programmatic (PDL) edge makes the query without it fail as "lossy".
+  size_t m = 0;
+  cuda_check(cudaGraphGetEdges(graph, nullptr, nullptr, nullptr, &m), "time_kernels", "cudaGraphGetEdges");
+  std::vector<cudaGraphNode_t> from(m), to(m);
+  std::vector<cudaGraphEdgeData> edge_data(m);
+  if (m)
+    cuda_check(cudaGraphGetEdges(graph, from.data(), to.data(), edge_data.data(), &m), "time_kernels",
+               "cudaGraphGetEdges");
+  for (size_t e = 0; e < m; ++e) {
+    ++waiting[to[e]];
+    dependents[from[e]].push_back(to[e]);
   }
   std::vector<cudaGraphNode_t> order, ready;
   for (cudaGraphNode_t node : nodes)
