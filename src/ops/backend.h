@@ -189,7 +189,6 @@ class Backend {
   virtual void abort_capture() {}
 };
 
-// Recorded ops (end_capture); replay() queues them all again.
 // One kernel of a recorded step, run alone (Replay::time_kernels).
 struct KernelTime {
   std::string name;     // the kernel's function, templates included
@@ -198,6 +197,7 @@ struct KernelTime {
   double microseconds = 0;  // median of the runs
 };
 
+// Recorded ops (end_capture); replay() queues them all again.
 class Replay {
  public:
   virtual ~Replay() = default;
