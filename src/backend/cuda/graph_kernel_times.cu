@@ -86,11 +86,21 @@ std::vector<KernelTime> time_graph_kernels(cudaGraph_t graph, cudaStream_t strea
   cuda_check(cudaGetDevice(&device), "time_kernels", "cudaGetDevice");
   cuda_check(cudaDeviceGetAttribute(&l2_bytes, cudaDevAttrL2CacheSize, device), "time_kernels", "L2 size");
   const size_t flush_bytes = std::max<size_t>(size_t(l2_bytes) * 4, size_t(64) << 20);
-  void* flush = nullptr;
-  cuda_check(cudaMalloc(&flush, flush_bytes), "time_kernels", "cudaMalloc (cache flush)");
-  cudaEvent_t start = nullptr, stop = nullptr;
-  cuda_check(cudaEventCreate(&start), "time_kernels", "cudaEventCreate");
-  cuda_check(cudaEventCreate(&stop), "time_kernels", "cudaEventCreate");
+  // Freed on every path out, errors included.
+  struct Scratch {
+    void* flush = nullptr;
+    cudaEvent_t start = nullptr, stop = nullptr;
+    ~Scratch() {
+      if (start) cudaEventDestroy(start);
+      if (stop) cudaEventDestroy(stop);
+      if (flush) cudaFree(flush);
+    }
+  } scratch;
+  cuda_check(cudaMalloc(&scratch.flush, flush_bytes), "time_kernels", "cudaMalloc (cache flush)");
+  cuda_check(cudaEventCreate(&scratch.start), "time_kernels", "cudaEventCreate");
+  cuda_check(cudaEventCreate(&scratch.stop), "time_kernels", "cudaEventCreate");
+  void* const flush = scratch.flush;
+  const cudaEvent_t start = scratch.start, stop = scratch.stop;
 
   std::vector<KernelTime> times;
   for (cudaGraphNode_t node : ordered_nodes(graph)) {
@@ -120,9 +130,6 @@ std::vector<KernelTime> time_graph_kernels(cudaGraph_t graph, cudaStream_t strea
     k.microseconds = 1000.0 * (reps % 2 ? ms[size_t(reps) / 2] : (ms[size_t(reps) / 2 - 1] + ms[size_t(reps) / 2]) / 2);
     times.push_back(std::move(k));
   }
-  cudaEventDestroy(start);
-  cudaEventDestroy(stop);
-  cudaFree(flush);
   return times;
 }
 
