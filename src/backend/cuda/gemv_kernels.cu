@@ -522,11 +522,11 @@ bool staged_gemv(const GemvArgs& a, DType type, bool float_x) {
 // ---- plain types (gemv_plain.cuh)
 
 template <DType W, int TMAX, int V>
-void launch_plain_vecs(const GemvArgs& a, bool accumulate) {
+void launch_plain_vecs(const GemvArgs& a, bool accumulate, const XregRope& rope) {
   const unsigned grid = unsigned((a.n_out + plain::kWarps - 1) / plain::kWarps);
   launch_pdl(plain::gemv_plain_kernel<W, TMAX, V>, dim3(grid), dim3(plain::kThreads), 0, a.stream, "matmul",
              "gemv_plain_kernel", a.w, a.w_stride, a.n_out, a.n_in / Unit<W>::kElems, a.x, a.x_stride, a.T, a.bias,
-             a.y, a.y_stride, accumulate);
+             a.y, a.y_stride, accumulate, rope);
 }
 
 // LLMR_CUDA_PLAIN_VECS=4|8|16 (read at every call) sets the vector loads in flight per lane at T <= 2,
@@ -557,35 +557,40 @@ int plain_narrow_resident_blocks() {
 // 17.1 -> 14.9 us, 4096 x 14336 38.8 -> 32.9, but 28672 x 4096 56.9 vs 57.8; the F16 Llama-3-8B step
 // 208 -> 222 tokens/s with four loads everywhere (docs/measurements/2026-11-29-h200-12/).
 template <DType W, int TMAX>
-void launch_plain(const GemvArgs& a, bool accumulate) {
+void launch_plain(const GemvArgs& a, bool accumulate, const XregRope& rope) {
   if constexpr (TMAX <= 2) {
     const int v = plain_vecs_override();
-    if (v == 4) return launch_plain_vecs<W, TMAX, 4>(a, accumulate);
-    if (v == 8) return launch_plain_vecs<W, TMAX, 8>(a, accumulate);
+    if (v == 4) return launch_plain_vecs<W, TMAX, 4>(a, accumulate, rope);
+    if (v == 8) return launch_plain_vecs<W, TMAX, 8>(a, accumulate, rope);
     const int64_t blocks = (a.n_out + plain::kWarps - 1) / plain::kWarps;
     const int64_t wave = int64_t(device_limits("matmul").multiprocessors) * plain_narrow_resident_blocks<W, TMAX>();
-    if (v == 0 && blocks <= 2 * wave) return launch_plain_vecs<W, TMAX, 4>(a, accumulate);
+    if (v == 0 && blocks <= 2 * wave) return launch_plain_vecs<W, TMAX, 4>(a, accumulate, rope);
   }
-  launch_plain_vecs<W, TMAX, plain::kVecs<TMAX>>(a, accumulate);
+  launch_plain_vecs<W, TMAX, plain::kVecs<TMAX>>(a, accumulate, rope);
 }
 
 template <DType W>
-void dispatch_plain(const GemvArgs& a, bool accumulate = false) {
-  if (a.T == 1) return launch_plain<W, 1>(a, accumulate);
-  if (a.T == 2) return launch_plain<W, 2>(a, accumulate);
-  if (a.T <= 4) return launch_plain<W, 4>(a, accumulate);
-  return launch_plain<W, 8>(a, accumulate);
+void dispatch_plain(const GemvArgs& a, bool accumulate, const XregRope& rope) {
+  if (a.T == 1) return launch_plain<W, 1>(a, accumulate, rope);
+  if (a.T == 2) return launch_plain<W, 2>(a, accumulate, rope);
+  if (a.T <= 4) return launch_plain<W, 4>(a, accumulate, rope);
+  return launch_plain<W, 8>(a, accumulate, rope);
 }
 
-// The plain-type kernel where the rows allow it (16-byte aligned weights and x, whole vectors);
-// false, with nothing launched, otherwise.
-bool plain_gemv(const GemvArgs& a, DType type, bool accumulate) {
+bool plain_gemv_fits(const GemvArgs& a, DType type) {
   const int64_t elems = type == DType::F32 ? 4 : 8;
-  if (a.n_in % elems || !aligned16(a.w, a.w_stride) || !aligned16(a.x, a.x_stride * 4)) return false;
+  return (type == DType::F32 || type == DType::F16 || type == DType::BF16) && a.n_in % elems == 0 &&
+         aligned16(a.w, a.w_stride) && aligned16(a.x, a.x_stride * 4);
+}
+
+// The plain-type kernel where the rows allow it (plain_gemv_fits: 16-byte aligned weights and x,
+// whole vectors); false, with nothing launched, otherwise.
+bool plain_gemv(const GemvArgs& a, DType type, bool accumulate, const XregRope& rope = {}) {
+  if (!plain_gemv_fits(a, type)) return false;
   switch (type) {
-    case DType::F32: dispatch_plain<DType::F32>(a, accumulate); return true;
-    case DType::F16: dispatch_plain<DType::F16>(a, accumulate); return true;
-    case DType::BF16: dispatch_plain<DType::BF16>(a, accumulate); return true;
+    case DType::F32: dispatch_plain<DType::F32>(a, accumulate, rope); return true;
+    case DType::F16: dispatch_plain<DType::F16>(a, accumulate, rope); return true;
+    case DType::BF16: dispatch_plain<DType::BF16>(a, accumulate, rope); return true;
     default: return false;
   }
 }
@@ -671,6 +676,17 @@ bool gemv_accumulate(const Tensor& x, const Tensor& w, const Tensor& y, cudaStre
   const GemvArgs a = gemv_args(x, w, nullptr, y, stream);
   if (!uses_xblocks(w.type)) return T <= kGemvMaxTokens && !old_kernels_requested() && plain_gemv(a, w.type, true);
   return T <= kXregMaxTokens && xreg_gemv(a, w.type, true);
+}
+
+bool gemv_plain_rope_fits(const Tensor& h, const Tensor& w, const Tensor& y) {
+  const int64_t T = h.shape[0];
+  return T >= 1 && T <= kXregMaxTokens && !uses_xblocks(w.type) && !old_kernels_requested() && w.shape[0] > 0 &&
+         w.shape[0] % plain::kWarps == 0 && plain_gemv_fits(gemv_args(h, w, nullptr, y, nullptr), w.type);
+}
+
+void gemv_plain_rope(const Tensor& h, const Tensor& w, const Tensor& y, const XregRope& rope, cudaStream_t stream) {
+  check(gemv_plain_rope_fits(h, w, y) && rope.positions, "matmul: the plain GEMV's rope epilogue does not fit");
+  plain_gemv(gemv_args(h, w, nullptr, y, stream), w.type, false, rope);
 }
 
 bool gemv_swiglu_accumulate(const Tensor& gate, const Tensor& up, const Tensor& w, const Tensor& y, cudaStream_t stream) {

@@ -5,7 +5,10 @@
 // 8 KB row of a 4096-wide f16 matrix at V = 16; the launcher takes V = 4, more blocks resident, for
 // grids of at most two such waves). Activations are read as float4 through L1. Launched as
 // a programmatic dependent: the first loads, of weights only, are issued before waiting for the kernel
-// before it. accumulate: y += the product (no bias) instead of y = product + bias.
+// before it. accumulate: y += the product (no bias) instead of y = product + bias. rope.positions set
+// (a stacked q|k|v, rows a multiple of 8, not accumulating): a block's warps 2i and 2i + 1 hold a
+// rotation pair of rows, which the even one rotates and stores to the KV cache (rope_store_pair.cuh),
+// so no rope_store_kv kernel follows.
 #include <cuda_runtime.h>
 
 #include <cstdint>
@@ -13,6 +16,7 @@
 #include "backend/cuda/gemv_staged.cuh"
 #include "backend/cuda/pdl.cuh"
 #include "backend/cuda/quant_device.cuh"
+#include "backend/cuda/rope_store_pair.cuh"
 
 namespace llmr::cuda_ops::plain {
 
@@ -43,10 +47,10 @@ template <DType W, int TMAX, int V = kVecs<TMAX>>
 __global__ void __launch_bounds__(kThreads)
 gemv_plain_kernel(const uint8_t* __restrict__ w, int64_t w_stride, int64_t n_out, int64_t vecs,
                   const float* __restrict__ x, int64_t x_stride, int T, const float* __restrict__ bias,
-                  float* __restrict__ y, int64_t y_stride, bool accumulate) {
+                  float* __restrict__ y, int64_t y_stride, bool accumulate, XregRope rope) {
   constexpr int E = Unit<W>::kElems;
-  const int lane = int(threadIdx.x) & 31;
-  const int64_t row = int64_t(blockIdx.x) * kWarps + int(threadIdx.x) / 32;
+  const int lane = int(threadIdx.x) & 31, warp = int(threadIdx.x) / 32;
+  const int64_t row = int64_t(blockIdx.x) * kWarps + warp;
   if (row >= n_out) return;  // warp-uniform
   const uint64_t policy = staged::evict_first_policy();
   const uint4* wr = reinterpret_cast<const uint4*>(w + row * w_stride);
@@ -86,6 +90,20 @@ gemv_plain_kernel(const uint8_t* __restrict__ w, int64_t w_stride, int64_t n_out
   // The next kernel launches only as this one's blocks finish: its blocks, waiting early, would take
   // the places of this grid's later waves (f16 products run several waves).
   pdl_release();
+  if (rope.positions) {  // every warp is here: the rows fill whole blocks
+    __shared__ float pair[kWarps][TMAX];
+#pragma unroll
+    for (int t = 0; t < TMAX; ++t) {
+      const float s = staged::warp_sum(acc[t]);
+      if (lane == 0) pair[warp][t] = s + (bias ? bias[row] : 0.f);
+    }
+    __syncthreads();
+    if (warp % 2 == 0)  // lane t rotates and stores token t's pair
+#pragma unroll
+      for (int t = 0; t < TMAX; ++t)
+        if (lane == t && t < T) rope_store_pair(rope, row, t, pair[warp][t], pair[warp + 1][t], y + t * y_stride);
+    return;
+  }
 #pragma unroll
   for (int t = 0; t < TMAX; ++t) {
     if (t >= T) break;

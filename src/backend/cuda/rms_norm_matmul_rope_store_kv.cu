@@ -1,7 +1,8 @@
 // CudaBackend::rms_norm_matmul_rope_store_kv: for generation, the norm-quantize kernel and one GEMV
 // whose epilogue also rotates q and k and writes k and v to the cache (gemv_xreg.h's XregRope), so a
-// decode step has no rope_store_kv launch. The interleaved rope layout only (a warp's two rows are a
-// rotation pair), f16 or f32 caches, T <= 2; otherwise, and with LLMR_CUDA_QKV_ROPE=0, the two ops.
+// decode step has no rope_store_kv launch; plain weights (f16) take the norm kernel and the plain GEMV
+// with that epilogue. The interleaved rope layout only (a rotation pair is two adjacent rows), f16 or
+// f32 caches, T <= 2; otherwise, and with LLMR_CUDA_QKV_ROPE=0, the two ops.
 #include <vector>
 
 #include "backend/cuda/cuda_backend_impl.h"
@@ -51,6 +52,12 @@ void CudaBackend::rms_norm_matmul_rope_store_kv(const Tensor& x, const Tensor& n
   r.head_dim = spec.head_dim;
   r.cache_f16 = cache_f16;
   if (wqkv.shape[0] > 0 && cuda_ops::gemv_rms_norm(x, norm_w, eps, wqkv, qkv, stream_holding(), r)) return;
+  // Plain weights (f16): the norm, then the plain GEMV with the same epilogue.
+  if (cuda_ops::gemv_plain_rope_fits(h, wqkv, qkv)) {
+    rms_norm(x, norm_w, eps, h);
+    cuda_ops::gemv_plain_rope(h, wqkv, qkv, r, stream());
+    return;
+  }
   Backend::rms_norm_matmul_rope_store_kv(x, norm_w, eps, h, wqkv, qkv, kv_dim, positions, spec, k_cache, v_cache);
 }
 
