@@ -43,12 +43,12 @@ bool gemv_swiglu_accumulate(const Tensor& gate, const Tensor& up, const Tensor& 
 // With rope.positions set, the product's rows are a stacked q|k|v and the GEMV's epilogue also
 // rotates q and k and writes k and v to the cache (gemv_xreg.h's XregRope). A residual product held
 // on the stream (norm_handoff.h) is taken if it writes x, launched first otherwise: nothing stays held.
-// Plain weights (f32, f16, bf16): y = h w^T with the rope epilogue above (the plain GEMV's warps 2i,
-// 2i + 1 hold a rotation pair), T <= 2 and rows a multiple of 8; h is the norm's output.
-bool gemv_plain_rope_fits(const Tensor& h, const Tensor& w, const Tensor& y);
-void gemv_plain_rope(const Tensor& h, const Tensor& w, const Tensor& y, const XregRope& rope, cudaStream_t stream);
 bool gemv_rms_norm(const Tensor& x, const Tensor& norm_w, float eps, const Tensor& w, const Tensor& y,
                    cudaStream_t stream, const XregRope& rope = {});
+// Plain weights (f32, f16, bf16): y = h w^T with gemv_rms_norm's rope epilogue (the plain GEMV's
+// warps 2i, 2i + 1 hold a rotation pair), T <= 2 and rows a multiple of 8; h is the norm's output.
+bool gemv_plain_rope_fits(const Tensor& h, const Tensor& w, const Tensor& y);
+void gemv_plain_rope(const Tensor& h, const Tensor& w, const Tensor& y, const XregRope& rope, cudaStream_t stream);
 // y += w · activations through the matrix-vector path, where quantize(out) launches the kernel that
 // writes the activations as XBlocks [T][w's columns / 32] and returns true, or launches nothing and
 // returns false (it does not apply). False, with nothing launched, where the path does not apply.
