@@ -94,9 +94,27 @@ void print_step_kernels(const std::vector<KernelTime>& kernels) {
   std::fflush(stdout);
 }
 
+// Each group of the recorded step's kernels knocked out of it: the step's time it costs, overlap
+// included, most first.
+void print_step_knockout(std::vector<KernelKnockout> groups) {
+  if (groups.empty()) {
+    std::printf("\nstep knockout: none recorded (a backend without recorded steps, or LLMR_CUDA_GRAPHS=0)\n");
+    return;
+  }
+  auto saved = [](const KernelKnockout& g) { return g.step_us - g.without_us; };
+  std::stable_sort(groups.begin(), groups.end(), [&](const auto& a, const auto& b) { return saved(a) > saved(b); });
+  std::printf("\n| step kernels knocked out | blocks | threads | count | step us | without them | saved us | "
+              "saved per kernel |\n");
+  std::printf("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+  for (const KernelKnockout& g : groups)
+    std::printf("| %s | %lld | %d | %d | %.1f | %.1f | %.1f | %.2f |\n", g.name.c_str(), (long long)g.blocks, g.threads,
+                g.count, g.step_us, g.without_us, saved(g), saved(g) / g.count);
+  std::fflush(stdout);
+}
+
 int bench(const std::vector<std::string>& argv) {
   Args args(argv, {"-m", "-p", "-n", "-r", "--device", "-t", "-b", "--kv-type", "--seed", "--tp", "-c"},
-            {"--step-kernels"});
+            {"--step-kernels", "--step-knockout"});
   const int64_t n_prompt = args.get_int("-p", 512, 0, 1 << 20);
   const int64_t n_gen = args.get_int("-n", 128, 0, 1 << 20);
   // -c N: every test runs in a context of N tokens; by default each test's context is its own length,
@@ -214,6 +232,8 @@ int bench(const std::vector<std::string>& argv) {
     std::fprintf(stderr, "generation: a recorded step of %lld kernels\n", (long long)model.graph_kernels());
   // --step-kernels: where a generated token's time goes, after the timed runs (it spoils the cache).
   if (args.has("--step-kernels") && n_gen > 0) print_step_kernels(model.time_step_kernels(reps < 5 ? 5 : reps));
+  // --step-knockout: what each group of the step's kernels costs inside it (21 replays with, 21 without).
+  if (args.has("--step-knockout") && n_gen > 0) print_step_knockout(model.knockout_step_kernels(21));
   if (tp_model)
     std::fprintf(stderr, "tensor parallel %d: %.3f s in collectives (rank 0, warm-up included)\n", tp,
                  tp_model->collective_seconds());

@@ -168,6 +168,10 @@ std::vector<KernelTime> Transformer::time_step_kernels(int reps) {
   return last_graph_ ? last_graph_->replay->time_kernels(reps) : std::vector<KernelTime>{};
 }
 
+std::vector<KernelKnockout> Transformer::knockout_step_kernels(int reps) {
+  return last_graph_ ? last_graph_->replay->knockout_kernels(reps) : std::vector<KernelKnockout>{};
+}
+
 void Transformer::set_decode_graphs(bool on) {
   graphs_on_ = on;
   if (!on) drop_graphs();

@@ -56,6 +56,9 @@ class Transformer {
   // The kernels of the recorded step replayed last, each run alone (Replay::time_kernels): empty when
   // none was recorded. Leaves the cache's contents undefined.
   std::vector<KernelTime> time_step_kernels(int reps);
+  // The recorded step replayed last, with and without each group of its kernels
+  // (Replay::knockout_kernels): empty when none was recorded. Leaves the cache's contents undefined.
+  std::vector<KernelKnockout> knockout_step_kernels(int reps);
   // Steps recorded so far: one per span of positions (decode_span) and set of buffers.
   int64_t graphs_recorded() const { return graphs_recorded_; }
 

@@ -197,6 +197,17 @@ struct KernelTime {
   double microseconds = 0;  // median of the runs
 };
 
+// A group of a recorded step's kernels (one function, one launch shape) and the step's time with and
+// without them (Replay::knockout_kernels): what they cost inside the step, overlap included.
+struct KernelKnockout {
+  std::string name;
+  int64_t blocks = 0;
+  int threads = 0;
+  int count = 0;           // kernels in the group
+  double step_us = 0;      // median step
+  double without_us = 0;   // median step with the group's kernels disabled
+};
+
 // Recorded ops (end_capture); replay() queues them all again.
 class Replay {
  public:
@@ -209,6 +220,9 @@ class Replay {
   // breakdown. Empty where the backend cannot. What the step writes (KV cache, activations) is left
   // undefined: for benchmarks after their timed runs.
   virtual std::vector<KernelTime> time_kernels(int reps) { return {}; }
+  // Replays of the step with, then without, each group of its kernels (reps of each, medians): the
+  // step's time a group costs. The disabled kernels' outputs are left undefined, as above.
+  virtual std::vector<KernelKnockout> knockout_kernels(int reps) { return {}; }
 };
 
 }  // namespace llmr

@@ -58,6 +58,9 @@ grep -q "| pp8 |" "$tmp/bench" && grep -q "| tg4 |" "$tmp/bench" && pass "bench 
 "$llmr" bench -m "$tmp/a.gguf" -p 0 -n 2 -r 1 -t 1 --step-kernels >"$tmp/bench" 2>&1
 grep -q "| tg2 |" "$tmp/bench" && grep -q "^step kernels: none recorded" "$tmp/bench" &&
   pass "bench --step-kernels on the CPU: says none were recorded" || fail "bench --step-kernels: $(cat "$tmp/bench")"
+"$llmr" bench -m "$tmp/a.gguf" -p 0 -n 2 -r 1 -t 1 --step-knockout >"$tmp/bench" 2>&1
+grep -q "| tg2 |" "$tmp/bench" && grep -q "^step knockout: none recorded" "$tmp/bench" &&
+  pass "bench --step-knockout on the CPU: says none were recorded" || fail "bench --step-knockout: $(cat "$tmp/bench")"
 "$llmr" bench -p 8 -n 2 -r 1 -t 1 >"$tmp/bench" 2>&1
 grep -q "| pp8 |" "$tmp/bench" && grep -q "| tg2 |" "$tmp/bench" && pass "bench without -m: the default model" ||
   fail "bench default model: $(cat "$tmp/bench")"

@@ -185,6 +185,41 @@ TEST(CudaDecodeGraph, StepKernelsTimedOneByOne) {
   EXPECT_TRUE(t.direct.time_step_kernels(3).empty());
 }
 
+// The recorded step with each group of its kernels knocked out (bench --step-knockout): the groups
+// cover every kernel node once, the times are positive, and the recording is whole afterwards (its
+// nodes enabled again): graphed steps after a fresh prompt match the direct ones.
+TEST(CudaDecodeGraph, StepKernelsKnockedOutByGroup) {
+  GraphedAndDirect t(64);
+  const std::vector<int32_t> prompt = t.fixture.ids("prompt_ids");
+  ASSERT_LT(prompt.size(), 60u);
+  for (int32_t pos = 0; pos < 3; ++pos) t.graphed.forward(std::vector<int32_t>{1}, pos, t.cache_g);
+  const std::vector<KernelKnockout> groups = t.graphed.knockout_step_kernels(3);
+  ASSERT_FALSE(groups.empty());
+  int64_t kernels = 0;
+  for (const KernelKnockout& g : groups) {
+    EXPECT_FALSE(g.name.empty());
+    EXPECT_GE(g.count, 1) << g.name;
+    EXPECT_GE(g.blocks, 1) << g.name;
+    EXPECT_GT(g.step_us, 0.0) << g.name;
+    EXPECT_GT(g.without_us, 0.0) << g.name;
+    kernels += g.count;
+  }
+  EXPECT_EQ(kernels, t.graphed.graph_kernels());
+  EXPECT_TRUE(t.direct.knockout_step_kernels(3).empty());
+
+  std::vector<float> want = copy_row(t.direct.forward(prompt, 0, t.cache_d));
+  t.graphed.forward(prompt, 0, t.cache_g);
+  const int64_t replays = t.graphed.graph_replays();
+  for (int64_t pos = int64_t(prompt.size()); pos < int64_t(prompt.size()) + 3; ++pos) {
+    const std::vector<int32_t> one = {argmax(Tensor::view(want.data(), DType::F32, {1, int64_t(want.size())}))};
+    want = copy_row(t.direct.forward(one, pos, t.cache_d));
+    const Tensor got = t.graphed.forward(one, pos, t.cache_g);
+    ASSERT_LE(relative_error(got, Tensor::view(want.data(), DType::F32, {1, int64_t(want.size())})), kRelTol)
+        << "pos " << pos;
+  }
+  EXPECT_GT(t.graphed.graph_replays(), replays);  // the steps above replayed the recording
+}
+
 TEST(CudaDecodeGraph, ContextLimitsAndBadTokensAreCheckedBeforeReplay) {
   auto f = load_fixture("llama2");
   auto m = load_model(f.dir);

@@ -29,7 +29,8 @@ class PinnedBuffer final : public Buffer {
   void* ptr_ = nullptr;
 };
 
-// An instantiated graph replayed on the backend's stream; the graph itself is kept for time_kernels.
+// An instantiated graph replayed on the backend's stream; the graph itself is kept for time_kernels
+// and knockout_kernels.
 class GraphReplay final : public Replay {
  public:
   GraphReplay(cudaGraph_t graph, cudaGraphExec_t exec, cudaStream_t stream, int64_t kernels)
@@ -47,6 +48,10 @@ class GraphReplay final : public Replay {
   std::vector<KernelTime> time_kernels(int reps) override {
     cuda_ops::release_held_product(stream_);
     return cuda_ops::time_graph_kernels(graph_, stream_, reps);
+  }
+  std::vector<KernelKnockout> knockout_kernels(int reps) override {
+    cuda_ops::release_held_product(stream_);
+    return cuda_ops::knockout_graph_kernels(graph_, exec_, stream_, reps);
   }
 
  private:

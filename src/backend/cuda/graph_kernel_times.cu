@@ -78,6 +78,73 @@ std::string kernel_name(const void* func) {
   return name;
 }
 
+// Events for timing, freed on every path out, errors included.
+struct Timer {
+  cudaEvent_t start = nullptr, stop = nullptr;
+  Timer() {
+    cuda_check(cudaEventCreate(&start), "time_kernels", "cudaEventCreate");
+    cuda_check(cudaEventCreate(&stop), "time_kernels", "cudaEventCreate");
+  }
+  ~Timer() {
+    if (start) cudaEventDestroy(start);
+    if (stop) cudaEventDestroy(stop);
+  }
+  Timer(const Timer&) = delete;
+  Timer& operator=(const Timer&) = delete;
+  // Microseconds of what launch() queues on `stream`, by events around it.
+  template <typename Launch>
+  float microseconds(cudaStream_t stream, Launch&& launch) {
+    cuda_check(cudaEventRecord(start, stream), "time_kernels", "cudaEventRecord");
+    launch();
+    cuda_check(cudaEventRecord(stop, stream), "time_kernels", "cudaEventRecord");
+    cuda_check(cudaEventSynchronize(stop), "time_kernels", "cudaEventSynchronize");
+    float ms = 0;
+    cuda_check(cudaEventElapsedTime(&ms, start, stop), "time_kernels", "cudaEventElapsedTime");
+    return 1000.f * ms;
+  }
+};
+
+double median(std::vector<float> v) {
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : (double(v[n / 2 - 1]) + v[n / 2]) / 2;
+}
+
+// The kernel nodes in dependency order, with their launch parameters.
+std::vector<std::pair<cudaGraphNode_t, cudaKernelNodeParams>> kernel_nodes(cudaGraph_t graph) {
+  std::vector<std::pair<cudaGraphNode_t, cudaKernelNodeParams>> out;
+  for (cudaGraphNode_t node : ordered_nodes(graph)) {
+    cudaGraphNodeType type;
+    cuda_check(cudaGraphNodeGetType(node, &type), "time_kernels", "cudaGraphNodeGetType");
+    if (type != cudaGraphNodeTypeKernel) continue;
+    cudaKernelNodeParams p{};
+    cuda_check(cudaGraphKernelNodeGetParams(node, &p), "time_kernels", "cudaGraphKernelNodeGetParams");
+    out.emplace_back(node, p);
+  }
+  return out;
+}
+
+int64_t blocks_of(const cudaKernelNodeParams& p) { return int64_t(p.gridDim.x) * p.gridDim.y * p.gridDim.z; }
+int threads_of(const cudaKernelNodeParams& p) { return int(p.blockDim.x * p.blockDim.y * p.blockDim.z); }
+
+// Nodes disabled in an instantiated graph for the guard's life, enabled again on every path out.
+class DisabledNodes {
+ public:
+  DisabledNodes(cudaGraphExec_t exec, const std::vector<cudaGraphNode_t>& nodes) : exec_(exec), nodes_(nodes) {
+    for (cudaGraphNode_t n : nodes_)
+      cuda_check(cudaGraphNodeSetEnabled(exec_, n, 0), "knockout_kernels", "cudaGraphNodeSetEnabled");
+  }
+  ~DisabledNodes() {
+    for (cudaGraphNode_t n : nodes_) cudaGraphNodeSetEnabled(exec_, n, 1);
+  }
+  DisabledNodes(const DisabledNodes&) = delete;
+  DisabledNodes& operator=(const DisabledNodes&) = delete;
+
+ private:
+  cudaGraphExec_t exec_;
+  std::vector<cudaGraphNode_t> nodes_;
+};
+
 }  // namespace
 
 std::vector<KernelTime> time_graph_kernels(cudaGraph_t graph, cudaStream_t stream, int reps) {
@@ -86,51 +153,74 @@ std::vector<KernelTime> time_graph_kernels(cudaGraph_t graph, cudaStream_t strea
   cuda_check(cudaGetDevice(&device), "time_kernels", "cudaGetDevice");
   cuda_check(cudaDeviceGetAttribute(&l2_bytes, cudaDevAttrL2CacheSize, device), "time_kernels", "L2 size");
   const size_t flush_bytes = std::max<size_t>(size_t(l2_bytes) * 4, size_t(64) << 20);
-  // Freed on every path out, errors included.
-  struct Scratch {
-    void* flush = nullptr;
-    cudaEvent_t start = nullptr, stop = nullptr;
-    ~Scratch() {
-      if (start) cudaEventDestroy(start);
-      if (stop) cudaEventDestroy(stop);
-      if (flush) cudaFree(flush);
+  struct Flush {  // freed on every path out
+    void* p = nullptr;
+    ~Flush() {
+      if (p) cudaFree(p);
     }
-  } scratch;
-  cuda_check(cudaMalloc(&scratch.flush, flush_bytes), "time_kernels", "cudaMalloc (cache flush)");
-  cuda_check(cudaEventCreate(&scratch.start), "time_kernels", "cudaEventCreate");
-  cuda_check(cudaEventCreate(&scratch.stop), "time_kernels", "cudaEventCreate");
-  void* const flush = scratch.flush;
-  const cudaEvent_t start = scratch.start, stop = scratch.stop;
+  } flush;
+  cuda_check(cudaMalloc(&flush.p, flush_bytes), "time_kernels", "cudaMalloc (cache flush)");
+  Timer timer;
 
   std::vector<KernelTime> times;
-  for (cudaGraphNode_t node : ordered_nodes(graph)) {
-    cudaGraphNodeType type;
-    cuda_check(cudaGraphNodeGetType(node, &type), "time_kernels", "cudaGraphNodeGetType");
-    if (type != cudaGraphNodeTypeKernel) continue;
-    cudaKernelNodeParams p{};
-    cuda_check(cudaGraphKernelNodeGetParams(node, &p), "time_kernels", "cudaGraphKernelNodeGetParams");
-    std::vector<float> ms;
+  for (const auto& [node, p] : kernel_nodes(graph)) {
+    std::vector<float> us;
     for (int r = 0; r < reps; ++r) {
-      cuda_check(cudaMemsetAsync(flush, r & 0xFF, flush_bytes, stream), "time_kernels", "cache flush");
-      cuda_check(cudaEventRecord(start, stream), "time_kernels", "cudaEventRecord");
-      // Alone, not as a programmatic dependent: its wait on the kernel before returns at once.
-      cuda_check(cudaLaunchKernel(p.func, p.gridDim, p.blockDim, p.kernelParams, p.sharedMemBytes, stream),
-                 "time_kernels", "cudaLaunchKernel");
-      cuda_check(cudaEventRecord(stop, stream), "time_kernels", "cudaEventRecord");
-      cuda_check(cudaEventSynchronize(stop), "time_kernels", "cudaEventSynchronize");
-      float t = 0;
-      cuda_check(cudaEventElapsedTime(&t, start, stop), "time_kernels", "cudaEventElapsedTime");
-      ms.push_back(t);
+      cuda_check(cudaMemsetAsync(flush.p, r & 0xFF, flush_bytes, stream), "time_kernels", "cache flush");
+      us.push_back(timer.microseconds(stream, [&] {
+        // Alone, not as a programmatic dependent: its wait on the kernel before returns at once.
+        cuda_check(cudaLaunchKernel(p.func, p.gridDim, p.blockDim, p.kernelParams, p.sharedMemBytes, stream),
+                   "time_kernels", "cudaLaunchKernel");
+      }));
     }
-    std::sort(ms.begin(), ms.end());
-    KernelTime k;
-    k.name = kernel_name(p.func);
-    k.blocks = int64_t(p.gridDim.x) * p.gridDim.y * p.gridDim.z;
-    k.threads = int(p.blockDim.x * p.blockDim.y * p.blockDim.z);
-    k.microseconds = 1000.0 * (reps % 2 ? ms[size_t(reps) / 2] : (ms[size_t(reps) / 2 - 1] + ms[size_t(reps) / 2]) / 2);
-    times.push_back(std::move(k));
+    times.push_back(KernelTime{kernel_name(p.func), blocks_of(p), threads_of(p), median(std::move(us))});
   }
   return times;
+}
+
+std::vector<KernelKnockout> knockout_graph_kernels(cudaGraph_t graph, cudaGraphExec_t exec, cudaStream_t stream,
+                                                   int reps) {
+  reps = std::max(1, reps);
+  struct Group {
+    const void* func;
+    dim3 grid, block;
+    std::vector<cudaGraphNode_t> nodes;
+    KernelKnockout k;
+  };
+  std::vector<Group> groups;
+  for (const auto& [node, p] : kernel_nodes(graph)) {
+    auto same = [&](const Group& g) {
+      return g.func == p.func && g.grid.x == p.gridDim.x && g.grid.y == p.gridDim.y && g.grid.z == p.gridDim.z &&
+             g.block.x == p.blockDim.x && g.block.y == p.blockDim.y && g.block.z == p.blockDim.z;
+    };
+    auto it = std::find_if(groups.begin(), groups.end(), same);
+    if (it == groups.end()) {
+      it = groups.insert(groups.end(), Group{p.func, p.gridDim, p.blockDim, {}, {}});
+      it->k.name = kernel_name(p.func);
+      it->k.blocks = blocks_of(p);
+      it->k.threads = threads_of(p);
+    }
+    it->nodes.push_back(node);
+    it->k.count += 1;
+  }
+  Timer timer;
+  auto replays = [&] {
+    std::vector<float> us;
+    for (int r = 0; r < reps; ++r)
+      us.push_back(timer.microseconds(stream, [&] {
+        cuda_check(cudaGraphLaunch(exec, stream), "knockout_kernels", "cudaGraphLaunch");
+      }));
+    return median(std::move(us));
+  };
+  for (int i = 0; i < 3; ++i) cuda_check(cudaGraphLaunch(exec, stream), "knockout_kernels", "cudaGraphLaunch");
+  std::vector<KernelKnockout> out;
+  for (Group& g : groups) {  // the step with them just before the step without, against drift
+    g.k.step_us = replays();
+    DisabledNodes off(exec, g.nodes);
+    g.k.without_us = replays();
+    out.push_back(g.k);
+  }
+  return out;
 }
 
 }  // namespace llmr::cuda_ops
