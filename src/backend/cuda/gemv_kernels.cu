@@ -521,12 +521,25 @@ bool staged_gemv(const GemvArgs& a, DType type, bool float_x) {
 
 // ---- plain types (gemv_plain.cuh)
 
+// LLMR_CUDA_PLAIN_EARLY_RELEASE=1 (read at every call): a plain GEMV whose grid is one wave lets the
+// kernel after it launch as soon as its blocks have waited, as the integer GEMV's small grids do.
+bool plain_early_release_requested() {
+  const char* v = std::getenv("LLMR_CUDA_PLAIN_EARLY_RELEASE");
+  return v && std::strcmp(v, "1") == 0;
+}
+
+template <DType W, int TMAX, int V>
+int plain_resident_blocks();
+
 template <DType W, int TMAX, int V>
 void launch_plain_vecs(const GemvArgs& a, bool accumulate, const XregRope& rope) {
   const unsigned grid = unsigned((a.n_out + plain::kWarps - 1) / plain::kWarps);
+  const bool early_release = plain_early_release_requested() &&
+                             int64_t(grid) <= int64_t(device_limits("matmul").multiprocessors) *
+                                                  plain_resident_blocks<W, TMAX, V>();
   launch_pdl(plain::gemv_plain_kernel<W, TMAX, V>, dim3(grid), dim3(plain::kThreads), 0, a.stream, "matmul",
              "gemv_plain_kernel", a.w, a.w_stride, a.n_out, a.n_in / Unit<W>::kElems, a.x, a.x_stride, a.T, a.bias,
-             a.y, a.y_stride, accumulate, rope);
+             a.y, a.y_stride, accumulate, rope, early_release);
 }
 
 // LLMR_CUDA_PLAIN_VECS=4|8|16 (read at every call) sets the vector loads in flight per lane at T <= 2,
@@ -537,12 +550,12 @@ int plain_vecs_override() {
   return n == 4 || n == 8 || n == 16 ? n : 0;
 }
 
-// Blocks of the four-load kernel one multiprocessor holds, asked once per instantiation.
-template <DType W, int TMAX>
-int plain_narrow_resident_blocks() {
+// Blocks of a plain kernel one multiprocessor holds, asked once per instantiation.
+template <DType W, int TMAX, int V>
+int plain_resident_blocks() {
   static const int n = [] {
     int blocks = 0;
-    check_cuda(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, plain::gemv_plain_kernel<W, TMAX, 4>,
+    check_cuda(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, plain::gemv_plain_kernel<W, TMAX, V>,
                                                              plain::kThreads, 0),
                "matmul", "cudaOccupancyMaxActiveBlocksPerMultiprocessor");
     return std::max(blocks, 1);
@@ -563,7 +576,7 @@ void launch_plain(const GemvArgs& a, bool accumulate, const XregRope& rope) {
     if (v == 4) return launch_plain_vecs<W, TMAX, 4>(a, accumulate, rope);
     if (v == 8) return launch_plain_vecs<W, TMAX, 8>(a, accumulate, rope);
     const int64_t blocks = (a.n_out + plain::kWarps - 1) / plain::kWarps;
-    const int64_t wave = int64_t(device_limits("matmul").multiprocessors) * plain_narrow_resident_blocks<W, TMAX>();
+    const int64_t wave = int64_t(device_limits("matmul").multiprocessors) * plain_resident_blocks<W, TMAX, 4>();
     if (v == 0 && blocks <= 2 * wave) return launch_plain_vecs<W, TMAX, 4>(a, accumulate, rope);
   }
   launch_plain_vecs<W, TMAX, plain::kVecs<TMAX>>(a, accumulate, rope);

@@ -47,7 +47,7 @@ template <DType W, int TMAX, int V = kVecs<TMAX>>
 __global__ void __launch_bounds__(kThreads)
 gemv_plain_kernel(const uint8_t* __restrict__ w, int64_t w_stride, int64_t n_out, int64_t vecs,
                   const float* __restrict__ x, int64_t x_stride, int T, const float* __restrict__ bias,
-                  float* __restrict__ y, int64_t y_stride, bool accumulate, XregRope rope) {
+                  float* __restrict__ y, int64_t y_stride, bool accumulate, XregRope rope, bool early_release) {
   constexpr int E = Unit<W>::kElems;
   const int lane = int(threadIdx.x) & 31, warp = int(threadIdx.x) / 32;
   const int64_t row = int64_t(blockIdx.x) * kWarps + warp;
@@ -64,7 +64,11 @@ gemv_plain_kernel(const uint8_t* __restrict__ w, int64_t w_stride, int64_t n_out
       const int64_t v = v0 + i * 32 + lane;
       r[i] = v < vecs ? ld_stream(wr + v, policy) : make_uint4(0, 0, 0, 0);
     }
-    if (v0 == 0) pdl_wait();
+    if (v0 == 0) {
+      pdl_wait();
+      // A grid of one wave lets the next kernel launch now: its blocks take slots this grid leaves free.
+      if (early_release) pdl_release();
+    }
 #pragma unroll
     for (int i = 0; i < V; ++i) {
       const int64_t v = v0 + i * 32 + lane;
