@@ -13,8 +13,9 @@ namespace llmr::cuda_ops {
 // an L2-sized write that empties the cache: the median of each, by CUDA events.
 std::vector<KernelTime> time_graph_kernels(cudaGraph_t graph, cudaStream_t stream, int reps);
 
-// The instantiated graph `exec` (of `graph`) replayed `reps` times with and then without each group of
-// its kernel nodes (same function and launch shape; disabled, then enabled again): the medians.
+// The instantiated graph `exec` (of `graph`) replayed with and then without each group of its kernel
+// nodes (same function and launch shape; disabled, then enabled again): medians of `reps` samples of
+// four replays queued back to back, per replay.
 std::vector<KernelKnockout> knockout_graph_kernels(cudaGraph_t graph, cudaGraphExec_t exec, cudaStream_t stream,
                                                    int reps);
 
