@@ -26,6 +26,15 @@ namespace {
 
 constexpr int kWarps = 8;
 constexpr int kThreads = 32 * kWarps;
+// When a grid lets the kernel after it launch (pdl.cuh).
+constexpr int kReleaseAtExit = 0, kReleaseEarly = 1, kReleaseAfterLoop = 2;
+
+// LLMR_CUDA_XREG_LOOP_RELEASE=1 (read at every call): grids of more than one wave release the kernel
+// after them as their blocks finish their loops, not as they exit.
+bool loop_release_requested() {
+  const char* v = std::getenv("LLMR_CUDA_XREG_LOOP_RELEASE");
+  return v && v[0] == '1' && v[1] == 0;
+}
 // A norm handoff's producer (XregNormOut) takes 32 rows a block: 16 row groups of two rows.
 constexpr int kNormRows = 32;
 
@@ -86,7 +95,7 @@ template <DType W, int TMAX, int R, int KS, int D, int WARPS = kWarps>
 __global__ void __launch_bounds__(32 * WARPS, (kMinBlocks<TMAX, R, D, WARPS>))
 gemv_xreg_kernel(const uint8_t* __restrict__ w, int64_t w_stride, int64_t n_out, int units,
                  const XBlock* __restrict__ xq, int T, const float* __restrict__ bias, float* __restrict__ y,
-                 int64_t y_stride, bool accumulate, bool early_release, XregRope rope, XregNormOut norm_out,
+                 int64_t y_stride, bool accumulate, int release, XregRope rope, XregNormOut norm_out,
                  XregNormScale norm_scale) {
   using Regs = typename Unit<W>::Regs;
   constexpr bool kShared = D == 0;
@@ -136,8 +145,9 @@ gemv_xreg_kernel(const uint8_t* __restrict__ w, int64_t w_stride, int64_t n_out,
   }
   pdl_wait();
   // A small grid lets the next kernel launch now; a larger one when its blocks exit (the next
-  // kernel's blocks, waiting early, would take the places of its later waves).
-  if (early_release) pdl_release();
+  // kernel's blocks, waiting early, would take the places of its later waves) or, kReleaseAfterLoop,
+  // as its blocks finish their loops.
+  if (release == kReleaseEarly) pdl_release();
   if constexpr (kShared) {
     staged::cp_async_wait<0>();
     __syncwarp();  // the other lanes' copies too
@@ -179,6 +189,7 @@ gemv_xreg_kernel(const uint8_t* __restrict__ w, int64_t w_stride, int64_t n_out,
       }
     }
   }
+  if (release == kReleaseAfterLoop) pdl_release();
 #pragma unroll
   for (int r = 0; r < R; ++r)
 #pragma unroll
@@ -261,10 +272,10 @@ void launch(const XregArgs& a) {
   // whatever their registers hold at a time: the rule measured with the one-chunk kernel
   // (docs/measurements/2026-11-29-h200-10/q4_release_by_waves.md).
   const int64_t wave_blocks = int64_t(device_limits("matmul").multiprocessors) * (64 / WARPS);
-  const bool early_release = blocks <= wave_blocks;
+  const int release = blocks <= wave_blocks ? kReleaseEarly : loop_release_requested() ? kReleaseAfterLoop : kReleaseAtExit;
   launch_pdl(gemv_xreg_kernel<W, TMAX, R, KS, D, WARPS>, dim3(unsigned(blocks)), dim3(32 * WARPS), 0, a.stream,
              "matmul", "gemv_xreg_kernel", a.w, a.w_stride, a.n_out, a.units, a.xq, a.T, a.bias, a.y, a.y_stride,
-             a.accumulate, early_release, a.rope, a.norm_out, a.norm_scale);
+             a.accumulate, release, a.rope, a.norm_out, a.norm_scale);
 }
 
 // A norm handoff's producer: blocks of 16 row groups (32 rows), so each block makes whole XBlocks.
