@@ -10,6 +10,7 @@
 // quantize their updated rows times g for the next product, which scales its sums by 1/rms.
 #include <algorithm>
 #include <cstdlib>
+#include <cstring>
 
 #include "backend/cuda/device_limits.h"
 #include "backend/cuda/float_types.cuh"
@@ -29,11 +30,12 @@ constexpr int kThreads = 32 * kWarps;
 // When a grid lets the kernel after it launch (pdl.cuh).
 constexpr int kReleaseAtExit = 0, kReleaseEarly = 1, kReleaseAfterLoop = 2;
 
-// LLMR_CUDA_XREG_LOOP_RELEASE=1 (read at every call): grids of more than one wave release the kernel
-// after them as their blocks finish their loops, not as they exit.
+// Grids of more than one wave release the kernel after them as their blocks finish their loops, not
+// as they exit: Q4_K tg128 +2.0 to +7.0 t/s in five interleaved rounds on the H200, Q4_0 -5.4 to +2.5
+// (docs/measurements/2026-11-29-h200-19/). LLMR_CUDA_XREG_LOOP_RELEASE=0 (read at every call): at exit.
 bool loop_release_requested() {
   const char* v = std::getenv("LLMR_CUDA_XREG_LOOP_RELEASE");
-  return v && v[0] == '1' && v[1] == 0;
+  return !(v && std::strcmp(v, "0") == 0);
 }
 // A norm handoff's producer (XregNormOut) takes 32 rows a block: 16 row groups of two rows.
 constexpr int kNormRows = 32;
