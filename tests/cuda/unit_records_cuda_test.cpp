@@ -4,7 +4,8 @@
 // plain one and against the exact one: CudaBackend::matmul at T = 1, 2 (register-held GEMV), 3..8
 // (staged GEMV), 9..96 (tensor-core GEMM) and beyond (dequantize + cuBLAS), and the fused
 // matmul_add, rms_norm_matmul and swiglu_matmul_add; rows of a partial chunk of 32 units, row counts
-// of a partial row group; and the norm handed from a residual product to the next product.
+// of a partial row group; and the norm handed from a residual product to the next product (between
+// f16 products too).
 // Tolerances: against the plain layout's result, only the order of f32 additions may differ (the
 // kernels decode the same values; a k-split may differ): 1e-5 sum|x w| + 1e-6, far below one
 // mis-decoded weight (~|x_k w_k|). Against the exact product as the plain types' batteries allow:
@@ -17,6 +18,7 @@
 #include <cstring>
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -284,6 +286,80 @@ TEST_P(CudaUnitRecords, NormHandedOverByTheResidualProduct) {
       if (HasFailure()) return;
     }
   EXPECT_GE(handed_over, 2) << "n = 8192 takes a k-split of 1 on any GPU of up to 256 multiprocessors";
+}
+
+// The same handoff between plain-weight (f16) products: the producer writes x * g as floats and adds
+// the squares of its rows into one sum a token, in the slot the producer before it zeroed; the consumer
+// scales its sums by 1/rms from that sum. Three rounds of matmul_add + rms_norm_matmul run directly,
+// then the round recorded once and replayed three times (one producer a recording: each replay must
+// find its sum slot cleared), then a direct round again. Each round: x bit for bit as without the
+// handoff (the same sums in the same order), y within f32 rounding of the exact product of the
+// normalized x, and one handoff.
+TEST(CudaPlainProducts, NormHandedOverByTheResidualProduct) {
+  const int64_t n = 4096, k1 = 512, m = 96;
+  const float eps = 1e-5f;
+  const Weights w1(DType::F16, n, k1), w2(DType::F16, m, n);
+  for (int64_t T : {1, 2}) {
+    SCOPED_TRACE("T=" + std::to_string(T));
+    const HostBuffer a = host_floats({T, k1}, -2.f, 2.f), x0 = host_floats({T, n}, -3.f, 3.f),
+                     g = host_floats({n}, 0.5f, 1.5f);
+    const auto da = cuda().upload(a.tensor()), dg = cuda().upload(g.tensor());
+    struct Round {
+      std::vector<float> x, y;
+      uint64_t handoffs = 0;
+    };
+    auto run = [&](bool handoff) {
+      ScopedEnv env("LLMR_CUDA_NORM_HANDOFF", handoff ? "1" : "0");
+      const auto dx = cuda().upload(x0.tensor()), h = cuda().alloc(DType::F32, {T, n});
+      const auto dy = cuda().alloc(DType::F32, {T, m});
+      auto round = [&] {
+        cuda().matmul_add(da->tensor(), w1.dev_plain->tensor(), dx->tensor());
+        cuda().rms_norm_matmul(dx->tensor(), dg->tensor(), eps, h->tensor(), w2.dev_plain->tensor(), dy->tensor());
+      };
+      std::vector<Round> rounds;
+      auto record = [&](const std::function<void()>& step) {
+        const uint64_t before = cuda_ops::norm_handoffs();
+        step();
+        Round r{download_floats(dx->tensor()), download_floats(dy->tensor()), 0};
+        r.handoffs = cuda_ops::norm_handoffs() - before;
+        rounds.push_back(std::move(r));
+      };
+      for (int i = 0; i < 3; ++i) record(round);
+      const uint64_t before_capture = cuda_ops::norm_handoffs();
+      EXPECT_TRUE(cuda().begin_capture());
+      round();
+      const std::unique_ptr<Replay> replay = cuda().end_capture();
+      const uint64_t recorded = cuda_ops::norm_handoffs() - before_capture;
+      for (int i = 0; i < 3; ++i) record([&] { replay->replay(); });
+      for (Round& r : std::span(rounds).subspan(3)) r.handoffs = recorded;  // made once, as recorded
+      record(round);
+      return rounds;
+    };
+    const std::vector<Round> off = run(false), on = run(true);
+    ASSERT_EQ(on.size(), off.size());
+    const auto* gp = static_cast<const float*>(g.data());
+    for (size_t r = 0; r < on.size(); ++r) {
+      SCOPED_TRACE("round " + std::to_string(r) + (r >= 3 && r < 6 ? " (replayed)" : ""));
+      EXPECT_EQ(on[r].handoffs, 1u);
+      EXPECT_EQ(off[r].handoffs, 0u);
+      EXPECT_EQ(on[r].x, off[r].x);
+      for (int64_t t = 0; t < T; ++t) {
+        const float* x = on[r].x.data() + t * n;
+        double ss = 0;
+        for (int64_t k = 0; k < n; ++k) ss += double(x[k]) * x[k];
+        const double inv = 1.0 / std::sqrt(ss / double(n) + eps);
+        std::vector<float> normed(static_cast<size_t>(n));
+        for (int64_t k = 0; k < n; ++k) normed[size_t(k)] = float(x[k] * inv * gp[k]);
+        for (int64_t o = 0; o < m; ++o) {
+          const testing::DotOracle d = testing::dot_oracle(normed.data(), w2.values.data() + o * n, n);
+          const double tol = 2e-5 * d.abs_sum + 1e-5;  // f32 sums of 4096 products, 1/rms in f32
+          const size_t i = size_t(t * m + o);
+          ASSERT_LE(std::fabs(double(on[r].y[i]) - d.value), tol) << "y[" << t << "][" << o << "] handed over";
+          ASSERT_LE(std::fabs(double(off[r].y[i]) - d.value), tol) << "y[" << t << "][" << o << "] norm kernel";
+        }
+      }
+    }
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Types, CudaUnitRecords, ::testing::Values(DType::Q4_0, DType::Q4_K),

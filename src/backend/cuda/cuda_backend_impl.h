@@ -123,6 +123,7 @@ class CudaBackend final : public Backend {
   void check_not_capturing(const char* op) const;
 
   bool capturing_ = false;
+  int capture_norm_sums_slot_ = 0;  // norm_handoff.h's next sum slot when the capture began
   int device_ = 0;
   cudaStream_t stream_ = nullptr;
   cublasHandle_t cublas_ = nullptr;

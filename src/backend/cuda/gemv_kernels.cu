@@ -295,6 +295,8 @@ struct GemvArgs {
   int64_t y_stride;
   cudaStream_t stream;
   int64_t w_row_bytes;
+  PlainNormOut norm_out = {};      // the plain kernel only: a norm handoff's producer ...
+  PlainNormScale norm_scale = {};  // ... and consumer (norm_handoff.h)
 };
 
 template <DType W, int TMAX>
@@ -540,7 +542,7 @@ void launch_plain_vecs(const GemvArgs& a, bool accumulate, const XregRope& rope)
                                                   plain_resident_blocks<W, TMAX, V>();
   launch_pdl(plain::gemv_plain_kernel<W, TMAX, V>, dim3(grid), dim3(plain::kThreads), 0, a.stream, "matmul",
              "gemv_plain_kernel", a.w, a.w_stride, a.n_out, a.n_in / Unit<W>::kElems, a.x, a.x_stride, a.T, a.bias,
-             a.y, a.y_stride, accumulate, rope, early_release);
+             a.y, a.y_stride, accumulate, rope, early_release, a.norm_out, a.norm_scale);
 }
 
 // LLMR_CUDA_PLAIN_VECS=4|8|16 (read at every call) sets the vector loads in flight per lane at T <= 2,
@@ -661,7 +663,7 @@ bool xreg_gemv(const GemvArgs& a, DType type, bool accumulate, Quantize&& quanti
   args.norm_scale = extras.norm_scale;
   const XregShape shape = xreg_shape(type, a.n_out, int(units), a.T);
   if (accumulate && !args.rope.positions && norm_handoff_enabled() && xreg_norm_out_applies(type, shape, a.n_out)) {
-    hold_residual_product(type, args, shape);
+    hold_residual_product(HeldProduct{type, args, shape, {}});
     return true;
   }
   return launch_xreg(type, args, shape);
@@ -684,11 +686,32 @@ GemvArgs gemv_args(const Tensor& x, const Tensor& w, const Tensor* bias, const T
 
 }  // namespace
 
+namespace {
+
+// y += x w^T by the plain kernel, held for a norm handoff (norm_handoff.h) where its shape allows one:
+// T <= 2, whole blocks of rows.
+bool plain_gemv_accumulate(const GemvArgs& a, DType type) {
+  if (a.T > kXregMaxTokens || a.n_out % plain::kWarps || !norm_handoff_enabled() || !plain_gemv_fits(a, type))
+    return plain_gemv(a, type, true);
+  HeldProduct held{type, {}, {}, [a, type](const PlainNormOut& norm_out) {
+                     GemvArgs with = a;
+                     with.norm_out = norm_out;
+                     check(plain_gemv(with, type, true), "matmul: a held plain product no longer fits");
+                   }};
+  held.args.y = a.y, held.args.T = a.T, held.args.n_out = a.n_out, held.args.y_stride = a.y_stride;
+  held.args.stream = a.stream;
+  hold_residual_product(held);
+  return true;
+}
+
+}  // namespace
+
 bool gemv_accumulate(const Tensor& x, const Tensor& w, const Tensor& y, cudaStream_t stream) {
   const int64_t T = x.shape[0];
   if (T < 1 || w.shape[0] == 0) return false;
   const GemvArgs a = gemv_args(x, w, nullptr, y, stream);
-  if (!uses_xblocks(w.type)) return T <= kGemvMaxTokens && !old_kernels_requested() && plain_gemv(a, w.type, true);
+  if (!uses_xblocks(w.type))
+    return T <= kGemvMaxTokens && !old_kernels_requested() && plain_gemv_accumulate(a, w.type);
   return T <= kXregMaxTokens && xreg_gemv(a, w.type, true);
 }
 
@@ -748,6 +771,25 @@ bool gemv_norm_handoff(HeldProduct& held, const Tensor& x, const Tensor& norm_w,
   return done;
 }
 
+// y = W rms_norm(x) by the plain kernel from a held plain product that writes x: that product makes
+// x * g as floats and the sums of squares, this one scales its sums by 1/rms. False, with the held
+// product launched as it is, where the plain kernel does not take these rows.
+bool plain_norm_handoff(const HeldProduct& held, const Tensor& x, const Tensor& norm_w, float eps, const Tensor& w,
+                        const Tensor& y, cudaStream_t stream, const XregRope& rope) {
+  const int64_t T = x.shape[0], n = x.shape[1];
+  SlotScratch act(size_t(T) * size_t(n) * sizeof(float), stream, ArenaSlot::NormedActivations, "matmul");
+  GemvArgs a = gemv_args(x, w, nullptr, y, stream);
+  a.x = act.as<float>(), a.x_stride = n;
+  if (!plain_gemv_fits(a, w.type) || (rope.positions && a.n_out % plain::kWarps)) {
+    launch_held(held);
+    return false;
+  }
+  const NormSums sums = next_norm_sums(stream);
+  launch_held(held, PlainNormOut{static_cast<const float*>(norm_w.data), act.as<float>(), sums.sum, sums.clear});
+  a.norm_scale = PlainNormScale{sums.sum, int(n), eps};
+  return plain_gemv(a, w.type, false, rope);
+}
+
 }  // namespace
 
 bool gemv_rms_norm(const Tensor& x, const Tensor& norm_w, float eps, const Tensor& w, const Tensor& y,
@@ -756,6 +798,12 @@ bool gemv_rms_norm(const Tensor& x, const Tensor& norm_w, float eps, const Tenso
   // A product held for a norm handoff: taken if it writes x, else launched now (the stream's order).
   std::optional<HeldProduct> held = take_held_product(stream, static_cast<const float*>(x.data), int(T),
                                                       x.shape[1], x.stride[0] / 4);
+  if (held && held->plain) {  // plain weights: the handoff, or the caller's norm kernel and product
+    if (T <= kXregMaxTokens && w.shape[0] > 0 && !uses_xblocks(w.type) && !old_kernels_requested())
+      return plain_norm_handoff(*held, x, norm_w, eps, w, y, stream, rope);
+    launch_held(*held);
+    return false;
+  }
   if (!switch_on("LLMR_CUDA_NORM_QUANT") || T < 1 || T > kXregMaxTokens || !uses_xblocks(w.type) ||
       w.shape[0] == 0 ||
       (rope.positions && xreg_shape(w.type, w.shape[0], int(w.shape[1] / 32), int(T)).rows_per_warp != 2)) {

@@ -8,13 +8,16 @@
 // before it. accumulate: y += the product (no bias) instead of y = product + bias. rope.positions set
 // (a stacked q|k|v, rows a multiple of 8, not accumulating): a block's warps 2i and 2i + 1 hold a
 // rotation pair of rows, which the even one rotates and stores to the KV cache (rope_store_pair.cuh),
-// so no rope_store_kv kernel follows.
+// so no rope_store_kv kernel follows. A norm handoff (norm_handoff.h): a producer (norm_out) also
+// writes its updated rows times g as the next product's activations and adds their squares into one
+// sum a token; a consumer (norm_scale) scales its sums by 1/rms from that sum.
 #include <cuda_runtime.h>
 
 #include <cstdint>
 
 #include "backend/cuda/gemv_staged.cuh"
 #include "backend/cuda/pdl.cuh"
+#include "backend/cuda/plain_norm_args.h"
 #include "backend/cuda/quant_device.cuh"
 #include "backend/cuda/rope_store_pair.cuh"
 
@@ -47,11 +50,15 @@ template <DType W, int TMAX, int V = kVecs<TMAX>>
 __global__ void __launch_bounds__(kThreads)
 gemv_plain_kernel(const uint8_t* __restrict__ w, int64_t w_stride, int64_t n_out, int64_t vecs,
                   const float* __restrict__ x, int64_t x_stride, int T, const float* __restrict__ bias,
-                  float* __restrict__ y, int64_t y_stride, bool accumulate, XregRope rope, bool early_release) {
+                  float* __restrict__ y, int64_t y_stride, bool accumulate, XregRope rope, bool early_release,
+                  PlainNormOut norm_out, PlainNormScale norm_scale) {
   constexpr int E = Unit<W>::kElems;
   const int lane = int(threadIdx.x) & 31, warp = int(threadIdx.x) / 32;
   const int64_t row = int64_t(blockIdx.x) * kWarps + warp;
-  if (row >= n_out) return;  // warp-uniform
+  if (row >= n_out) return;  // warp-uniform; a norm_out or rope grid has none such (whole blocks)
+  // The norm's weight does not depend on the kernel before: read before waiting for it.
+  const float g_row = norm_out.g ? norm_out.g[row] : 0.f;
+  double norm_sum[TMAX];  // norm_scale: the producer's sums of squares, read after the wait
   const uint64_t policy = staged::evict_first_policy();
   const uint4* wr = reinterpret_cast<const uint4*>(w + row * w_stride);
   float acc[TMAX];
@@ -68,6 +75,9 @@ gemv_plain_kernel(const uint8_t* __restrict__ w, int64_t w_stride, int64_t n_out
       pdl_wait();
       // A grid of one wave lets the next kernel launch now: its blocks take slots this grid leaves free.
       if (early_release) pdl_release();
+      if (norm_scale.sum)  // read now, so its round trip overlaps the loads in flight
+#pragma unroll
+        for (int t = 0; t < TMAX; ++t) norm_sum[t] = t < T ? __ldcg(norm_scale.sum + t) : 0.0;
     }
 #pragma unroll
     for (int i = 0; i < V; ++i) {
@@ -94,11 +104,18 @@ gemv_plain_kernel(const uint8_t* __restrict__ w, int64_t w_stride, int64_t n_out
   // The next kernel launches only as this one's blocks finish: its blocks, waiting early, would take
   // the places of this grid's later waves (f16 products run several waves).
   pdl_release();
+  if (norm_scale.sum && vecs == 0)  // no loop ran to read the sums
+#pragma unroll
+    for (int t = 0; t < TMAX; ++t) norm_sum[t] = t < T ? __ldcg(norm_scale.sum + t) : 0.0;
+  // W (g x / rms) = (W (g x)) / rms: the handed-over norm's scale of token t's sum.
+  auto scaled = [&](float s, int t) {
+    return norm_scale.sum ? s * float(1.0 / sqrt(norm_sum[t] / double(norm_scale.n) + double(norm_scale.eps))) : s;
+  };
   if (rope.positions) {  // every warp is here: the rows fill whole blocks
     __shared__ float pair[kWarps][TMAX];
 #pragma unroll
     for (int t = 0; t < TMAX; ++t) {
-      const float s = staged::warp_sum(acc[t]);
+      const float s = scaled(staged::warp_sum(acc[t]), t);
       if (lane == 0) pair[warp][t] = s + (bias ? bias[row] : 0.f);
     }
     __syncthreads();
@@ -108,14 +125,33 @@ gemv_plain_kernel(const uint8_t* __restrict__ w, int64_t w_stride, int64_t n_out
         if (lane == t && t < T) rope_store_pair(rope, row, t, pair[warp][t], pair[warp + 1][t], y + t * y_stride);
     return;
   }
+  __shared__ float updated_rows[TMAX][kWarps];  // norm_out: the block's rows, for their squares
 #pragma unroll
   for (int t = 0; t < TMAX; ++t) {
     if (t >= T) break;
-    const float s = staged::warp_sum(acc[t]);
+    const float s = scaled(staged::warp_sum(acc[t]), t);
     if (lane == 0) {
       float* out = y + t * y_stride + row;
-      *out = accumulate ? *out + s : s + (bias ? bias[row] : 0.f);
+      const float updated = accumulate ? *out + s : s + (bias ? bias[row] : 0.f);
+      *out = updated;
+      if (norm_out.g) {
+        norm_out.out[t * n_out + row] = updated * g_row;
+        updated_rows[t][warp] = updated;
+      }
     }
+  }
+  if (norm_out.g) {  // uniform: every warp of the block is here
+    // The sums the next producer adds into: their readers finished before this grid's wait.
+    if (blockIdx.x == 0 && threadIdx.x < unsigned(T)) norm_out.clear[threadIdx.x] = 0.0;
+    __syncthreads();
+    if (warp == 0)
+      for (int t = 0; t < T && t < TMAX; ++t) {
+        const double v = lane < kWarps ? double(updated_rows[t][lane]) : 0.0;
+        double ss = v * v;
+#pragma unroll
+        for (int o = 16; o > 0; o >>= 1) ss += __shfl_xor_sync(0xFFFFFFFFu, ss, o);
+        if (lane == 0) atomicAdd(norm_out.sum + t, ss);
+      }
   }
 }
 

@@ -33,8 +33,11 @@ class PinnedBuffer final : public Buffer {
 // and knockout_kernels.
 class GraphReplay final : public Replay {
  public:
-  GraphReplay(cudaGraph_t graph, cudaGraphExec_t exec, cudaStream_t stream, int64_t kernels)
-      : graph_(graph), exec_(exec), stream_(stream), kernels_(kernels) {}
+  // sums_before / sums_after: the next norm sum slot (norm_handoff.h) as the recording began and ended.
+  GraphReplay(cudaGraph_t graph, cudaGraphExec_t exec, cudaStream_t stream, int64_t kernels, int sums_before,
+              int sums_after)
+      : graph_(graph), exec_(exec), stream_(stream), kernels_(kernels), sums_before_(sums_before),
+        sums_after_(sums_after) {}
   ~GraphReplay() override {
     cudaStreamSynchronize(stream_);  // a queued replay may still run
     cudaGraphExecDestroy(exec_);
@@ -42,16 +45,22 @@ class GraphReplay final : public Replay {
   }
   void replay() override {
     cuda_ops::release_held_product(stream_);  // work queued before the replay runs before it
+    cuda_ops::replay_norm_sums(stream_, sums_before_, sums_after_);
     cuda_check(cudaGraphLaunch(exec_, stream_), "cuda graph", "cudaGraphLaunch");
   }
   int64_t kernels() const override { return kernels_; }
+  // Kernels run alone or left out leave the norm sums anyhow: both are cleared after.
   std::vector<KernelTime> time_kernels(int reps) override {
     cuda_ops::release_held_product(stream_);
-    return cuda_ops::time_graph_kernels(graph_, stream_, reps);
+    auto times = cuda_ops::time_graph_kernels(graph_, stream_, reps);
+    cuda_ops::reset_norm_sums(stream_);
+    return times;
   }
   std::vector<KernelKnockout> knockout_kernels(int reps) override {
     cuda_ops::release_held_product(stream_);
-    return cuda_ops::knockout_graph_kernels(graph_, exec_, stream_, reps);
+    auto knockouts = cuda_ops::knockout_graph_kernels(graph_, exec_, stream_, reps);
+    cuda_ops::reset_norm_sums(stream_);
+    return knockouts;
   }
 
  private:
@@ -59,6 +68,7 @@ class GraphReplay final : public Replay {
   cudaGraphExec_t exec_;
   cudaStream_t stream_;
   int64_t kernels_;
+  int sums_before_, sums_after_;
 };
 
 // The kernel nodes of a recorded graph.
@@ -97,6 +107,7 @@ bool CudaBackend::begin_capture() {
   cuda_check(cudaSetDevice(device_), "cuda graph", "cudaSetDevice");
   cuda_check(cudaStreamBeginCapture(stream(), cudaStreamCaptureModeRelaxed), "cuda graph", "cudaStreamBeginCapture");
   capturing_ = true;
+  capture_norm_sums_slot_ = cuda_ops::norm_sums_next_slot(stream_);
   return true;
 }
 
@@ -110,7 +121,9 @@ std::unique_ptr<Replay> CudaBackend::end_capture() {
   const int64_t kernels = count_kernels(graph);
   if (status != cudaSuccess) cudaGraphDestroy(graph);
   cuda_check(status, "cuda graph", "cudaGraphInstantiate");
-  return std::make_unique<GraphReplay>(graph, exec, stream_, kernels);
+  const int sums_after = cuda_ops::norm_sums_next_slot(stream_);
+  cuda_ops::restore_norm_sums_slot(stream_, capture_norm_sums_slot_);  // recorded, not run
+  return std::make_unique<GraphReplay>(graph, exec, stream_, kernels, capture_norm_sums_slot_, sums_after);
 }
 
 void CudaBackend::abort_capture() {
@@ -120,6 +133,7 @@ void CudaBackend::abort_capture() {
   cudaGraph_t graph = nullptr;
   if (cudaStreamEndCapture(stream_, &graph) == cudaSuccess && graph) cudaGraphDestroy(graph);
   cudaGetLastError();  // the failed capture's error is the caller's to report, not the next call's
+  cuda_ops::restore_norm_sums_slot(stream_, capture_norm_sums_slot_);  // nothing recorded ran
 }
 
 void CudaBackend::check_not_capturing(const char* op) const {

@@ -35,17 +35,82 @@ std::optional<HeldProduct> take(cudaStream_t stream) {
 
 }  // namespace
 
-void launch_held(const HeldProduct& p) {
+void launch_held(const HeldProduct& p, const PlainNormOut& plain_out) {
+  if (p.plain) {
+    p.plain(plain_out);
+    if (plain_out.g) ++handoffs;
+    return;
+  }
   check(launch_xreg(p.type, p.args, p.shape), "matmul: a held product's shape has no kernel");
   if (p.args.norm_out.g) ++handoffs;
 }
 
+namespace {
+
+std::map<cudaStream_t, int>& next_slots() {
+  static auto* m = new std::map<cudaStream_t, int>;  // never destroyed, as held()
+  return *m;
+}
+
+constexpr size_t kSlotDoubles = size_t(kXregMaxTokens);
+
+// The stream's two slots, zeroed when first made.
+double* norm_sum_slots(cudaStream_t stream) {
+  return static_cast<double*>(
+      stream_arena_zeroed(stream, ArenaSlot::NormSums, 2 * kSlotDoubles * sizeof(double), "matmul"));
+}
+
+}  // namespace
+
+NormSums next_norm_sums(cudaStream_t stream) {
+  double* slots = norm_sum_slots(stream);
+  std::lock_guard<std::mutex> lock(held_mutex);
+  int& next = next_slots()[stream];
+  const NormSums sums{slots + size_t(next) * kSlotDoubles, slots + size_t(1 - next) * kSlotDoubles};
+  next = 1 - next;
+  return sums;
+}
+
+int norm_sums_next_slot(cudaStream_t stream) {
+  std::lock_guard<std::mutex> lock(held_mutex);
+  auto it = next_slots().find(stream);
+  return it == next_slots().end() ? 0 : it->second;
+}
+
+void restore_norm_sums_slot(cudaStream_t stream, int slot) {
+  std::lock_guard<std::mutex> lock(held_mutex);
+  next_slots()[stream] = slot;
+}
+
+void replay_norm_sums(cudaStream_t stream, int before, int after) {
+  if (before == after && norm_sums_next_slot(stream) == before) return;  // nothing recorded moved them
+  double* slots = norm_sum_slots(stream);
+  std::lock_guard<std::mutex> lock(held_mutex);
+  int& next = next_slots()[stream];
+  if (next != before)
+    check_cuda(cudaMemsetAsync(slots + size_t(before) * kSlotDoubles, 0, kSlotDoubles * sizeof(double), stream),
+               "matmul", "cudaMemsetAsync (norm sums)");
+  next = after;
+}
+
+void reset_norm_sums(cudaStream_t stream) {
+  {
+    std::lock_guard<std::mutex> lock(held_mutex);
+    if (next_slots().find(stream) == next_slots().end()) return;  // never used: still zero
+  }
+  double* slots = norm_sum_slots(stream);
+  check_cuda(cudaMemsetAsync(slots, 0, 2 * kSlotDoubles * sizeof(double), stream), "matmul",
+             "cudaMemsetAsync (norm sums)");
+  std::lock_guard<std::mutex> lock(held_mutex);
+  next_slots()[stream] = 0;
+}
+
 bool norm_handoff_enabled() { return switch_on("LLMR_CUDA_NORM_HANDOFF") && stream_arena_enabled(); }
 
-void hold_residual_product(DType type, const XregArgs& args, const XregShape& shape) {
-  release_held_product(args.stream);
+void hold_residual_product(const HeldProduct& p) {
+  release_held_product(p.args.stream);
   std::lock_guard<std::mutex> lock(held_mutex);
-  held()[args.stream] = HeldProduct{type, args, shape};  // release_held_product left none for this stream
+  held()[p.args.stream] = p;  // release_held_product left none for this stream
   held_count.fetch_add(1, std::memory_order_release);
 }
 

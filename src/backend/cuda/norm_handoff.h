@@ -7,30 +7,61 @@
 // (XregNormScale): the norm's own kernel and its boundary are gone. RMSNorm is a scale of the row, so
 // W (g * y / rms) = (W (g * y)) / rms. Any other op launches the held product first, unchanged
 // (CudaBackend::stream()). LLMR_CUDA_NORM_HANDOFF=0 (read at every call) holds nothing.
+// Plain-weight (f16) products hand a norm on too (plain_norm_args.h): the producer writes y * g as
+// floats and adds the rows' squares into one sum a token, in one of two slots a stream: each producer
+// adds into one and zeroes the other, which the producer after it takes (their readers are done by
+// then: stream order), so the slots need no other clearing.
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 
 #include "backend/cuda/gemv_xreg.h"
+#include "backend/cuda/plain_norm_args.h"
 #include "tensor/dtype.h"
 
 namespace llmr::cuda_ops {
 
+// A held product: an int8-activation one (type, args, shape), or, where `plain` is set, a plain-weight
+// one that `plain` launches (args then gives only the rows it writes: y, T, n_out, y_stride).
 struct HeldProduct {
   DType type;
   XregArgs args;
   XregShape shape;
+  std::function<void(const PlainNormOut&)> plain;
 };
 
 // Whether residual products may be held: the switch, and the stream arena (held products read its slots).
 bool norm_handoff_enabled();
 
 // Holds this product's launch on its stream (one at most: a held one is launched first).
-void hold_residual_product(DType type, const XregArgs& args, const XregShape& shape);
+void hold_residual_product(const HeldProduct& p);
 
-// Launches a product taken off its stream (with whatever norm_out its args now carry).
-void launch_held(const HeldProduct& p);
+// Launches a product taken off its stream (with whatever norm_out its args now carry; a plain one
+// with `plain_out`).
+void launch_held(const HeldProduct& p, const PlainNormOut& plain_out = {});
+
+// The sum slots for the stream's next plain producer (PlainNormOut's sum and clear, kXregMaxTokens
+// doubles each); each call flips the two.
+struct NormSums {
+  double* sum;
+  double* clear;
+};
+NormSums next_norm_sums(cudaStream_t stream);
+
+// The slot the stream's next plain producer adds into (0 or 1): a recording notes it before and after.
+int norm_sums_next_slot(cudaStream_t stream);
+
+// After a recording (its kernels have not run): the next slot back to what it was as it began.
+void restore_norm_sums_slot(cudaStream_t stream, int slot);
+
+// Before a replay of work recorded with the next slot `before` and leaving it `after`: zeroes slot
+// `before` if the stream's next slot is the other (so it may hold sums), and then takes `after`.
+void replay_norm_sums(cudaStream_t stream, int before, int after);
+
+// Both slots zeroed and slot 0 next: after a recording's kernels ran alone or some left out (timings).
+void reset_norm_sums(cudaStream_t stream);
 
 // Launches the stream's held product, if any, as it is (every op but the norm's, before its own work).
 void release_held_product(cudaStream_t stream);

@@ -11,7 +11,8 @@
 
 namespace llmr::cuda_ops {
 
-// NormedActivations and NormPartials: a norm handoff's (norm_handoff.h), beside the held product's own.
+// NormedActivations, NormPartials and NormSums: a norm handoff's (norm_handoff.h), beside the held
+// product's own.
 enum class ArenaSlot {
   GemvActivations,
   AttentionPartials,
@@ -19,6 +20,7 @@ enum class ArenaSlot {
   SwigluActivations,
   NormedActivations,
   NormPartials,
+  NormSums,
   Count
 };
 
