@@ -292,14 +292,14 @@ TEST_P(CudaUnitRecords, NormHandedOverByTheResidualProduct) {
 // the squares of its rows into one sum a token, in the slot the producer before it zeroed; the consumer
 // scales its sums by 1/rms from that sum. Three rounds of matmul_add + rms_norm_matmul run directly,
 // then the round recorded once and replayed three times (one producer a recording: each replay must
-// find its sum slot cleared), then a direct round again. Each round: x bit for bit as without the
+// find its sum slot cleared), then a direct round again; at T = 2, then 1, then 2 again. Each round: x bit for bit as without the
 // handoff (the same sums in the same order), y within f32 rounding of the exact product of the
 // normalized x, and one handoff.
 TEST(CudaPlainProducts, NormHandedOverByTheResidualProduct) {
   const int64_t n = 4096, k1 = 512, m = 96;
   const float eps = 1e-5f;
   const Weights w1(DType::F16, n, k1), w2(DType::F16, m, n);
-  for (int64_t T : {1, 2}) {
+  for (int64_t T : {2, 1, 2}) {  // 1 between two 2s: a one-token producer still clears both tokens' sums
     SCOPED_TRACE("T=" + std::to_string(T));
     const HostBuffer a = host_floats({T, k1}, -2.f, 2.f), x0 = host_floats({T, n}, -3.f, 3.f),
                      g = host_floats({n}, 0.5f, 1.5f);

@@ -295,8 +295,8 @@ struct GemvArgs {
   int64_t y_stride;
   cudaStream_t stream;
   int64_t w_row_bytes;
-  PlainNormOut norm_out = {};      // the plain kernel only: a norm handoff's producer ...
-  PlainNormScale norm_scale = {};  // ... and consumer (norm_handoff.h)
+  PlainNormOut norm_out = {};  // the plain kernel only: a norm handoff's producer ...
+  NormScale norm_scale = {};   // ... and consumer (norm_handoff.h)
 };
 
 template <DType W, int TMAX>
@@ -642,7 +642,7 @@ namespace {
 // norm on is held, not launched (norm_handoff.h).
 struct XregExtras {
   XregRope rope = {};
-  XregNormScale norm_scale = {};                        // a norm handed over by the held product
+  NormScale norm_scale = {};                           // a norm handed over by the held product
   ArenaSlot activations = ArenaSlot::GemvActivations;  // where the XBlocks go
 };
 
@@ -759,12 +759,11 @@ bool gemv_norm_handoff(HeldProduct& held, const Tensor& x, const Tensor& norm_w,
     producer_launched = true;
     launch_held(held);
   };
-  const int count = int(x.shape[1] / 32);
-  SlotScratch partials(size_t(a.T) * size_t(count) * sizeof(double), a.stream, ArenaSlot::NormPartials, "matmul");
-  XregExtras extras{rope, XregNormScale{partials.as<double>(), count, int(x.shape[1]), eps},
-                    ArenaSlot::NormedActivations};
+  XregExtras extras{rope, {}, ArenaSlot::NormedActivations};
   const bool done = xreg_gemv(a, type, false, [&](XBlock* out) {
-    launch_producer(XregNormOut{static_cast<const float*>(norm_w.data), out, partials.as<double>()});
+    const NormSums sums = next_norm_sums(a.stream);  // taken only where the producer runs with them
+    extras.norm_scale = NormScale{sums.sum, int(x.shape[1]), eps};  // xreg_gemv reads it after this step
+    launch_producer(XregNormOut{static_cast<const float*>(norm_w.data), out, sums.sum, sums.clear});
     return true;
   }, extras);
   if (!producer_launched) launch_producer({});  // x must hold the product before the caller's fallback
@@ -786,7 +785,7 @@ bool plain_norm_handoff(const HeldProduct& held, const Tensor& x, const Tensor& 
   }
   const NormSums sums = next_norm_sums(stream);
   launch_held(held, PlainNormOut{static_cast<const float*>(norm_w.data), act.as<float>(), sums.sum, sums.clear});
-  a.norm_scale = PlainNormScale{sums.sum, int(n), eps};
+  a.norm_scale = NormScale{sums.sum, int(n), eps};
   return plain_gemv(a, w.type, false, rope);
 }
 

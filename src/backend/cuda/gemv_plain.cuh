@@ -16,8 +16,8 @@
 #include <cstdint>
 
 #include "backend/cuda/gemv_staged.cuh"
+#include "backend/cuda/norm_handoff_args.h"
 #include "backend/cuda/pdl.cuh"
-#include "backend/cuda/plain_norm_args.h"
 #include "backend/cuda/quant_device.cuh"
 #include "backend/cuda/rope_store_pair.cuh"
 
@@ -51,7 +51,7 @@ __global__ void __launch_bounds__(kThreads)
 gemv_plain_kernel(const uint8_t* __restrict__ w, int64_t w_stride, int64_t n_out, int64_t vecs,
                   const float* __restrict__ x, int64_t x_stride, int T, const float* __restrict__ bias,
                   float* __restrict__ y, int64_t y_stride, bool accumulate, XregRope rope, bool early_release,
-                  PlainNormOut norm_out, PlainNormScale norm_scale) {
+                  PlainNormOut norm_out, NormScale norm_scale) {
   constexpr int E = Unit<W>::kElems;
   const int lane = int(threadIdx.x) & 31, warp = int(threadIdx.x) / 32;
   const int64_t row = int64_t(blockIdx.x) * kWarps + warp;
@@ -142,7 +142,7 @@ gemv_plain_kernel(const uint8_t* __restrict__ w, int64_t w_stride, int64_t n_out
   }
   if (norm_out.g) {  // uniform: every warp of the block is here
     // The sums the next producer adds into: their readers finished before this grid's wait.
-    if (blockIdx.x == 0 && threadIdx.x < unsigned(T)) norm_out.clear[threadIdx.x] = 0.0;
+    if (blockIdx.x == 0 && threadIdx.x < unsigned(kNormSumTokens)) norm_out.clear[threadIdx.x] = 0.0;
     __syncthreads();
     if (warp == 0)
       for (int t = 0; t < T && t < TMAX; ++t) {

@@ -71,19 +71,12 @@ __device__ __forceinline__ F warp_sum(F v) {
   return v;
 }
 
-// Handoff consumer: this lane's share of token t's partial sums of squares (summed by the warp later).
-__device__ __forceinline__ double norm_partial_share(const XregNormScale& ns, int t, int lane) {
-  double s = 0.0;
-  for (int i = lane; i < ns.count; i += 32) s += ns.partials[int64_t(t) * ns.count + i];
-  return s;
-}
-
 // Handoff producer, warp t: the block's 32 updated rows of token t (one a lane) times g to one XBlock,
-// and their sum of squares (in double: no overflow or underflow) to the block's partial.
+// and their sum of squares (in double: no overflow or underflow) added into token t's sum.
 __device__ __forceinline__ void norm_out_block(const XregNormOut& no, float v, float g, int t, int lane) {
   quantize_block(v * g, lane, no.xq[int64_t(t) * gridDim.x + blockIdx.x]);
   const double ss = warp_sum(double(v) * double(v));
-  if (lane == 0) no.partials[int64_t(t) * gridDim.x + blockIdx.x] = ss;
+  if (lane == 0) atomicAdd(no.sum + t, ss);
 }
 
 // Blocks a multiprocessor holds at least, pinned where small changes to the code moved ptxas's
@@ -98,7 +91,7 @@ __global__ void __launch_bounds__(32 * WARPS, (kMinBlocks<TMAX, R, D, WARPS>))
 gemv_xreg_kernel(const uint8_t* __restrict__ w, int64_t w_stride, int64_t n_out, int units,
                  const XBlock* __restrict__ xq, int T, const float* __restrict__ bias, float* __restrict__ y,
                  int64_t y_stride, bool accumulate, int release, XregRope rope, XregNormOut norm_out,
-                 XregNormScale norm_scale) {
+                 NormScale norm_scale) {
   using Regs = typename Unit<W>::Regs;
   constexpr bool kShared = D == 0;
   static_assert(!kShared || (xreg_regrouped(W) && KS == 1 && WARPS == kWarps),
@@ -196,12 +189,12 @@ gemv_xreg_kernel(const uint8_t* __restrict__ w, int64_t w_stride, int64_t n_out,
   for (int r = 0; r < R; ++r)
 #pragma unroll
     for (int t = 0; t < TMAX; ++t) acc[r][t] = warp_sum(acc[r][t]);
-  // The norm's 1/rms from the producer's partial sums of squares: loaded here, not before the loop,
-  // where they held q4_kc's ring kernel at 74 registers (61 without).
-  if (norm_scale.partials) {
+  // The norm's 1/rms from the producer's sum of squares: loaded here, not before the loop, where the
+  // partial sums it replaced held q4_kc's ring kernel at 74 registers (61 without).
+  if (norm_scale.sum) {
 #pragma unroll
     for (int t = 0; t < TMAX; ++t) {
-      const double ss = warp_sum(t < T ? norm_partial_share(norm_scale, t, lane) : 0.0);
+      const double ss = t < T ? __ldcg(norm_scale.sum + t) : 0.0;
       const float inv = float(1.0 / sqrt(ss / double(norm_scale.n) + double(norm_scale.eps)));
 #pragma unroll
       for (int r = 0; r < R; ++r) acc[r][t] *= inv;
@@ -249,6 +242,8 @@ gemv_xreg_kernel(const uint8_t* __restrict__ w, int64_t w_stride, int64_t n_out,
         if constexpr (kNormOut) normed_rows[t][group * R + r] = updated;
       }
   if constexpr (kNormOut) {
+    // The sums the next producer adds into: their readers finished before this grid's wait.
+    if (blockIdx.x == 0 && threadIdx.x < unsigned(kNormSumTokens)) norm_out.clear[threadIdx.x] = 0.0;
     __syncthreads();
     if (warp < T) norm_out_block(norm_out, normed_rows[warp][lane], g_lane, warp, lane);
   }

@@ -8,11 +8,12 @@
 // than one wave) a warp's two whole rows copied to shared memory before that wait, all their bytes in
 // flight. Launched as a programmatic dependent of the kernel before it (quantize_x), so its first
 // weight loads overlap that kernel's tail. A residual product can hand the next product its normalized
-// activations (XregNormOut / XregNormScale, norm_handoff.h).
+// activations (XregNormOut / NormScale, norm_handoff.h).
 #include <cuda_runtime.h>
 
 #include <cstdint>
 
+#include "backend/cuda/norm_handoff_args.h"
 #include "backend/cuda/xblock.h"
 #include "tensor/dtype.h"
 
@@ -33,22 +34,14 @@ struct XregRope {
   bool cache_f16 = false;  // else f32
 };
 
-// A norm handed from a residual product to the next product (norm_handoff.h), producer side: the
-// block's 32 rows of the updated y (its grid: 32 rows a block) times g, quantized to out[t][block], and
-// their sum of squares to partials[t][block]. g null: no handoff.
+// A norm handed from a residual product to the next product (norm_handoff.h, norm_handoff_args.h),
+// producer side: the block's 32 rows of the updated y (its grid: 32 rows a block) times g, quantized to
+// xq[t][block], and their squares added into sum[t]; its block 0 zeroes clear[t]. g null: no handoff.
 struct XregNormOut {
-  const float* g = nullptr;  // [n_out]
-  XBlock* xq = nullptr;      // [T][n_out / 32]
-  double* partials = nullptr;  // [T][n_out / 32]
-};
-
-// Consumer side: the activations are x * g quantized without the norm's 1/rms, which the epilogue
-// applies from the producer's partial sums (before bias and rope). partials null: none.
-struct XregNormScale {
-  const double* partials = nullptr;  // [T][count]
-  int count = 0;                     // the producer's blocks: n / 32
-  int n = 0;                         // the normalized row's length
-  float eps = 0.f;
+  const float* g = nullptr;   // [n_out]
+  XBlock* xq = nullptr;       // [T][n_out / 32]
+  double* sum = nullptr;      // [T]
+  double* clear = nullptr;    // [kNormSumTokens]
 };
 
 struct XregArgs {
@@ -64,7 +57,7 @@ struct XregArgs {
   cudaStream_t stream;
   XregRope rope = {};
   XregNormOut norm_out = {};      // requires accumulate, n_out % 32 == 0, two rows a warp, a k-split of 1 or 2
-  XregNormScale norm_scale = {};
+  NormScale norm_scale = {};
 };
 
 struct XregShape {

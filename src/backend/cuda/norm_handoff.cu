@@ -52,7 +52,8 @@ std::map<cudaStream_t, int>& next_slots() {
   return *m;
 }
 
-constexpr size_t kSlotDoubles = size_t(kXregMaxTokens);
+static_assert(kNormSumTokens >= kXregMaxTokens, "a sum slot holds every token a handoff takes");
+constexpr size_t kSlotDoubles = size_t(kNormSumTokens);
 
 // The stream's two slots, zeroed when first made.
 double* norm_sum_slots(cudaStream_t stream) {

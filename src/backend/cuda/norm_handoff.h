@@ -3,14 +3,14 @@
 // back until the next op. If that op normalizes the same rows for its own product (rms_norm_matmul:
 // the next layer's q|k|v, gate|up, the output head), the held product is launched with an epilogue
 // that makes that product's activations (gemv_xreg.h's XregNormOut: y * g quantized a block of 32
-// rows at a time, and each block's sum of squares), and the next product applies 1/rms from those sums
-// (XregNormScale): the norm's own kernel and its boundary are gone. RMSNorm is a scale of the row, so
+// rows at a time; plain weights, f16 and f32, norm_handoff_args.h's PlainNormOut: y * g as floats) and
+// adds the squares of the rows into one sum a token, and the next product applies 1/rms from that sum
+// (NormScale): the norm's own kernel and its boundary are gone. RMSNorm is a scale of the row, so
 // W (g * y / rms) = (W (g * y)) / rms. Any other op launches the held product first, unchanged
 // (CudaBackend::stream()). LLMR_CUDA_NORM_HANDOFF=0 (read at every call) holds nothing.
-// Plain-weight (f16) products hand a norm on too (plain_norm_args.h): the producer writes y * g as
-// floats and adds the rows' squares into one sum a token, in one of two slots a stream: each producer
-// adds into one and zeroes the other, which the producer after it takes (their readers are done by
-// then: stream order), so the slots need no other clearing.
+// The sums live in two slots a stream: each producer adds into one and zeroes the other, which the
+// producer after it takes (that slot's readers are done by then: stream order), so they need no other
+// clearing; a recorded graph notes the slot it began and ended with (replay_norm_sums).
 #include <cuda_runtime.h>
 
 #include <cstdint>
@@ -18,7 +18,7 @@
 #include <optional>
 
 #include "backend/cuda/gemv_xreg.h"
-#include "backend/cuda/plain_norm_args.h"
+#include "backend/cuda/norm_handoff_args.h"
 #include "tensor/dtype.h"
 
 namespace llmr::cuda_ops {

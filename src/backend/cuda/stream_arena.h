@@ -11,15 +11,13 @@
 
 namespace llmr::cuda_ops {
 
-// NormedActivations, NormPartials and NormSums: a norm handoff's (norm_handoff.h), beside the held
-// product's own.
+// NormedActivations and NormSums: a norm handoff's (norm_handoff.h), beside the held product's own.
 enum class ArenaSlot {
   GemvActivations,
   AttentionPartials,
   AttentionCounters,
   SwigluActivations,
   NormedActivations,
-  NormPartials,
   NormSums,
   Count
 };

@@ -1,0 +1,31 @@
+#pragma once
+// What the GEMV kernels take for a norm handoff (norm_handoff.h): the producer adds the squares of
+// the rows it updates into one sum a token (double atomics, so no consumer warp reads back a partial
+// sum a block), in one of a stream's two slots, and zeroes the other, the next producer's.
+#include <cstdint>
+
+namespace llmr::cuda_ops {
+
+// Tokens a sum slot holds. A producer zeroes all of the next slot whatever its own T: a product of
+// fewer tokens may come between two of more.
+constexpr int kNormSumTokens = 2;
+
+// The plain-weight GEMV's producer side (gemv_plain.cuh: accumulate, n_out a multiple of its 8 rows a
+// block, T <= 2): out[t][row] = updated y * g[row]; sum[t] += the updated rows' squares; its block 0
+// zeroes clear[t]. g null: no handoff.
+struct PlainNormOut {
+  const float* g = nullptr;
+  float* out = nullptr;     // [T][n_out]
+  double* sum = nullptr;    // [T]
+  double* clear = nullptr;  // [kNormSumTokens]
+};
+
+// Consumer side, both GEMVs: the activations are x * g (no 1/rms); the epilogue scales its sums by
+// 1/sqrt(sum[t] / n + eps), before bias and rope. sum null: no handoff.
+struct NormScale {
+  const double* sum = nullptr;  // [T]
+  int n = 0;                    // the normalized row's length
+  float eps = 0.f;
+};
+
+}  // namespace llmr::cuda_ops
