@@ -269,7 +269,9 @@ void launch(const XregArgs& a) {
   // whatever their registers hold at a time: the rule measured with the one-chunk kernel
   // (docs/measurements/2026-11-29-h200-10/q4_release_by_waves.md).
   const int64_t wave_blocks = int64_t(device_limits("matmul").multiprocessors) * (64 / WARPS);
-  const int release = blocks <= wave_blocks ? kReleaseEarly : loop_release_requested() ? kReleaseAfterLoop : kReleaseAtExit;
+  const int release = blocks <= wave_blocks        ? kReleaseEarly
+                      : loop_release_requested() ? kReleaseAfterLoop
+                                                 : kReleaseAtExit;
   launch_pdl(gemv_xreg_kernel<W, TMAX, R, KS, D, WARPS>, dim3(unsigned(blocks)), dim3(32 * WARPS), 0, a.stream,
              "matmul", "gemv_xreg_kernel", a.w, a.w_stride, a.n_out, a.units, a.xq, a.T, a.bias, a.y, a.y_stride,
              a.accumulate, release, a.rope, a.norm_out, a.norm_scale);
