@@ -1,7 +1,9 @@
 #pragma once
 // What the GEMV kernels take for a norm handoff (norm_handoff.h): the producer adds the squares of
 // the rows it updates into one sum a token (double atomics, so no consumer warp reads back a partial
-// sum a block), in one of a stream's two slots, and zeroes the other, the next producer's.
+// sum a block), in one of a stream's two slots, and zeroes the other, the next producer's. The
+// atomics' order varies from run to run; in double that moves the sum far below the f32 rounding of
+// the 1/rms taken from it (x itself is written as without the handoff, bit for bit).
 #include <cstdint>
 
 namespace llmr::cuda_ops {
