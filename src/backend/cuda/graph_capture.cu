@@ -114,15 +114,17 @@ bool CudaBackend::begin_capture() {
 std::unique_ptr<Replay> CudaBackend::end_capture() {
   check(capturing_, "cuda graph: end_capture without begin_capture");
   capturing_ = false;
+  const cudaStream_t s = stream();  // a held product launched into the recording
+  // The recorded producers moved the next norm sum slot, but none has run: back, on every path out.
+  const int sums_after = cuda_ops::norm_sums_next_slot(s);
+  cuda_ops::restore_norm_sums_slot(s, capture_norm_sums_slot_);
   cudaGraph_t graph = nullptr;
-  cuda_check(cudaStreamEndCapture(stream(), &graph), "cuda graph", "cudaStreamEndCapture");
+  cuda_check(cudaStreamEndCapture(s, &graph), "cuda graph", "cudaStreamEndCapture");
   cudaGraphExec_t exec = nullptr;
   const cudaError_t status = cudaGraphInstantiate(&exec, graph, 0);
   const int64_t kernels = count_kernels(graph);
   if (status != cudaSuccess) cudaGraphDestroy(graph);
   cuda_check(status, "cuda graph", "cudaGraphInstantiate");
-  const int sums_after = cuda_ops::norm_sums_next_slot(stream_);
-  cuda_ops::restore_norm_sums_slot(stream_, capture_norm_sums_slot_);  // recorded, not run
   return std::make_unique<GraphReplay>(graph, exec, stream_, kernels, capture_norm_sums_slot_, sums_after);
 }
 
