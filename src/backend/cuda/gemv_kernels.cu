@@ -531,16 +531,24 @@ bool plain_early_release_requested() {
   return !(v && std::strcmp(v, "0") == 0);
 }
 
-template <DType W, int TMAX, int V>
+// LLMR_CUDA_PLAIN_PIPELINE=1 (read at every call): one-wave grids of rows longer than one pass of
+// four loads a lane (the o and down products at T <= 2) keep two passes in flight (gemv_plain.cuh's
+// PIPE). Off by default until measured on a GPU.
+bool plain_pipeline_requested() {
+  const char* v = std::getenv("LLMR_CUDA_PLAIN_PIPELINE");
+  return v && std::strcmp(v, "1") == 0;
+}
+
+template <DType W, int TMAX, int V, bool PIPE = false>
 int plain_resident_blocks();
 
-template <DType W, int TMAX, int V>
+template <DType W, int TMAX, int V, bool PIPE = false>
 void launch_plain_vecs(const GemvArgs& a, bool accumulate, const XregRope& rope) {
   const unsigned grid = unsigned((a.n_out + plain::kWarps - 1) / plain::kWarps);
   const bool early_release = plain_early_release_requested() &&
                              int64_t(grid) <= int64_t(device_limits("matmul").multiprocessors) *
-                                                  plain_resident_blocks<W, TMAX, V>();
-  launch_pdl(plain::gemv_plain_kernel<W, TMAX, V>, dim3(grid), dim3(plain::kThreads), 0, a.stream, "matmul",
+                                                  plain_resident_blocks<W, TMAX, V, PIPE>();
+  launch_pdl(plain::gemv_plain_kernel<W, TMAX, V, PIPE>, dim3(grid), dim3(plain::kThreads), 0, a.stream, "matmul",
              "gemv_plain_kernel", a.w, a.w_stride, a.n_out, a.n_in / Unit<W>::kElems, a.x, a.x_stride, a.T, a.bias,
              a.y, a.y_stride, accumulate, rope, early_release, a.norm_out, a.norm_scale);
 }
@@ -554,11 +562,11 @@ int plain_vecs_override() {
 }
 
 // Blocks of a plain kernel one multiprocessor holds, asked once per instantiation.
-template <DType W, int TMAX, int V>
+template <DType W, int TMAX, int V, bool PIPE>
 int plain_resident_blocks() {
   static const int n = [] {
     int blocks = 0;
-    check_cuda(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, plain::gemv_plain_kernel<W, TMAX, V>,
+    check_cuda(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, plain::gemv_plain_kernel<W, TMAX, V, PIPE>,
                                                              plain::kThreads, 0),
                "matmul", "cudaOccupancyMaxActiveBlocksPerMultiprocessor");
     return std::max(blocks, 1);
@@ -579,7 +587,11 @@ void launch_plain(const GemvArgs& a, bool accumulate, const XregRope& rope) {
     if (v == 4) return launch_plain_vecs<W, TMAX, 4>(a, accumulate, rope);
     if (v == 8) return launch_plain_vecs<W, TMAX, 8>(a, accumulate, rope);
     const int64_t blocks = (a.n_out + plain::kWarps - 1) / plain::kWarps;
-    const int64_t wave = int64_t(device_limits("matmul").multiprocessors) * plain_resident_blocks<W, TMAX, 4>();
+    const int64_t sms = device_limits("matmul").multiprocessors;
+    const int64_t wave = sms * plain_resident_blocks<W, TMAX, 4>();
+    if (v == 0 && plain_pipeline_requested() && a.n_in / Unit<W>::kElems > 32 * 4 &&
+        blocks <= sms * plain_resident_blocks<W, TMAX, 4, true>())
+      return launch_plain_vecs<W, TMAX, 4, true>(a, accumulate, rope);
     if (v == 0 && blocks <= 2 * wave) return launch_plain_vecs<W, TMAX, 4>(a, accumulate, rope);
   }
   launch_plain_vecs<W, TMAX, plain::kVecs<TMAX>>(a, accumulate, rope);

@@ -46,13 +46,50 @@ __device__ __forceinline__ typename Unit<W>::Regs regs_of(uint4 v) {
   else return {v};
 }
 
-template <DType W, int TMAX, int V = kVecs<TMAX>>
+// One pass of a row: each lane's V vectors at v0 + i * 32 + lane (zeros past the row's end).
+template <int V>
+__device__ __forceinline__ void load_pass(uint4 (&r)[V], const uint4* wr, int64_t v0, int64_t vecs, int lane,
+                                          uint64_t policy) {
+#pragma unroll
+  for (int i = 0; i < V; ++i) {
+    const int64_t v = v0 + i * 32 + lane;
+    r[i] = v < vecs ? ld_stream(wr + v, policy) : make_uint4(0, 0, 0, 0);
+  }
+}
+
+// A loaded pass against tokens 0..T-1 of x (float4 loads through L1).
+template <DType W, int TMAX, int V>
+__device__ __forceinline__ void take_pass(const uint4 (&r)[V], int64_t v0, int64_t vecs, int lane,
+                                          const float* __restrict__ x, int64_t x_stride, int T, float (&acc)[TMAX]) {
+  constexpr int E = Unit<W>::kElems;
+#pragma unroll
+  for (int i = 0; i < V; ++i) {
+    const int64_t v = v0 + i * 32 + lane;
+    if (v >= vecs) break;  // later i only go further
+    float wf[E];
+    Unit<W>::to_floats(regs_of<W>(r[i]), wf);
+#pragma unroll
+    for (int t = 0; t < TMAX; ++t) {
+      if (t >= T) break;
+      const float4* xv = reinterpret_cast<const float4*>(x + t * x_stride + v * E);
+#pragma unroll
+      for (int k = 0; k < E / 4; ++k) {
+        const float4 a = __ldg(xv + k);
+        acc[t] = fmaf(wf[4 * k], a.x, acc[t]);
+        acc[t] = fmaf(wf[4 * k + 1], a.y, acc[t]);
+        acc[t] = fmaf(wf[4 * k + 2], a.z, acc[t]);
+        acc[t] = fmaf(wf[4 * k + 3], a.w, acc[t]);
+      }
+    }
+  }
+}
+
+template <DType W, int TMAX, int V = kVecs<TMAX>, bool PIPE = false>
 __global__ void __launch_bounds__(kThreads)
 gemv_plain_kernel(const uint8_t* __restrict__ w, int64_t w_stride, int64_t n_out, int64_t vecs,
                   const float* __restrict__ x, int64_t x_stride, int T, const float* __restrict__ bias,
                   float* __restrict__ y, int64_t y_stride, bool accumulate, XregRope rope, bool early_release,
                   PlainNormOut norm_out, NormScale norm_scale) {
-  constexpr int E = Unit<W>::kElems;
   const int lane = int(threadIdx.x) & 31, warp = int(threadIdx.x) / 32;
   const int64_t row = int64_t(blockIdx.x) * kWarps + warp;
   if (row >= n_out) return;  // warp-uniform; a norm_out or rope grid has none such (whole blocks)
@@ -64,40 +101,33 @@ gemv_plain_kernel(const uint8_t* __restrict__ w, int64_t w_stride, int64_t n_out
   float acc[TMAX];
 #pragma unroll
   for (int t = 0; t < TMAX; ++t) acc[t] = 0.f;
-  for (int64_t v0 = 0; v0 < vecs; v0 += 32 * V) {
-    uint4 r[V];
+  // The first pass of weights is issued before waiting for the kernel before (they do not depend on it).
+  auto wait_for_inputs = [&] {
+    pdl_wait();
+    // A grid of one wave lets the next kernel launch now: its blocks take slots this grid leaves free.
+    if (early_release) pdl_release();
+    if (norm_scale.sum)  // read now, so its round trip overlaps the loads in flight
 #pragma unroll
-    for (int i = 0; i < V; ++i) {
-      const int64_t v = v0 + i * 32 + lane;
-      r[i] = v < vecs ? ld_stream(wr + v, policy) : make_uint4(0, 0, 0, 0);
+      for (int t = 0; t < TMAX; ++t) norm_sum[t] = t < T ? __ldcg(norm_scale.sum + t) : 0.0;
+  };
+  if constexpr (PIPE) {
+    // Two passes in flight: the next one is issued before the current one is taken, so a warp's
+    // loads do not stop between passes (rows of several passes in a one-wave grid).
+    uint4 a[V], b[V];
+    load_pass(a, wr, 0, vecs, lane, policy);
+    if (vecs > 0) wait_for_inputs();
+    for (int64_t v0 = 0; v0 < vecs; v0 += 64 * V) {
+      load_pass(b, wr, v0 + 32 * V, vecs, lane, policy);
+      take_pass<W, TMAX, V>(a, v0, vecs, lane, x, x_stride, T, acc);
+      load_pass(a, wr, v0 + 64 * V, vecs, lane, policy);
+      take_pass<W, TMAX, V>(b, v0 + 32 * V, vecs, lane, x, x_stride, T, acc);
     }
-    if (v0 == 0) {
-      pdl_wait();
-      // A grid of one wave lets the next kernel launch now: its blocks take slots this grid leaves free.
-      if (early_release) pdl_release();
-      if (norm_scale.sum)  // read now, so its round trip overlaps the loads in flight
-#pragma unroll
-        for (int t = 0; t < TMAX; ++t) norm_sum[t] = t < T ? __ldcg(norm_scale.sum + t) : 0.0;
-    }
-#pragma unroll
-    for (int i = 0; i < V; ++i) {
-      const int64_t v = v0 + i * 32 + lane;
-      if (v >= vecs) break;  // later i only go further
-      float wf[E];
-      Unit<W>::to_floats(regs_of<W>(r[i]), wf);
-#pragma unroll
-      for (int t = 0; t < TMAX; ++t) {
-        if (t >= T) break;
-        const float4* xv = reinterpret_cast<const float4*>(x + t * x_stride + v * E);
-#pragma unroll
-        for (int k = 0; k < E / 4; ++k) {
-          const float4 a = __ldg(xv + k);
-          acc[t] = fmaf(wf[4 * k], a.x, acc[t]);
-          acc[t] = fmaf(wf[4 * k + 1], a.y, acc[t]);
-          acc[t] = fmaf(wf[4 * k + 2], a.z, acc[t]);
-          acc[t] = fmaf(wf[4 * k + 3], a.w, acc[t]);
-        }
-      }
+  } else {
+    for (int64_t v0 = 0; v0 < vecs; v0 += 32 * V) {
+      uint4 r[V];
+      load_pass(r, wr, v0, vecs, lane, policy);
+      if (v0 == 0) wait_for_inputs();
+      take_pass<W, TMAX, V>(r, v0, vecs, lane, x, x_stride, T, acc);
     }
   }
   pdl_wait();  // already returned where the loop ran; rows of no vectors still wait before writing
