@@ -771,14 +771,17 @@ bool gemv_norm_handoff(HeldProduct& held, const Tensor& x, const Tensor& norm_w,
     producer_launched = true;
     launch_held(held);
   };
-  XregExtras extras{rope, {}, ArenaSlot::NormedActivations};
+  const int slot = norm_sums_next_slot(a.stream);
+  const NormSums sums = next_norm_sums(a.stream);
+  XregExtras extras{rope, NormScale{sums.sum, int(x.shape[1]), eps}, ArenaSlot::NormedActivations};
   const bool done = xreg_gemv(a, type, false, [&](XBlock* out) {
-    const NormSums sums = next_norm_sums(a.stream);  // taken only where the producer runs with them
-    extras.norm_scale = NormScale{sums.sum, int(x.shape[1]), eps};  // xreg_gemv reads it after this step
     launch_producer(XregNormOut{static_cast<const float*>(norm_w.data), out, sums.sum, sums.clear});
     return true;
   }, extras);
-  if (!producer_launched) launch_producer({});  // x must hold the product before the caller's fallback
+  if (!producer_launched) {  // x must hold the product before the caller's fallback; the sums unused
+    restore_norm_sums_slot(a.stream, slot);
+    launch_producer({});
+  }
   return done;
 }
 

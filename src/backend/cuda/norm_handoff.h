@@ -53,7 +53,8 @@ NormSums next_norm_sums(cudaStream_t stream);
 // The slot the stream's next plain producer adds into (0 or 1): a recording notes it before and after.
 int norm_sums_next_slot(cudaStream_t stream);
 
-// After a recording (its kernels have not run): the next slot back to what it was as it began.
+// The next slot back to `slot` when nothing that took slots since has run: an ended recording (its
+// kernels not yet replayed), a handoff whose producer was not launched.
 void restore_norm_sums_slot(cudaStream_t stream, int slot);
 
 // Before a replay of work recorded with the next slot `before` and leaving it `after`: zeroes slot
