@@ -13,6 +13,7 @@
 // (tests/cuda/gemm_mma_cuda_test.cpp).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -359,6 +360,48 @@ TEST(CudaPlainProducts, NormHandedOverByTheResidualProduct) {
         }
       }
     }
+  }
+}
+
+// LLMR_CUDA_PLAIN_SWIGLU=1: the gate|up product that takes a handed-over norm is held, and the
+// swiglu_matmul_add of its two halves launches it with the SwiGLU epilogue (warps 2i, 2i + 1 take gate
+// row j and up row j; silu_mul as the swiglu op computes it). x after the feed-forward block must come
+// out bit for bit as with the gate|up output written and the swiglu kernel after it, at T = 2, 1, 2;
+// one epilogue a block with the switch, none without.
+TEST(CudaPlainProducts, SwigluInTheGateUpEpilogue) {
+  const int64_t n = 2048, k1 = 512, half = 1032;  // 1032 pairs: 258 blocks of four
+  const float eps = 1e-5f;
+  const Weights w1(DType::F16, n, k1), w_gate_up(DType::F16, 2 * half, n), w_down(DType::F16, n, half);
+  ScopedEnv handoff("LLMR_CUDA_NORM_HANDOFF", "1");
+  for (int64_t T : {2, 1, 2}) {
+    SCOPED_TRACE("T=" + std::to_string(T));
+    const HostBuffer a = host_floats({T, k1}, -2.f, 2.f), x0 = host_floats({T, n}, -3.f, 3.f),
+                     g = host_floats({n}, 0.5f, 1.5f);
+    const auto da = cuda().upload(a.tensor()), dg = cuda().upload(g.tensor());
+    auto run = [&](bool fused, uint64_t& epilogues) {
+      ScopedEnv env("LLMR_CUDA_PLAIN_SWIGLU", fused ? "1" : "0");
+      const auto dx = cuda().upload(x0.tensor()), h = cuda().alloc(DType::F32, {T, n});
+      const auto gu = cuda().alloc(DType::F32, {T, 2 * half});
+      const uint64_t before = cuda_ops::swiglu_epilogues();
+      cuda().matmul_add(da->tensor(), w1.dev_plain->tensor(), dx->tensor());
+      cuda().rms_norm_matmul(dx->tensor(), dg->tensor(), eps, h->tensor(), w_gate_up.dev_plain->tensor(),
+                             gu->tensor());
+      cuda().swiglu_matmul_add(gu->tensor().slice_cols(0, half), gu->tensor().slice_cols(half, half),
+                               w_down.dev_plain->tensor(), dx->tensor());
+      std::vector<float> x = download_floats(dx->tensor());
+      epilogues = cuda_ops::swiglu_epilogues() - before;
+      return x;
+    };
+    uint64_t fused_count = 0, plain_count = 0;
+    const std::vector<float> fused = run(true, fused_count), unfused = run(false, plain_count);
+    EXPECT_EQ(fused_count, 1u);
+    EXPECT_EQ(plain_count, 0u);
+    ASSERT_EQ(fused.size(), unfused.size());
+    EXPECT_EQ(fused, unfused);
+    double moved = 0;  // the block changed x: the comparison is not of two untouched copies
+    const auto* x0p = static_cast<const float*>(x0.data());
+    for (size_t i = 0; i < fused.size(); ++i) moved = std::max(moved, std::fabs(double(fused[i]) - x0p[i]));
+    EXPECT_GT(moved, 1e-3);
   }
 }
 

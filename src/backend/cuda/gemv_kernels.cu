@@ -297,6 +297,7 @@ struct GemvArgs {
   int64_t w_row_bytes;
   PlainNormOut norm_out = {};  // the plain kernel only: a norm handoff's producer ...
   NormScale norm_scale = {};   // ... and consumer (norm_handoff.h)
+  PlainSwiglu swiglu = {};     // the plain kernel only: a gate|up product's SwiGLU epilogue
 };
 
 template <DType W, int TMAX>
@@ -550,7 +551,7 @@ void launch_plain_vecs(const GemvArgs& a, bool accumulate, const XregRope& rope)
                                                   plain_resident_blocks<W, TMAX, V, PIPE>();
   launch_pdl(plain::gemv_plain_kernel<W, TMAX, V, PIPE>, dim3(grid), dim3(plain::kThreads), 0, a.stream, "matmul",
              "gemv_plain_kernel", a.w, a.w_stride, a.n_out, a.n_in / Unit<W>::kElems, a.x, a.x_stride, a.T, a.bias,
-             a.y, a.y_stride, accumulate, rope, early_release, a.norm_out, a.norm_scale);
+             a.y, a.y_stride, accumulate, rope, early_release, a.norm_out, a.norm_scale, a.swiglu);
 }
 
 // LLMR_CUDA_PLAIN_VECS=4|8|16 (read at every call) sets the vector loads in flight per lane at T <= 2,
@@ -751,6 +752,16 @@ bool gemv_swiglu_accumulate(const Tensor& gate, const Tensor& up, const Tensor& 
   });
 }
 
+bool gemv_plain_swiglu(const Tensor& gate, const Tensor& up, const Tensor& out, cudaStream_t stream) {
+  const int64_t T = gate.shape[0], half = gate.shape[1];
+  std::optional<HeldProduct> held =
+      take_held_gate_up(stream, static_cast<const float*>(gate.data), static_cast<const float*>(up.data), int(T), half,
+                        gate.stride[0] / 4);
+  if (!held) return false;
+  launch_held_gate_up(*held, PlainSwiglu{static_cast<float*>(out.data), out.stride[0] / 4});
+  return true;
+}
+
 bool gemv_accumulate_xblocks(const Tensor& w, int64_t T, const Tensor& y, cudaStream_t stream,
                              const std::function<bool(XBlock*)>& quantize) {
   if (T < 1 || T > kXregMaxTokens || !uses_xblocks(w.type) || w.shape[0] == 0) return false;
@@ -785,6 +796,13 @@ bool gemv_norm_handoff(HeldProduct& held, const Tensor& x, const Tensor& norm_w,
   return done;
 }
 
+// LLMR_CUDA_PLAIN_SWIGLU=1 (read at every call): a plain product taking a handed-over norm is held, in
+// case a swiglu_matmul_add of its two halves follows (gemv_plain_swiglu). Off by default until measured.
+bool plain_swiglu_requested() {
+  const char* v = std::getenv("LLMR_CUDA_PLAIN_SWIGLU");
+  return v && std::strcmp(v, "1") == 0;
+}
+
 // y = W rms_norm(x) by the plain kernel from a held plain product that writes x: that product makes
 // x * g as floats and the sums of squares, this one scales its sums by 1/rms. False, with the held
 // product launched as it is, where the plain kernel does not take these rows.
@@ -801,6 +819,19 @@ bool plain_norm_handoff(const HeldProduct& held, const Tensor& x, const Tensor& 
   const NormSums sums = next_norm_sums(stream);
   launch_held(held, PlainNormOut{static_cast<const float*>(norm_w.data), act.as<float>(), sums.sum, sums.clear});
   a.norm_scale = NormScale{sums.sum, int(n), eps};
+  if (!rope.positions && !a.bias && plain_swiglu_requested() && a.n_out % plain::kWarps == 0) {
+    // Perhaps a stacked gate|up product: held for a swiglu_matmul_add of its two halves (PlainSwiglu).
+    const DType type = w.type;
+    HeldProduct gate_up{type, {}, {}, {}, [a, type](const PlainSwiglu& swiglu) {
+                          GemvArgs with = a;
+                          with.swiglu = swiglu;
+                          check(plain_gemv(with, type, false), "matmul: a held plain product no longer fits");
+                        }};
+    gate_up.args.y = a.y, gate_up.args.T = a.T, gate_up.args.n_out = a.n_out, gate_up.args.y_stride = a.y_stride;
+    gate_up.args.stream = a.stream;
+    hold_residual_product(gate_up);
+    return true;
+  }
   return plain_gemv(a, w.type, false, rope);
 }
 

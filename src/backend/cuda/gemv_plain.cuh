@@ -8,7 +8,8 @@
 // before it. accumulate: y += the product (no bias) instead of y = product + bias. rope.positions set
 // (a stacked q|k|v, rows a multiple of 8, not accumulating): a block's warps 2i and 2i + 1 hold a
 // rotation pair of rows, which the even one rotates and stores to the KV cache (rope_store_pair.cuh),
-// so no rope_store_kv kernel follows. A norm handoff (norm_handoff.h): a producer (norm_out) also
+// so no rope_store_kv kernel follows; swiglu.out set (a stacked gate|up, T <= 2), warps 2i and 2i + 1
+// hold gate row j and up row j and the even one writes silu(gate) * up (PlainSwiglu). A norm handoff (norm_handoff.h): a producer (norm_out) also
 // writes its updated rows times g as the next product's activations and adds their squares into one
 // sum a token; a consumer (norm_scale) scales its sums by 1/rms from that sum.
 #include <cuda_runtime.h>
@@ -20,6 +21,7 @@
 #include "backend/cuda/pdl.cuh"
 #include "backend/cuda/quant_device.cuh"
 #include "backend/cuda/rope_store_pair.cuh"
+#include "backend/cuda/silu_mul.cuh"
 
 namespace llmr::cuda_ops::plain {
 
@@ -89,9 +91,11 @@ __global__ void __launch_bounds__(kThreads)
 gemv_plain_kernel(const uint8_t* __restrict__ w, int64_t w_stride, int64_t n_out, int64_t vecs,
                   const float* __restrict__ x, int64_t x_stride, int T, const float* __restrict__ bias,
                   float* __restrict__ y, int64_t y_stride, bool accumulate, XregRope rope, bool early_release,
-                  PlainNormOut norm_out, NormScale norm_scale) {
+                  PlainNormOut norm_out, NormScale norm_scale, PlainSwiglu swiglu) {
   const int lane = int(threadIdx.x) & 31, warp = int(threadIdx.x) / 32;
-  const int64_t row = int64_t(blockIdx.x) * kWarps + warp;
+  // A SwiGLU epilogue pairs gate row j with up row n_out / 2 + j in warps 2i, 2i + 1 (PlainSwiglu).
+  const int64_t pair_index = int64_t(blockIdx.x) * (kWarps / 2) + warp / 2;
+  const int64_t row = swiglu.out ? (warp % 2 ? n_out / 2 : 0) + pair_index : int64_t(blockIdx.x) * kWarps + warp;
   if (row >= n_out) return;  // warp-uniform; a norm_out or rope grid has none such (whole blocks)
   // The norm's weight does not depend on the kernel before: read before waiting for it.
   const float g_row = norm_out.g ? norm_out.g[row] : 0.f;
@@ -141,7 +145,7 @@ gemv_plain_kernel(const uint8_t* __restrict__ w, int64_t w_stride, int64_t n_out
   auto scaled = [&](float s, int t) {
     return norm_scale.sum ? s * float(1.0 / sqrt(norm_sum[t] / double(norm_scale.n) + double(norm_scale.eps))) : s;
   };
-  if (rope.positions) {  // every warp is here: the rows fill whole blocks
+  if (rope.positions || swiglu.out) {  // every warp is here: the rows fill whole blocks
     __shared__ float pair[kWarps][TMAX];
 #pragma unroll
     for (int t = 0; t < TMAX; ++t) {
@@ -149,10 +153,13 @@ gemv_plain_kernel(const uint8_t* __restrict__ w, int64_t w_stride, int64_t n_out
       if (lane == 0) pair[warp][t] = s + (bias ? bias[row] : 0.f);
     }
     __syncthreads();
-    if (warp % 2 == 0)  // lane t rotates and stores token t's pair
+    if (warp % 2 == 0)  // lane t rotates and stores token t's pair, or forms its SwiGLU value
 #pragma unroll
-      for (int t = 0; t < TMAX; ++t)
-        if (lane == t && t < T) rope_store_pair(rope, row, t, pair[warp][t], pair[warp + 1][t], y + t * y_stride);
+      for (int t = 0; t < TMAX; ++t) {
+        if (lane != t || t >= T) continue;
+        if (swiglu.out) swiglu.out[t * swiglu.out_stride + pair_index] = silu_mul(pair[warp][t], pair[warp + 1][t]);
+        else rope_store_pair(rope, row, t, pair[warp][t], pair[warp + 1][t], y + t * y_stride);
+      }
     return;
   }
   __shared__ float updated_rows[TMAX][kWarps];  // norm_out: the block's rows, for their squares

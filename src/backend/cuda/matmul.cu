@@ -94,10 +94,12 @@ void CudaBackend::swiglu_matmul_add(const Tensor& gate, const Tensor& up, const 
   cuda_detail::check_on_device("swiglu_matmul_add", {{"up", &up}});
   cuda_ops::keep_pool_memory(device());
   if (gate.shape[0] == 0 || w.shape[0] == 0) return;
-  if (cuda_ops::gemv_swiglu_accumulate(gate, up, w, y, stream())) return;
-  cuda_ops::SlotScratch act(size_t(gate.shape[0]) * size_t(gate.shape[1]) * 4, stream(),
+  cuda_ops::SlotScratch act(size_t(gate.shape[0]) * size_t(gate.shape[1]) * 4, stream_holding(),
                            cuda_ops::ArenaSlot::SwigluActivations, "swiglu_matmul_add");
   const Tensor a = Tensor::view(act.as<float>(), DType::F32, {gate.shape[0], gate.shape[1]}, Device::Cuda);
+  // A held plain gate|up product forms the activations in its epilogue (it may take the held product).
+  if (cuda_ops::gemv_plain_swiglu(gate, up, a, stream_holding())) return matmul_add(a, w, y);
+  if (cuda_ops::gemv_swiglu_accumulate(gate, up, w, y, stream())) return;
   swiglu(gate, up, a);
   matmul_add(a, w, y);
 }

@@ -11,7 +11,7 @@ namespace llmr::cuda_ops {
 namespace {
 
 std::mutex held_mutex;
-std::atomic<uint64_t> handoffs{0};
+std::atomic<uint64_t> handoffs{0}, swiglus{0};
 std::map<cudaStream_t, HeldProduct>& held() {
   static auto* m = new std::map<cudaStream_t, HeldProduct>;  // never destroyed: backends may outlive statics
   return *m;
@@ -36,6 +36,7 @@ std::optional<HeldProduct> take(cudaStream_t stream) {
 }  // namespace
 
 void launch_held(const HeldProduct& p, const PlainNormOut& plain_out) {
+  if (p.gated) return p.gated({});  // no SwiGLU asked for: y as the product writes it
   if (p.plain) {
     p.plain(plain_out);
     if (plain_out.g) ++handoffs;
@@ -128,6 +129,26 @@ std::optional<HeldProduct> take_held_product(cudaStream_t stream, const float* y
   launch_held(*p);
   return std::nullopt;
 }
+
+std::optional<HeldProduct> take_held_gate_up(cudaStream_t stream, const float* gate, const float* up, int T,
+                                             int64_t half, int64_t stride) {
+  auto p = take(stream);
+  if (!p) return std::nullopt;
+  const XregArgs& a = p->args;
+  if (p->gated && a.y == gate && up == gate + half && a.T == T && a.n_out == 2 * half &&
+      (T == 1 || a.y_stride == stride))
+    return p;
+  launch_held(*p);
+  return std::nullopt;
+}
+
+void launch_held_gate_up(const HeldProduct& p, const PlainSwiglu& out) {
+  check(bool(p.gated), "matmul: the held product is not a gate|up product");
+  p.gated(out);
+  ++swiglus;
+}
+
+uint64_t swiglu_epilogues() { return swiglus; }
 
 void drop_held_product(cudaStream_t stream) { take(stream); }
 

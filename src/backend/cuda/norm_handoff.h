@@ -30,6 +30,9 @@ struct HeldProduct {
   XregArgs args;
   XregShape shape;
   std::function<void(const PlainNormOut&)> plain;
+  // Or a plain stacked gate|up product (y = [gate | up]) that `gated` launches, with a SwiGLU epilogue
+  // or (out null) as it is: held for the swiglu_matmul_add after it (take_held_gate_up).
+  std::function<void(const PlainSwiglu&)> gated;
 };
 
 // Whether residual products may be held: the switch, and the stream arena (held products read its slots).
@@ -71,6 +74,17 @@ void release_held_product(cudaStream_t stream);
 // floats at y_stride); otherwise the held product, if any, is launched as it is and nullopt returned.
 std::optional<HeldProduct> take_held_product(cudaStream_t stream, const float* y, int T, int64_t n_out,
                                              int64_t y_stride);
+
+// The stream's held gate|up product, taken off the stream, if gate and up are its two halves (T rows
+// of `half` floats at `stride`); otherwise the held product, if any, is launched and nullopt returned.
+std::optional<HeldProduct> take_held_gate_up(cudaStream_t stream, const float* gate, const float* up, int T,
+                                             int64_t half, int64_t stride);
+
+// Launches a taken gate|up product with its SwiGLU epilogue into `out`.
+void launch_held_gate_up(const HeldProduct& p, const PlainSwiglu& out);
+
+// Gate|up products launched with the SwiGLU epilogue, on every stream since the start (for tests).
+uint64_t swiglu_epilogues();
 
 // Forgets the stream's held product without launching it (an aborted capture, a stream going away).
 void drop_held_product(cudaStream_t stream);

@@ -1,5 +1,6 @@
 #pragma once
-// What the GEMV kernels take for a norm handoff (norm_handoff.h): the producer adds the squares of
+// What the GEMV kernels take for the epilogues of held products (norm_handoff.h). A norm handoff: the
+// producer adds the squares of
 // the rows it updates into one sum a token (double atomics, so no consumer warp reads back a partial
 // sum a block), in one of a stream's two slots, and zeroes the other, the next producer's. The
 // atomics' order varies from run to run; in double that moves the sum far below the f32 rounding of
@@ -28,6 +29,14 @@ struct NormScale {
   const double* sum = nullptr;  // [T]
   int n = 0;                    // the normalized row's length
   float eps = 0.f;
+};
+
+// A stacked gate|up product's SwiGLU epilogue (plain GEMV, T <= 2, n_out = 2 half, half a multiple of
+// 4): warps 2i and 2i + 1 of block b take gate row b * 4 + i and up row half + b * 4 + i, and the even
+// one writes out[t][b * 4 + i] = silu(gate) * up; y is not written. out null: none.
+struct PlainSwiglu {
+  float* out = nullptr;
+  int64_t out_stride = 0;  // floats
 };
 
 }  // namespace llmr::cuda_ops

@@ -1,12 +1,13 @@
 // CudaBackend::swiglu: out = silu(gate) * up = gate / (1 + exp(-gate)) * up, in f32 with the accurate
 // expf (a very negative gate gives exp = inf and silu = -0, as in float on the host).
 #include "backend/cuda/elementwise.cuh"
+#include "backend/cuda/silu_mul.cuh"
 #include "ops/op_checks.h"
 
 namespace llmr {
 namespace {
 struct SwigluOp {
-  __device__ __forceinline__ float operator()(float g, float u) const { return g / (1.f + expf(-g)) * u; }
+  __device__ __forceinline__ float operator()(float g, float u) const { return cuda_ops::silu_mul(g, u); }
 };
 }  // namespace
 
