@@ -676,7 +676,7 @@ bool xreg_gemv(const GemvArgs& a, DType type, bool accumulate, Quantize&& quanti
   args.norm_scale = extras.norm_scale;
   const XregShape shape = xreg_shape(type, a.n_out, int(units), a.T);
   if (accumulate && !args.rope.positions && norm_handoff_enabled() && xreg_norm_out_applies(type, shape, a.n_out)) {
-    hold_residual_product(HeldProduct{type, args, shape, {}});
+    hold_residual_product(HeldProduct{type, args, shape, {}, {}});
     return true;
   }
   return launch_xreg(type, args, shape);
@@ -710,7 +710,7 @@ bool plain_gemv_accumulate(const GemvArgs& a, DType type) {
                      GemvArgs with = a;
                      with.norm_out = norm_out;
                      check(plain_gemv(with, type, true), "matmul: a held plain product no longer fits");
-                   }};
+                   }, {}};
   held.args.y = a.y, held.args.T = a.T, held.args.n_out = a.n_out, held.args.y_stride = a.y_stride;
   held.args.stream = a.stream;
   hold_residual_product(held);
