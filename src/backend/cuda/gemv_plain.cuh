@@ -86,16 +86,30 @@ __device__ __forceinline__ void take_pass(const uint4 (&r)[V], int64_t v0, int64
   }
 }
 
+// The gate|up row pair j of this block's warps 2i, 2i + 1 (SwiGLU epilogue).
+__device__ __forceinline__ int64_t swiglu_pair(int warp) { return int64_t(blockIdx.x) * (kWarps / 2) + warp / 2; }
+// What a SwiGLU epilogue's warp adds to its row of the plain order to take gate row j or up row n_out / 2 + j.
+__device__ __forceinline__ int64_t swiglu_offset(int64_t n_out, int warp) {
+  return (warp % 2 ? n_out / 2 : 0) + swiglu_pair(warp) - (int64_t(blockIdx.x) * kWarps + warp);
+}
+
+// Blocks a multiprocessor holds at least (0: no bound), pinned where the code's register count sits
+// at an occupancy step: one token's four-load kernel six (40 registers), so a 6144-row q|k|v product
+// (768 blocks) is one wave of 132 multiprocessors.
+template <int TMAX, int V, bool PIPE>
+constexpr int kMinBlocks = TMAX == 1 && V == 4 && !PIPE ? 6 : 0;
+
 template <DType W, int TMAX, int V = kVecs<TMAX>, bool PIPE = false>
-__global__ void __launch_bounds__(kThreads)
+__global__ void __launch_bounds__(kThreads, kMinBlocks<TMAX, V, PIPE>)
 gemv_plain_kernel(const uint8_t* __restrict__ w, int64_t w_stride, int64_t n_out, int64_t vecs,
                   const float* __restrict__ x, int64_t x_stride, int T, const float* __restrict__ bias,
                   float* __restrict__ y, int64_t y_stride, bool accumulate, XregRope rope, bool early_release,
                   PlainNormOut norm_out, NormScale norm_scale, PlainSwiglu swiglu) {
   const int lane = int(threadIdx.x) & 31, warp = int(threadIdx.x) / 32;
-  // A SwiGLU epilogue pairs gate row j with up row n_out / 2 + j in warps 2i, 2i + 1 (PlainSwiglu).
-  const int64_t pair_index = int64_t(blockIdx.x) * (kWarps / 2) + warp / 2;
-  const int64_t row = swiglu.out ? (warp % 2 ? n_out / 2 : 0) + pair_index : int64_t(blockIdx.x) * kWarps + warp;
+  // A SwiGLU epilogue pairs gate row j with up row n_out / 2 + j in warps 2i, 2i + 1 (PlainSwiglu);
+  // j is recomputed where it is written: kept live through the loop, it took f16's one-token four-load
+  // kernel from 39 registers to 48, five blocks a multiprocessor, and q|k|v's 768 blocks to two waves.
+  const int64_t row = int64_t(blockIdx.x) * kWarps + warp + (swiglu.out ? swiglu_offset(n_out, warp) : 0);
   if (row >= n_out) return;  // warp-uniform; a norm_out or rope grid has none such (whole blocks)
   // The norm's weight does not depend on the kernel before: read before waiting for it.
   const float g_row = norm_out.g ? norm_out.g[row] : 0.f;
@@ -157,7 +171,7 @@ gemv_plain_kernel(const uint8_t* __restrict__ w, int64_t w_stride, int64_t n_out
 #pragma unroll
       for (int t = 0; t < TMAX; ++t) {
         if (lane != t || t >= T) continue;
-        if (swiglu.out) swiglu.out[t * swiglu.out_stride + pair_index] = silu_mul(pair[warp][t], pair[warp + 1][t]);
+        if (swiglu.out) swiglu.out[t * swiglu.out_stride + swiglu_pair(warp)] = silu_mul(pair[warp][t], pair[warp + 1][t]);
         else rope_store_pair(rope, row, t, pair[warp][t], pair[warp + 1][t], y + t * y_stride);
       }
     return;
