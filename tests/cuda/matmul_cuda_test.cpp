@@ -300,19 +300,22 @@ TEST(CudaMatmulStagedGemv, PlainTypesPartialBatchesStridedX) {
     }
 }
 
-// The plain-type kernel with two passes of loads in flight (LLMR_CUDA_PLAIN_PIPELINE=1: one-wave
-// grids of rows longer than one pass, T <= 2): rows of an odd number of passes (4104 f16 values =
-// 513 vectors: 5 passes of 128, the last partial), of an even number (14336: 28), of one pass and a
-// vector (1032), odd row counts, strided x.
+// The plain-type kernel with two passes of loads in flight (the default for one-wave grids of rows
+// longer than one pass, T <= 2) and with one (LLMR_CUDA_PLAIN_PIPELINE=0): rows of an odd number of
+// passes (4104 f16 values = 513 vectors: 5 passes of 128, the last partial), of an even number
+// (14336: 28), of one pass and a vector (1032), odd row counts, strided x.
 TEST(CudaMatmulStagedGemv, PlainTypesTwoPassesInFlight) {
-  ::setenv("LLMR_CUDA_PLAIN_PIPELINE", "1", 1);
-  for (DType type : {DType::F32, DType::F16, DType::BF16})
-    for (int64_t T : {1, 2}) {
-      check_gpu_matmul(type, T, 4104, 77, 77, T == 1, all_rows(77), false, {0, 4});
-      check_gpu_matmul(type, T, 14336, 259, 61, false, all_rows(259));
-      check_gpu_matmul(type, T, 1032, 9, 9, true, all_rows(9));
-      if (::testing::Test::HasFatalFailure()) break;
-    }
+  for (const char* pipeline : {"1", "0"}) {
+    SCOPED_TRACE(std::string("LLMR_CUDA_PLAIN_PIPELINE=") + pipeline);
+    ::setenv("LLMR_CUDA_PLAIN_PIPELINE", pipeline, 1);
+    for (DType type : {DType::F32, DType::F16, DType::BF16})
+      for (int64_t T : {1, 2}) {
+        check_gpu_matmul(type, T, 4104, 77, 77, T == 1, all_rows(77), false, {0, 4});
+        check_gpu_matmul(type, T, 14336, 259, 61, false, all_rows(259));
+        check_gpu_matmul(type, T, 1032, 9, 9, true, all_rows(9));
+        if (::testing::Test::HasFatalFailure()) break;
+      }
+  }
   ::unsetenv("LLMR_CUDA_PLAIN_PIPELINE");
 }
 
