@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <utility>
@@ -702,19 +703,26 @@ GemvArgs gemv_args(const Tensor& x, const Tensor& w, const Tensor* bias, const T
 
 namespace {
 
+// A plain product to hold: what the holder reads of its args (y, T, n_out, y_stride, stream) and its
+// launch once its epilogue is known (plain: a norm handoff's producer; gated: a SwiGLU epilogue).
+HeldProduct held_plain_product(const GemvArgs& a, DType type, std::function<void(const PlainNormOut&)> plain,
+                               std::function<void(const PlainSwiglu&)> gated) {
+  HeldProduct held{type, {}, {}, std::move(plain), std::move(gated)};
+  held.args.y = a.y, held.args.T = a.T, held.args.n_out = a.n_out, held.args.y_stride = a.y_stride;
+  held.args.stream = a.stream;
+  return held;
+}
+
 // y += x w^T by the plain kernel, held for a norm handoff (norm_handoff.h) where its shape allows one:
 // T <= 2, whole blocks of rows.
 bool plain_gemv_accumulate(const GemvArgs& a, DType type) {
   if (a.T > kXregMaxTokens || a.n_out % plain::kWarps || !norm_handoff_enabled() || !plain_gemv_fits(a, type))
     return plain_gemv(a, type, true);
-  HeldProduct held{type, {}, {}, [a, type](const PlainNormOut& norm_out) {
-                     GemvArgs with = a;
-                     with.norm_out = norm_out;
-                     check(plain_gemv(with, type, true), "matmul: a held plain product no longer fits");
-                   }, {}};
-  held.args.y = a.y, held.args.T = a.T, held.args.n_out = a.n_out, held.args.y_stride = a.y_stride;
-  held.args.stream = a.stream;
-  hold_residual_product(held);
+  hold_residual_product(held_plain_product(a, type, [a, type](const PlainNormOut& norm_out) {
+    GemvArgs with = a;
+    with.norm_out = norm_out;
+    check(plain_gemv(with, type, true), "matmul: a held plain product no longer fits");
+  }, {}));
   return true;
 }
 
@@ -824,14 +832,11 @@ bool plain_norm_handoff(const HeldProduct& held, const Tensor& x, const Tensor& 
   if (!rope.positions && !a.bias && plain_swiglu_requested() && a.n_out % plain::kWarps == 0) {
     // Perhaps a stacked gate|up product: held for a swiglu_matmul_add of its two halves (PlainSwiglu).
     const DType type = w.type;
-    HeldProduct gate_up{type, {}, {}, {}, [a, type](const PlainSwiglu& swiglu) {
-                          GemvArgs with = a;
-                          with.swiglu = swiglu;
-                          check(plain_gemv(with, type, false), "matmul: a held plain product no longer fits");
-                        }};
-    gate_up.args.y = a.y, gate_up.args.T = a.T, gate_up.args.n_out = a.n_out, gate_up.args.y_stride = a.y_stride;
-    gate_up.args.stream = a.stream;
-    hold_residual_product(gate_up);
+    hold_residual_product(held_plain_product(a, type, {}, [a, type](const PlainSwiglu& swiglu) {
+      GemvArgs with = a;
+      with.swiglu = swiglu;
+      check(plain_gemv(with, type, false), "matmul: a held plain product no longer fits");
+    }));
     return true;
   }
   return plain_gemv(a, w.type, false, rope);

@@ -3,15 +3,16 @@
 // over 16-byte vectors; each lane issues V vector loads (L1 bypassed, L2 evict-first: weights are read
 // once per token) before the first use, so a warp keeps 32 V 16 bytes of its row in flight (the whole
 // 8 KB row of a 4096-wide f16 matrix at V = 16; the launcher takes V = 4, more blocks resident, for
-// grids of at most two such waves). Activations are read as float4 through L1. Launched as
-// a programmatic dependent: the first loads, of weights only, are issued before waiting for the kernel
-// before it. accumulate: y += the product (no bias) instead of y = product + bias. rope.positions set
-// (a stacked q|k|v, rows a multiple of 8, not accumulating): a block's warps 2i and 2i + 1 hold a
-// rotation pair of rows, which the even one rotates and stores to the KV cache (rope_store_pair.cuh),
-// so no rope_store_kv kernel follows; swiglu.out set (a stacked gate|up, T <= 2), warps 2i and 2i + 1
-// hold gate row j and up row j and the even one writes silu(gate) * up (PlainSwiglu). A norm handoff (norm_handoff.h): a producer (norm_out) also
-// writes its updated rows times g as the next product's activations and adds their squares into one
-// sum a token; a consumer (norm_scale) scales its sums by 1/rms from that sum.
+// grids of at most two such waves, and PIPE, two such passes in flight, for one wave of longer rows).
+// Activations are read as float4 through L1. Launched as a programmatic dependent: the first loads, of
+// weights only, are issued before waiting for the kernel before it. accumulate: y += the product (no
+// bias) instead of y = product + bias. rope.positions set (a stacked q|k|v, rows a multiple of 8, not
+// accumulating): a block's warps 2i and 2i + 1 hold a rotation pair of rows, which the even one rotates
+// and stores to the KV cache (rope_store_pair.cuh), so no rope_store_kv kernel follows. swiglu.out set
+// (a stacked gate|up, T <= 2): warps 2i and 2i + 1 hold gate row j and up row j and the even one writes
+// silu(gate) * up (PlainSwiglu), so no swiglu kernel follows. A norm handoff (norm_handoff.h): a
+// producer (norm_out) also writes its updated rows times g as the next product's activations and adds
+// their squares into one sum a token; a consumer (norm_scale) scales its sums by 1/rms from that sum.
 #include <cuda_runtime.h>
 
 #include <cstdint>

@@ -37,7 +37,7 @@ bool gemv_accumulate(const Tensor& x, const Tensor& w, const Tensor& y, cudaStre
 // y += (silu(gate) * up) w^T the same way, the activations formed while they are quantized.
 bool gemv_swiglu_accumulate(const Tensor& gate, const Tensor& up, const Tensor& w, const Tensor& y, cudaStream_t stream);
 // out = silu(gate) * up from a held plain gate|up product whose halves gate and up are (gemv_rms_norm
-// holds one under LLMR_CUDA_PLAIN_SWIGLU=1), by its SwiGLU epilogue; false, with any held product
+// holds one unless LLMR_CUDA_PLAIN_SWIGLU=0), by its SwiGLU epilogue; false, with any held product
 // launched as it is, otherwise. stream: the backend's, held products not released.
 bool gemv_plain_swiglu(const Tensor& gate, const Tensor& up, const Tensor& out, cudaStream_t stream);
 

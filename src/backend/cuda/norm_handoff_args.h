@@ -1,10 +1,10 @@
 #pragma once
 // What the GEMV kernels take for the epilogues of held products (norm_handoff.h). A norm handoff: the
-// producer adds the squares of
-// the rows it updates into one sum a token (double atomics, so no consumer warp reads back a partial
-// sum a block), in one of a stream's two slots, and zeroes the other, the next producer's. The
-// atomics' order varies from run to run; in double that moves the sum far below the f32 rounding of
-// the 1/rms taken from it (x itself is written as without the handoff, bit for bit).
+// producer adds the squares of the rows it updates into one sum a token (double atomics, so no
+// consumer warp reads back a partial sum a block), in one of a stream's two slots, and zeroes the
+// other, the next producer's. The atomics' order varies from run to run; in double that moves the sum
+// far below the f32 rounding of the 1/rms taken from it (x itself is written as without the handoff,
+// bit for bit).
 #include <cstdint>
 
 namespace llmr::cuda_ops {
