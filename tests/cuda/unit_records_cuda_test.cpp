@@ -365,9 +365,10 @@ TEST(CudaPlainProducts, NormHandedOverByTheResidualProduct) {
 
 // The SwiGLU epilogue (on by default; LLMR_CUDA_PLAIN_SWIGLU=0 turns it off): the gate|up product that
 // takes a handed-over norm is held, and the swiglu_matmul_add of its two halves launches it with the
-// SwiGLU epilogue (warps 2i, 2i + 1 take gate row j and up row j; silu_mul as the swiglu op computes it). x after the feed-forward block must come
-// out bit for bit as with the gate|up output written and the swiglu kernel after it, at T = 2, 1, 2;
-// one epilogue a block with the switch, none without.
+// SwiGLU epilogue (warps 2i, 2i + 1 take gate row j and up row j; silu_mul as the swiglu op computes
+// it). x after the feed-forward block must come out bit for bit as with the gate|up output written and
+// the swiglu kernel after it, at T = 2, 1, 2; one epilogue a feed-forward block with the switch, none
+// without.
 TEST(CudaPlainProducts, SwigluInTheGateUpEpilogue) {
   const int64_t n = 2048, k1 = 512, half = 1032;  // 1032 pairs: 258 blocks of four
   const float eps = 1e-5f;
