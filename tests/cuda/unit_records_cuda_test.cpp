@@ -406,6 +406,39 @@ TEST(CudaPlainProducts, SwigluInTheGateUpEpilogue) {
   }
 }
 
+// A gate|up product held for its SwiGLU epilogue writes no norm sums: a norm product of its own output
+// (here with integer weights, whose handoff would take a held residual product as its producer) must
+// find it launched as it is and normalize by itself, as with the epilogue switched off.
+TEST(CudaPlainProducts, GateUpHeldForItsEpilogueIsNoResidualProduct) {
+  const int64_t n = 2048, k1 = 512, half = 1024, m = 96;
+  const float eps = 1e-5f;
+  const Weights w1(DType::F16, n, k1), w_gate_up(DType::F16, 2 * half, n), w2(DType::Q4_0, m, 2 * half);
+  ScopedEnv handoff("LLMR_CUDA_NORM_HANDOFF", "1");
+  for (int64_t T : {1, 2}) {
+    SCOPED_TRACE("T=" + std::to_string(T));
+    const HostBuffer a = host_floats({T, k1}, -2.f, 2.f), x0 = host_floats({T, n}, -3.f, 3.f),
+                     g = host_floats({n}, 0.5f, 1.5f), g2 = host_floats({2 * half}, 0.5f, 1.5f);
+    const auto da = cuda().upload(a.tensor()), dg = cuda().upload(g.tensor()), dg2 = cuda().upload(g2.tensor());
+    auto run = [&](bool epilogue) {
+      ScopedEnv env("LLMR_CUDA_PLAIN_SWIGLU", epilogue ? "1" : "0");
+      const auto dx = cuda().upload(x0.tensor()), h = cuda().alloc(DType::F32, {T, n});
+      const auto gu = cuda().alloc(DType::F32, {T, 2 * half}), h2 = cuda().alloc(DType::F32, {T, 2 * half});
+      const auto y = cuda().alloc(DType::F32, {T, m});
+      cuda().matmul_add(da->tensor(), w1.dev_plain->tensor(), dx->tensor());
+      cuda().rms_norm_matmul(dx->tensor(), dg->tensor(), eps, h->tensor(), w_gate_up.dev_plain->tensor(),
+                             gu->tensor());
+      cuda().rms_norm_matmul(gu->tensor(), dg2->tensor(), eps, h2->tensor(), w2.dev_regrouped->tensor(),
+                             y->tensor());
+      return download_floats(y->tensor());
+    };
+    const uint64_t handoffs = cuda_ops::norm_handoffs();
+    const std::vector<float> held = run(true), unheld = run(false);
+    EXPECT_EQ(cuda_ops::norm_handoffs() - handoffs, 2u);  // one a run: the residual product into gate|up
+    EXPECT_EQ(held, unheld);
+    EXPECT_GT(*std::max_element(held.begin(), held.end()), 1e-3f);  // y was written
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Types, CudaUnitRecords, ::testing::Values(DType::Q4_0, DType::Q4_K),
                          [](const ::testing::TestParamInfo<DType>& p) { return std::string(name(p.param)); });
 

@@ -125,7 +125,8 @@ std::optional<HeldProduct> take_held_product(cudaStream_t stream, const float* y
   auto p = take(stream);
   if (!p) return std::nullopt;
   const XregArgs& a = p->args;
-  if (a.y == y && a.T == T && a.n_out == n_out && (T == 1 || a.y_stride == y_stride)) return p;
+  // A gate|up product held for its SwiGLU epilogue is no residual product: it makes no norm.
+  if (!p->gated && a.y == y && a.T == T && a.n_out == n_out && (T == 1 || a.y_stride == y_stride)) return p;
   launch_held(*p);
   return std::nullopt;
 }

@@ -70,8 +70,9 @@ void reset_norm_sums(cudaStream_t stream);
 // Launches the stream's held product, if any, as it is (every op but the norm's, before its own work).
 void release_held_product(cudaStream_t stream);
 
-// The stream's held product, taken off the stream, if it writes exactly these rows (y, T rows of n_out
-// floats at y_stride); otherwise the held product, if any, is launched as it is and nullopt returned.
+// The stream's held residual product, taken off the stream, if it writes exactly these rows (y, T rows
+// of n_out floats at y_stride; not a gate|up product held for its SwiGLU epilogue); otherwise the held
+// product, if any, is launched as it is and nullopt returned.
 std::optional<HeldProduct> take_held_product(cudaStream_t stream, const float* y, int T, int64_t n_out,
                                              int64_t y_stride);
 
