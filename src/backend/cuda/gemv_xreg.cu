@@ -15,6 +15,7 @@
 #include "backend/cuda/device_limits.h"
 #include "backend/cuda/float_types.cuh"
 #include "backend/cuda/gemv_staged.cuh"
+#include "backend/cuda/gemv_xreg_device.cuh"
 #include "backend/cuda/gemv_xreg.h"
 #include "backend/cuda/kernel_status.h"
 #include "backend/cuda/pdl.cuh"
@@ -40,36 +41,9 @@ bool loop_release_requested() {
 // A norm handoff's producer (XregNormOut) takes 32 rows a block: 16 row groups of two rows.
 constexpr int kNormRows = 32;
 
-// The layouts of tensor/unit_records.h: one 16-byte load a unit, a ring of one chunk (deeper rings and
-// whole-row preloads measured slower in the model: docs/measurements/2026-11-29-h200-12/).
-constexpr bool xreg_regrouped(DType W) { return W == DType::Q4_0C || W == DType::Q4_KC; }
-
 // D = 0: a warp's whole rows (regrouped, at most kXregSharedMaxUnits units) copied into shared memory
 // with cp.async before the wait, so no register ring holds them in flight.
 constexpr int kSharedRowBytes = kXregSharedMaxUnits / 8 * 144;
-
-template <DType W>
-__device__ __forceinline__ typename Unit<W>::Regs load_unit(const uint8_t* row, int u) {
-  if constexpr (W == DType::Q4_K) return Unit<W>::load16(row, u);
-  else if constexpr (xreg_regrouped(W)) return Unit<W>::load(row, u);
-  else return Unit<W>::load_words(row, u);
-}
-
-// An XBlock into registers: three 16-byte loads.
-__device__ __forceinline__ XBlock load_xblock(const XBlock* p) {
-  XBlock x;
-  const int4* s = reinterpret_cast<const int4*>(p);
-  int4* d = reinterpret_cast<int4*>(&x);
-  d[0] = __ldg(s), d[1] = __ldg(s + 1), d[2] = __ldg(s + 2);
-  return x;
-}
-
-template <typename F>
-__device__ __forceinline__ F warp_sum(F v) {
-#pragma unroll
-  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xFFFFFFFFu, v, o);
-  return v;
-}
 
 // Handoff producer, warp t: the block's 32 updated rows of token t (one a lane) times g to one XBlock,
 // and their sum of squares (in double: no overflow or underflow) added into token t's sum.
