@@ -439,6 +439,65 @@ TEST(CudaPlainProducts, GateUpHeldForItsEpilogueIsNoResidualProduct) {
   }
 }
 
+// The integer SwiGLU-quantize epilogue (q4_0c, one token; LLMR_CUDA_XREG_SWIGLU=0 turns it off): the
+// regrouped gate|up product that takes a handed-over norm is held, and the swiglu_matmul_add of its
+// halves launches it writing the down product's XBlocks itself (block b: gate and up rows 32b .. 32b +
+// 31). x after the feed-forward block must come out bit for bit as with the gate|up output written and
+// quantize_swiglu after it, at T = 2, 1, 2 and in a replayed graph; one epilogue a block with the
+// switch where it applies (q4_0c, T = 1), none elsewhere or without. Rows of 72 units: a partial last
+// chunk.
+TEST_P(CudaUnitRecords, SwigluQuantizeInTheGateUpEpilogue) {
+  const int64_t n = 2304, k1 = 512, half = 1280;  // 40 blocks of 32 pairs
+  const float eps = 1e-5f;
+  const DType type = GetParam();
+  const Weights w1(type, n, k1), w_gate_up(type, 2 * half, n), w_down(type, n, half);
+  ASSERT_EQ(w_gate_up.dev_regrouped->tensor().type, unit_records_type(type));
+  ScopedEnv handoff("LLMR_CUDA_NORM_HANDOFF", "1");
+  // The unfused gate|up product without a k-split (as Llama-3-8B's 28,672 rows take it): the same sums.
+  ScopedEnv warps("LLMR_CUDA_XREG_WARPS", "4");
+  for (int64_t T : {2, 1, 2}) {
+    SCOPED_TRACE("T=" + std::to_string(T));
+    const HostBuffer a = host_floats({T, k1}, -2.f, 2.f), x0 = host_floats({T, n}, -3.f, 3.f),
+                     g = host_floats({n}, 0.5f, 1.5f);
+    const auto da = cuda().upload(a.tensor()), dg = cuda().upload(g.tensor());
+    // x after one block run directly, then after three replays of it recorded
+    auto run = [&](const char* fused, uint64_t& epilogues) {
+      ScopedEnv env("LLMR_CUDA_XREG_SWIGLU", fused);
+      const auto dx = cuda().upload(x0.tensor()), h = cuda().alloc(DType::F32, {T, n});
+      const auto gu = cuda().alloc(DType::F32, {T, 2 * half});
+      auto block = [&] {
+        cuda().matmul_add(da->tensor(), w1.dev_regrouped->tensor(), dx->tensor());
+        cuda().rms_norm_matmul(dx->tensor(), dg->tensor(), eps, h->tensor(), w_gate_up.dev_regrouped->tensor(),
+                               gu->tensor());
+        cuda().swiglu_matmul_add(gu->tensor().slice_cols(0, half), gu->tensor().slice_cols(half, half),
+                                 w_down.dev_regrouped->tensor(), dx->tensor());
+      };
+      const uint64_t before = cuda_ops::swiglu_epilogues();
+      block();
+      std::vector<float> x = download_floats(dx->tensor());
+      epilogues = cuda_ops::swiglu_epilogues() - before;
+      EXPECT_TRUE(cuda().begin_capture());
+      block();
+      const std::unique_ptr<Replay> replay = cuda().end_capture();
+      for (int i = 0; i < 3; ++i) replay->replay();
+      const std::vector<float> replayed = download_floats(dx->tensor());
+      x.insert(x.end(), replayed.begin(), replayed.end());
+      return x;
+    };
+    uint64_t unfused_count = 0;
+    const std::vector<float> unfused = run("0", unfused_count);
+    EXPECT_EQ(unfused_count, 0u);
+    double moved = 0;  // the block changed x: the comparison is not of two untouched copies
+    const auto* x0p = static_cast<const float*>(x0.data());
+    for (size_t i = 0; i < size_t(T * n); ++i) moved = std::max(moved, std::fabs(double(unfused[i]) - x0p[i]));
+    EXPECT_GT(moved, 1e-3);
+    uint64_t fused_count = 0;
+    const std::vector<float> fused = run("1", fused_count);
+    EXPECT_EQ(fused_count, type == DType::Q4_0 && T == 1 ? 1u : 0u);  // q4_0c's single token only
+    EXPECT_EQ(fused, unfused);
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Types, CudaUnitRecords, ::testing::Values(DType::Q4_0, DType::Q4_K),
                          [](const ::testing::TestParamInfo<DType>& p) { return std::string(name(p.param)); });
 

@@ -659,6 +659,7 @@ struct XregExtras {
   XregRope rope = {};
   NormScale norm_scale = {};                           // a norm handed over by the held product
   ArenaSlot activations = ArenaSlot::GemvActivations;  // where the XBlocks go
+  bool hold_for_swiglu = false;  // a gate|up product that fits is held for its SwiGLU-quantize epilogue
 };
 
 bool xreg_wanted(const GemvArgs& a, DType type) {
@@ -677,6 +678,12 @@ bool xreg_gemv(const GemvArgs& a, DType type, bool accumulate, Quantize&& quanti
                 accumulate, a.stream, extras.rope};
   args.norm_scale = extras.norm_scale;
   const XregShape shape = xreg_shape(type, a.n_out, int(units), a.T);
+  if (extras.hold_for_swiglu && xreg_swiglu_fits(type, args)) {
+    HeldProduct held{type, args, shape, {}, {}};
+    held.gate_up = true;
+    hold_residual_product(held);
+    return true;
+  }
   if (accumulate && !args.rope.positions && norm_handoff_enabled() && xreg_norm_out_applies(type, shape, a.n_out)) {
     hold_residual_product(HeldProduct{type, args, shape, {}, {}});
     return true;
@@ -752,7 +759,21 @@ bool gemv_swiglu_accumulate(const Tensor& gate, const Tensor& up, const Tensor& 
   const int64_t T = gate.shape[0];
   if (T < 1 || T > kXregMaxTokens || !uses_xblocks(w.type) || w.shape[0] == 0) return false;
   const GemvArgs a = gemv_args(gate, w, nullptr, y, stream);
+  if (!xreg_wanted(a, w.type)) return false;
+  // An integer gate|up product held for this forms the activations in its epilogue; any other held
+  // product is launched as it is (a plain gate|up one writing gate and up).
+  std::optional<HeldProduct> held = take_held_gate_up(stream, static_cast<const float*>(gate.data),
+                                                      static_cast<const float*>(up.data), int(T), gate.shape[1],
+                                                      gate.stride[0] / 4);
+  if (held && !held->gate_up) {
+    launch_held(*held);
+    held.reset();
+  }
   return xreg_gemv(a, w.type, true, [&](XBlock* out) {
+    if (held) {
+      launch_held_gate_up_xblocks(*held, out);
+      return true;
+    }
     const int64_t units = a.n_in / 32;
     launch_pdl(quantize_swiglu_kernel, dim3(unsigned((a.T * units * 32 + 255) / 256)), dim3(256), 0, a.stream, "matmul",
                "quantize_swiglu_kernel", a.x, a.x_stride, static_cast<const float*>(up.data), up.stride[0] / 4, a.n_in,
@@ -767,6 +788,10 @@ bool gemv_plain_swiglu(const Tensor& gate, const Tensor& up, const Tensor& out, 
       take_held_gate_up(stream, static_cast<const float*>(gate.data), static_cast<const float*>(up.data), int(T), half,
                         gate.stride[0] / 4);
   if (!held) return false;
+  if (held->gate_up) {  // an integer one, for a down product the plain kernel takes: as it is
+    launch_held(*held);
+    return false;
+  }
   launch_held_gate_up(*held, PlainSwiglu{static_cast<float*>(out.data), out.stride[0] / 4});
   return true;
 }
@@ -793,7 +818,9 @@ bool gemv_norm_handoff(HeldProduct& held, const Tensor& x, const Tensor& norm_w,
   };
   const int slot = norm_sums_next_slot(a.stream);
   const NormSums sums = next_norm_sums(a.stream);
-  XregExtras extras{rope, NormScale{sums.sum, int(x.shape[1]), eps}, ArenaSlot::NormedActivations};
+  // Perhaps a stacked gate|up product: held for a swiglu_matmul_add of its halves (gemv_swiglu_accumulate).
+  XregExtras extras{rope, NormScale{sums.sum, int(x.shape[1]), eps}, ArenaSlot::NormedActivations,
+                    !rope.positions && xreg_swiglu_requested()};
   const bool done = xreg_gemv(a, type, false, [&](XBlock* out) {
     launch_producer(XregNormOut{static_cast<const float*>(norm_w.data), out, sums.sum, sums.clear});
     return true;

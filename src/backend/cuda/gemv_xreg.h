@@ -82,6 +82,16 @@ bool launch_xreg(DType type, const XregArgs& a, const XregShape& s);
 // Whether launch_xreg takes a norm_out (handoff producer) for this type and shape.
 bool xreg_norm_out_applies(DType type, const XregShape& s, int64_t n_out);
 
+// A stacked gate|up product (y = [gate | up], n_out = 2 half) with SwiGLU and its quantization in the
+// epilogue (gemv_xreg_swiglu.cu): XBlocks out[T][half / 32] of silu(gate) * up, bit for bit those of
+// the product, the swiglu op and quantize_swiglu; y is not written. Fits: q4_0c weights, T = 1, half
+// a multiple of 32, no bias, rope, norm_out or accumulate (a norm_scale may be set). (q4_kc, whose
+// records decode into more registers, measured slower so: 580 against 606 t/s.)
+bool xreg_swiglu_fits(DType type, const XregArgs& a);
+void launch_xreg_swiglu(DType type, const XregArgs& a, XBlock* out);
+// LLMR_CUDA_XREG_SWIGLU=0 (read at every call) turns the epilogue off.
+bool xreg_swiglu_requested();
+
 // x [T, n] f32 (row stride x_stride floats) -> XBlocks [T][n / 32] on `stream`.
 void quantize_x(const float* x, int64_t x_stride, int64_t n, int64_t T, XBlock* out, cudaStream_t stream);
 

@@ -97,9 +97,9 @@ void CudaBackend::swiglu_matmul_add(const Tensor& gate, const Tensor& up, const 
   cuda_ops::SlotScratch act(size_t(gate.shape[0]) * size_t(gate.shape[1]) * 4, stream_holding(),
                            cuda_ops::ArenaSlot::SwigluActivations, "swiglu_matmul_add");
   const Tensor a = Tensor::view(act.as<float>(), DType::F32, {gate.shape[0], gate.shape[1]}, Device::Cuda);
-  // A held plain gate|up product forms the activations in its epilogue (it may take the held product).
+  // A held gate|up product forms the activations in its epilogue (both may take the held product).
+  if (cuda_ops::gemv_swiglu_accumulate(gate, up, w, y, stream_holding())) return;
   if (cuda_ops::gemv_plain_swiglu(gate, up, a, stream_holding())) return matmul_add(a, w, y);
-  if (cuda_ops::gemv_swiglu_accumulate(gate, up, w, y, stream())) return;
   swiglu(gate, up, a);
   matmul_add(a, w, y);
 }

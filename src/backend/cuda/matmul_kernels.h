@@ -34,7 +34,10 @@ bool gemv(const Tensor& x, const Tensor& w, const Tensor* bias, const Tensor& y,
 // q4_k at T <= 2; f32, f16, bf16 at T <= 8); false when it does not apply (nothing launched: the
 // caller adds another way).
 bool gemv_accumulate(const Tensor& x, const Tensor& w, const Tensor& y, cudaStream_t stream);
-// y += (silu(gate) * up) w^T the same way, the activations formed while they are quantized.
+// y += (silu(gate) * up) w^T the same way, the activations formed while they are quantized: by the
+// epilogue of an integer gate|up product held for it (gemv_rms_norm holds one where
+// LLMR_CUDA_XREG_SWIGLU asks), else by quantize_swiglu. stream: the backend's, held products not
+// released (false with nothing launched where the register-held kernel does not take w).
 bool gemv_swiglu_accumulate(const Tensor& gate, const Tensor& up, const Tensor& w, const Tensor& y, cudaStream_t stream);
 // out = silu(gate) * up from a held plain gate|up product whose halves gate and up are (gemv_rms_norm
 // holds one unless LLMR_CUDA_PLAIN_SWIGLU=0), by its SwiGLU epilogue; false, with any held product

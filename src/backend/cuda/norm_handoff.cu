@@ -126,7 +126,7 @@ std::optional<HeldProduct> take_held_product(cudaStream_t stream, const float* y
   if (!p) return std::nullopt;
   const XregArgs& a = p->args;
   // A gate|up product held for its SwiGLU epilogue is no residual product: it makes no norm.
-  if (!p->gated && a.y == y && a.T == T && a.n_out == n_out && (T == 1 || a.y_stride == y_stride)) return p;
+  if (!held_for_swiglu(*p) && a.y == y && a.T == T && a.n_out == n_out && (T == 1 || a.y_stride == y_stride)) return p;
   launch_held(*p);
   return std::nullopt;
 }
@@ -136,7 +136,7 @@ std::optional<HeldProduct> take_held_gate_up(cudaStream_t stream, const float* g
   auto p = take(stream);
   if (!p) return std::nullopt;
   const XregArgs& a = p->args;
-  if (p->gated && a.y == gate && up == gate + half && a.T == T && a.n_out == 2 * half &&
+  if (held_for_swiglu(*p) && a.y == gate && up == gate + half && a.T == T && a.n_out == 2 * half &&
       (T == 1 || a.y_stride == stride))
     return p;
   launch_held(*p);
@@ -146,6 +146,12 @@ std::optional<HeldProduct> take_held_gate_up(cudaStream_t stream, const float* g
 void launch_held_gate_up(const HeldProduct& p, const PlainSwiglu& out) {
   check(bool(p.gated), "matmul: the held product is not a gate|up product");
   p.gated(out);
+  ++swiglus;
+}
+
+void launch_held_gate_up_xblocks(const HeldProduct& p, XBlock* out) {
+  check(p.gate_up, "matmul: the held product is not an integer gate|up product");
+  launch_xreg_swiglu(p.type, p.args, out);
   ++swiglus;
 }
 

@@ -33,7 +33,13 @@ struct HeldProduct {
   // Or a plain stacked gate|up product (y = [gate | up]) that `gated` launches, with a SwiGLU epilogue
   // or (out null) as it is: held for the swiglu_matmul_add after it (take_held_gate_up).
   std::function<void(const PlainSwiglu&)> gated;
+  // Or an integer one (type, args, shape), held for the same: launch_held_gate_up_xblocks with its
+  // SwiGLU-quantize epilogue, or launch_held as it is.
+  bool gate_up = false;
 };
+
+// Whether a held product waits for a swiglu_matmul_add of its halves (no residual product then).
+inline bool held_for_swiglu(const HeldProduct& p) { return bool(p.gated) || p.gate_up; }
 
 // Whether residual products may be held: the switch, and the stream arena (held products read its slots).
 bool norm_handoff_enabled();
@@ -81,8 +87,10 @@ std::optional<HeldProduct> take_held_product(cudaStream_t stream, const float* y
 std::optional<HeldProduct> take_held_gate_up(cudaStream_t stream, const float* gate, const float* up, int T,
                                              int64_t half, int64_t stride);
 
-// Launches a taken gate|up product with its SwiGLU epilogue into `out`.
+// Launches a taken gate|up product with its SwiGLU epilogue into `out` (a plain one), or with its
+// SwiGLU-quantize epilogue into the down product's activations (an integer one: XBlocks [T][half / 32]).
 void launch_held_gate_up(const HeldProduct& p, const PlainSwiglu& out);
+void launch_held_gate_up_xblocks(const HeldProduct& p, XBlock* out);
 
 // Gate|up products launched with the SwiGLU epilogue, on every stream since the start (for tests).
 uint64_t swiglu_epilogues();
