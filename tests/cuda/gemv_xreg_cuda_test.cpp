@@ -1,6 +1,6 @@
 // The register-held-activation GEMV (gemv_xreg.h) at every rows-per-warp x depth x k-split shape it has, not
 // only the one its dispatcher picks for a size: q4_0, q8_0, q4_k and the regrouped q4_0c, q4_kc
-// (tensor/unit_records.h; rings of one chunk) at T = 1 and 2, rows that leave a
+// (tensor/unit_records.h; rings of one chunk, and q4_0c's of two at T = 1) at T = 1 and 2, rows that leave a
 // partial row group, units that leave a partial chunk, with bias, and adding into y (accumulate).
 // Oracle: the product in double of the stored weights and x; tolerance as tests/cuda/matmul_cuda_test.cpp's
 // int8 path: act_err = sum over 32-blocks of amax/254 * sum|w| (x rounded to d q), plus 4e-5 sum|x w|
@@ -82,7 +82,9 @@ TEST(CudaGemvXreg, EveryShapeMatchesOracle) {
     for (int T : {1, 2})
       for (auto [r, d] : {std::pair{2, 1}, std::pair{2, 2}, std::pair{2, 4}, std::pair{4, 1}})
         for (int ks : {1, 2, 4, 8}) {
-          if (is_internal(type) && d > 1) continue;  // the regrouped layouts have rings of one chunk
+          // the regrouped layouts have rings of one chunk; q4_0c at T = 1 also of two without a k-split or with 2
+          const bool q4_0c_deep = type == DType::Q4_0C && T == 1 && r == 2 && d == 2 && ks <= 2;
+          if (is_internal(type) && d > 1 && !q4_0c_deep) continue;
           // 4352 = 136 units: four whole 32-unit chunks and a partial one; 67 rows: a partial row group
           check_xreg(type, T, 4352, 67, {r, ks, d}, (r + ks + d + T) % 2 == 0);
           if (HasFatalFailure()) return;

@@ -54,10 +54,10 @@ __device__ __forceinline__ void norm_out_block(const XregNormOut& no, float v, f
 }
 
 // Blocks a multiprocessor holds at least, pinned where small changes to the code moved ptxas's
-// register count across an occupancy step: one token's one-chunk ring 4 (at most 64 registers), its
-// shared-memory rows 5 (48).
+// register count across an occupancy step: one token's rings of one and two chunks 4 (at most 64
+// registers), its shared-memory rows 5 (48).
 template <int TMAX, int R, int D, int WARPS>
-constexpr int kMinBlocks = WARPS == kWarps && TMAX == 1 && R == 2 ? (D == 1 ? 4 : D == 0 ? 5 : 1) : 1;
+constexpr int kMinBlocks = WARPS == kWarps && TMAX == 1 && R == 2 ? (D == 1 || D == 2 ? 4 : D == 0 ? 5 : 1) : 1;
 
 // WARPS: 8, or 16 * KS for a norm handoff's producer (kNormRows rows a block).
 template <DType W, int TMAX, int R, int KS, int D, int WARPS = kWarps>
@@ -279,8 +279,15 @@ bool by_ks(const XregArgs& a, int ks) {
 // shared memory without a k-split), four rows with 1.
 template <DType W, int TMAX>
 bool by_rows(const XregArgs& a, const XregShape& s) {
-  if constexpr (xreg_regrouped(W))
+  if constexpr (xreg_regrouped(W)) {
     if (s.rows_per_warp == 2 && s.depth == 0 && s.k_split == 1) return launch<W, TMAX, 2, 1, 0>(a), true;
+  }
+  if constexpr (W == DType::Q4_0C && TMAX == 1)  // xreg_deep_ring's shapes
+    if (s.rows_per_warp == 2 && s.depth == 2) {
+      if (s.k_split == 1) return (a.norm_out.g ? launch_norm_out<W, 1, 1, 2>(a) : launch<W, 1, 2, 1, 2>(a)), true;
+      if (s.k_split == 2) return (a.norm_out.g ? launch_norm_out<W, 1, 2, 2>(a) : launch<W, 1, 2, 2, 2>(a)), true;
+      return false;
+    }
   if (s.rows_per_warp == 2 && s.depth == 1) return by_ks<W, TMAX, 2, 1>(a, s.k_split);
   if (s.rows_per_warp == 4 && s.depth == 1) return by_ks<W, TMAX, 4, 1>(a, s.k_split);
   if constexpr (!xreg_regrouped(W)) {
@@ -338,6 +345,16 @@ static bool xreg_shared_picked(DType type, int64_t n_out, int units, int sms) {
   return type == DType::Q4_KC && over_a_wave;
 }
 
+// Where q4_0c's one-token products take a ring of two chunks (three in flight a warp): grids of one
+// wave at 32 warps a multiprocessor with a k-split of 1 (q|k|v; 57 registers, four blocks a
+// multiprocessor) or 2 (the o and down products, handoff producers: 54 registers at 1024 threads).
+// LLMR_CUDA_XREG_DEEP_RING (read at every call): a mask, 1 the k-split of 1, 2 of 2; 0 none.
+static bool xreg_deep_ring(DType type, int T, int64_t n_out, int ks, int sms) {
+  const int mask = env_int("LLMR_CUDA_XREG_DEEP_RING", 0, 3, 3);
+  const bool one_wave = (n_out + 1) / 2 * ks <= int64_t(sms) * 32;
+  return type == DType::Q4_0C && T == 1 && one_wave && ((ks == 1 && (mask & 1)) || (ks == 2 && (mask & 2)));
+}
+
 XregShape xreg_shape(DType type, int64_t n_out, int units, int T) {
   // Measured on the H200 over Llama-3-8B shapes (tools/cuda_gemv_bench, docs/PERFORMANCE.md): two rows
   // per warp (four cost occupancy), and enough k-split that the grid holds ~16 warps per
@@ -345,7 +362,8 @@ XregShape xreg_shape(DType type, int64_t n_out, int units, int T) {
   // is taken whole by one warp, all of it loaded before the wait, where that grid fits the GPU at once
   // (74 registers: three blocks a multiprocessor). Deeper rings over longer rows measured slower (fewer
   // blocks resident). The other types, the regrouped q4_0 / q4_k included, take a ring of one chunk,
-  // except where q4_kc's rows go to shared memory, all their bytes in flight (below).
+  // except where q4_kc's rows go to shared memory, all their bytes in flight (below), and q4_0c's
+  // one-token grids of one wave (xreg_deep_ring).
   const int sms = device_limits("matmul").multiprocessors;
   if (xreg_shared_picked(type, n_out, units, sms)) return {2, 1, 0};
   const bool q4_0 = type == DType::Q4_0;
@@ -358,12 +376,13 @@ XregShape xreg_shape(DType type, int64_t n_out, int units, int T) {
   const int depth = q4_0 && max_depth >= 2 ? 2 : 1;
   const int64_t want = int64_t(sms) * env_int("LLMR_CUDA_XREG_WARPS", 4, 64, 16);
   for (int ks : {1, 2, 4})
-    if ((n_out + 1) / 2 * ks >= want) return {2, ks, depth};
+    if ((n_out + 1) / 2 * ks >= want) return {2, ks, xreg_deep_ring(type, T, n_out, ks, sms) ? 2 : depth};
   return {2, 8, depth};
 }
 
 bool xreg_norm_out_applies(DType type, const XregShape& s, int64_t n_out) {
-  return xreg_regrouped(type) && s.rows_per_warp == 2 && s.depth == 1 && (s.k_split == 1 || s.k_split == 2) &&
+  const bool ring = s.depth == 1 || (s.depth == 2 && type == DType::Q4_0C);  // by_rows's
+  return xreg_regrouped(type) && s.rows_per_warp == 2 && ring && (s.k_split == 1 || s.k_split == 2) &&
          n_out > 0 && n_out % kNormRows == 0;
 }
 
