@@ -769,7 +769,7 @@ bool gemv_swiglu_accumulate(const Tensor& gate, const Tensor& up, const Tensor& 
     launch_held(*held);
     held.reset();
   }
-  return xreg_gemv(a, w.type, true, [&](XBlock* out) {
+  const bool done = xreg_gemv(a, w.type, true, [&](XBlock* out) {
     if (held) {
       launch_held_gate_up_xblocks(*held, out);
       return true;
@@ -780,6 +780,8 @@ bool gemv_swiglu_accumulate(const Tensor& gate, const Tensor& up, const Tensor& 
                int64_t(a.T), out);
     return true;
   });
+  if (!done && held) launch_held(*held);  // the caller's fallback reads gate and up: written as they are
+  return done;
 }
 
 bool gemv_plain_swiglu(const Tensor& gate, const Tensor& up, const Tensor& out, cudaStream_t stream) {

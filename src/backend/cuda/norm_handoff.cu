@@ -126,7 +126,8 @@ std::optional<HeldProduct> take_held_product(cudaStream_t stream, const float* y
   if (!p) return std::nullopt;
   const XregArgs& a = p->args;
   // A gate|up product held for its SwiGLU epilogue is no residual product: it makes no norm.
-  if (!held_for_swiglu(*p) && a.y == y && a.T == T && a.n_out == n_out && (T == 1 || a.y_stride == y_stride)) return p;
+  if (!held_for_swiglu(*p) && a.y == y && a.T == T && a.n_out == n_out && (T == 1 || a.y_stride == y_stride))
+    return p;
   launch_held(*p);
   return std::nullopt;
 }
