@@ -223,18 +223,6 @@ gemv_xreg_kernel(const uint8_t* __restrict__ w, int64_t w_stride, int64_t n_out,
   }
 }
 
-// Blocks of this kernel one multiprocessor holds (its registers decide), asked once per kernel.
-template <auto kernel>
-int resident_blocks() {
-  static const int n = [] {
-    int blocks = 0;
-    check_cuda(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, kernel, kThreads, 0), "matmul",
-               "cudaOccupancyMaxActiveBlocksPerMultiprocessor");
-    return std::max(blocks, 1);
-  }();
-  return n;
-}
-
 template <DType W, int TMAX, int R, int KS, int D, int WARPS = kWarps>
 void launch(const XregArgs& a) {
   constexpr int kRowsPerBlock = (WARPS / KS) * R;
@@ -369,8 +357,8 @@ XregShape xreg_shape(DType type, int64_t n_out, int units, int T) {
   const bool q4_0 = type == DType::Q4_0;
   const int max_depth = env_int("LLMR_CUDA_XREG_DEPTH", 1, 4, 4);
   if (q4_0 && units <= 4 * 32 && max_depth == 4) {
-    const int per_sm = T == 1 ? resident_blocks<gemv_xreg_kernel<DType::Q4_0, 1, 2, 1, 4>>()
-                              : resident_blocks<gemv_xreg_kernel<DType::Q4_0, 2, 2, 1, 4>>();
+    const int per_sm = T == 1 ? resident_blocks<gemv_xreg_kernel<DType::Q4_0, 1, 2, 1, 4>, kThreads>()
+                              : resident_blocks<gemv_xreg_kernel<DType::Q4_0, 2, 2, 1, 4>, kThreads>();
     if ((n_out + 2 * kWarps - 1) / (2 * kWarps) <= int64_t(sms) * per_sm) return {2, 1, 4};
   }
   const int depth = q4_0 && max_depth >= 2 ? 2 : 1;

@@ -1,10 +1,12 @@
 #pragma once
-// Device pieces the register-held-activation GEMVs share (gemv_xreg.cu, gemv_xreg_swiglu.cu): a unit
-// of weights and a block of activations into registers, and a warp's sum.
+// Pieces the register-held-activation GEMVs share (gemv_xreg.cu, gemv_xreg_swiglu.cu): a unit of
+// weights and a block of activations into registers, a warp's sum, and a kernel's blocks a
+// multiprocessor.
 #include <cuda_runtime.h>
 
 #include <cstdint>
 
+#include "backend/cuda/kernel_status.h"
 #include "backend/cuda/quant_device.cuh"
 #include "backend/cuda/xblock.h"
 #include "tensor/dtype.h"
@@ -35,6 +37,18 @@ __device__ __forceinline__ F warp_sum(F v) {
 #pragma unroll
   for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xFFFFFFFFu, v, o);
   return v;
+}
+
+// Blocks of `kernel` (THREADS a block) one multiprocessor holds (its registers decide), asked once.
+template <auto kernel, int THREADS>
+int resident_blocks() {
+  static const int n = [] {
+    int blocks = 0;
+    check_cuda(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, kernel, THREADS, 0), "matmul",
+               "cudaOccupancyMaxActiveBlocksPerMultiprocessor");
+    return blocks > 0 ? blocks : 1;
+  }();
+  return n;
 }
 
 }  // namespace llmr::cuda_ops

@@ -1,13 +1,13 @@
-// A stacked gate|up product of regrouped integer weights with SwiGLU and its quantization in the
+// A stacked gate|up product of q4_0c weights (one token) with SwiGLU and its quantization in the
 // epilogue (gemv_xreg.h, launch_xreg_swiglu): block b takes gate rows 32b .. 32b + 31 and the same up
 // rows, so it makes the down product's XBlock b by itself (no counter, no fence, no kernel after).
 // Warp w takes the block's pairs 4w .. 4w + 3 one after another, gate row and up row side by side as
 // the register-held kernel's two rows, through one ring over all its (pair, chunk) items, so the next
-// pair's first units are in flight while a pair ends. Its sums are those of
-// the register-held kernel (same chunk order, same warp sum, the same 1/rms scale) and silu_mul is the
-// swiglu op's, so the XBlocks are bit for bit those of that product (k-split 1), the swiglu and
-// quantize_swiglu. The grid (half / 32 blocks: 448 for Llama-3-8B) is about one wave of equal blocks,
-// where the product alone took 3.4 waves of short blocks.
+// pair's first units are in flight while a pair ends. Its sums are those of the register-held kernel
+// (same chunk order, same warp sum, the same 1/rms scale) and silu_mul is the swiglu op's, so the
+// XBlocks are bit for bit those of that product (k-split 1), the swiglu and quantize_swiglu. The grid
+// (half / 32 blocks: 448 for Llama-3-8B) is one wave of equal blocks, where the product alone took 3.4
+// waves of short ones.
 #include <cstdlib>
 #include <cstring>
 
@@ -99,23 +99,12 @@ gemv_xreg_swiglu_kernel(const uint8_t* __restrict__ w, int64_t w_stride, int64_t
 }
 
 template <auto kernel>
-int resident_blocks() {
-  static const int n = [] {
-    int blocks = 0;
-    check_cuda(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, kernel, kThreads, 0), "matmul",
-               "cudaOccupancyMaxActiveBlocksPerMultiprocessor");
-    return blocks > 0 ? blocks : 1;
-  }();
-  return n;
-}
-
-template <auto kernel>
 void launch(const XregArgs& a, XBlock* out) {
   const int64_t half = a.n_out / 2, blocks = half / 32;
   // One wave lets the down product launch now (its blocks take multiprocessors as this one's leave).
-  const bool one_wave = blocks <= int64_t(device_limits("matmul").multiprocessors) * resident_blocks<kernel>();
+  const int64_t wave = int64_t(device_limits("matmul").multiprocessors) * resident_blocks<kernel, kThreads>();
   launch_pdl(kernel, dim3(unsigned(blocks)), dim3(kThreads), 0, a.stream, "matmul", "gemv_xreg_swiglu_kernel", a.w,
-             a.w_stride, half, a.units, a.xq, a.T, a.norm_scale, out, one_wave);
+             a.w_stride, half, a.units, a.xq, a.T, a.norm_scale, out, blocks <= wave);
 }
 
 }  // namespace
