@@ -54,14 +54,16 @@ __device__ __forceinline__ void norm_out_block(const XregNormOut& no, float v, f
 }
 
 // Blocks a multiprocessor holds at least, pinned where small changes to the code moved ptxas's
-// register count across an occupancy step: one token's rings of one and two chunks 4 (at most 64
-// registers), its shared-memory rows 5 (48).
-template <int TMAX, int R, int D, int WARPS>
-constexpr int kMinBlocks = WARPS == kWarps && TMAX == 1 && R == 2 ? (D == 1 || D == 2 ? 4 : D == 0 ? 5 : 1) : 1;
+// register count across an occupancy step: one token's one-chunk ring 4 (at most 64 registers), q4_0c's
+// two-chunk ring too (xreg_deep_ring), its shared-memory rows 5 (48).
+template <DType W, int TMAX, int R, int D, int WARPS>
+constexpr int kMinBlocks = WARPS == kWarps && TMAX == 1 && R == 2
+                               ? (D == 1 || (D == 2 && W == DType::Q4_0C) ? 4 : D == 0 ? 5 : 1)
+                               : 1;
 
 // WARPS: 8, or 16 * KS for a norm handoff's producer (kNormRows rows a block).
 template <DType W, int TMAX, int R, int KS, int D, int WARPS = kWarps>
-__global__ void __launch_bounds__(32 * WARPS, (kMinBlocks<TMAX, R, D, WARPS>))
+__global__ void __launch_bounds__(32 * WARPS, (kMinBlocks<W, TMAX, R, D, WARPS>))
 gemv_xreg_kernel(const uint8_t* __restrict__ w, int64_t w_stride, int64_t n_out, int units,
                  const XBlock* __restrict__ xq, int T, const float* __restrict__ bias, float* __restrict__ y,
                  int64_t y_stride, bool accumulate, int release, XregRope rope, XregNormOut norm_out,
