@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <random>
 #include <vector>
@@ -70,6 +71,40 @@ inline std::vector<std::unique_ptr<DeviceMem>> weight_copies(DType type, int64_t
     cuda_ops::check_cuda(cudaMemcpy(w.back()->p, host.data(), host.size(), cudaMemcpyHostToDevice), "bench", "cudaMemcpy");
   }
   return w;
+}
+
+// Median seconds per call of fn(i), i = 0 .. per_graph - 1, captured in one CUDA graph and replayed
+// 16 times (the first replay not counted): launch gaps as in the decode graph, no host launch cost.
+// fn(0) and fn(1) run once before the capture for one-time setup.
+inline double graph_seconds_per_call(cudaStream_t s, int per_graph, const std::function<void(int)>& fn) {
+  const char* op = "bench";
+  for (int i = 0; i < 2; ++i) fn(i);
+  cuda_ops::check_cuda(cudaStreamSynchronize(s), op, "sync");
+  cudaGraph_t g;
+  cuda_ops::check_cuda(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal), op, "begin capture");
+  for (int i = 0; i < per_graph; ++i) fn(i);
+  cuda_ops::check_cuda(cudaStreamEndCapture(s, &g), op, "end capture");
+  cudaGraphExec_t e;
+  cuda_ops::check_cuda(cudaGraphInstantiate(&e, g, 0), op, "instantiate");
+  cudaEvent_t a, b;
+  cudaEventCreate(&a);
+  cudaEventCreate(&b);
+  std::vector<double> t;
+  for (int k = 0; k < 16; ++k) {
+    cudaEventRecord(a, s);
+    cuda_ops::check_cuda(cudaGraphLaunch(e, s), op, "graph launch");
+    cudaEventRecord(b, s);
+    cuda_ops::check_cuda(cudaEventSynchronize(b), op, "sync");
+    float ms = 0;
+    cudaEventElapsedTime(&ms, a, b);
+    if (k > 0) t.push_back(ms * 1e-3 / per_graph);
+  }
+  cudaEventDestroy(a);
+  cudaEventDestroy(b);
+  cudaGraphExecDestroy(e);
+  cudaGraphDestroy(g);
+  std::sort(t.begin(), t.end());
+  return t[t.size() / 2];
 }
 
 inline Tensor device_view(void* p, DType type, int64_t rows, int64_t cols) {

@@ -8,7 +8,6 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
-#include <vector>
 
 #include "backend/cuda/device_limits.h"
 #include "backend/cuda/gemv_xreg.h"
@@ -22,37 +21,6 @@ namespace {
 
 constexpr double kCopyRate = 4.28e12;
 const char* kOp = "bench";
-
-template <typename F>
-double graph_time(cudaStream_t s, int per_graph, F fn) {
-  for (int i = 0; i < 2; ++i) fn(i);
-  cuda_ops::check_cuda(cudaStreamSynchronize(s), kOp, "sync");
-  cudaGraph_t g;
-  cuda_ops::check_cuda(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal), kOp, "begin capture");
-  for (int i = 0; i < per_graph; ++i) fn(i);
-  cuda_ops::check_cuda(cudaStreamEndCapture(s, &g), kOp, "end capture");
-  cudaGraphExec_t e;
-  cuda_ops::check_cuda(cudaGraphInstantiate(&e, g, 0), kOp, "instantiate");
-  cudaEvent_t a, b;
-  cudaEventCreate(&a);
-  cudaEventCreate(&b);
-  std::vector<double> t;
-  for (int k = 0; k < 16; ++k) {
-    cudaEventRecord(a, s);
-    cuda_ops::check_cuda(cudaGraphLaunch(e, s), kOp, "graph launch");
-    cudaEventRecord(b, s);
-    cuda_ops::check_cuda(cudaEventSynchronize(b), kOp, "sync");
-    float ms = 0;
-    cudaEventElapsedTime(&ms, a, b);
-    if (k > 0) t.push_back(ms * 1e-3 / per_graph);
-  }
-  cudaEventDestroy(a);
-  cudaEventDestroy(b);
-  cudaGraphExecDestroy(e);
-  cudaGraphDestroy(g);
-  std::sort(t.begin(), t.end());
-  return t[t.size() / 2];
-}
 
 }  // namespace
 
@@ -83,7 +51,7 @@ int main(int argc, char** argv) {
                                  false, s};
       cuda_ops::launch_xreg_swiglu(type, a, static_cast<cuda_ops::XBlock*>(out.p));
     };
-    const double t = graph_time(s, 20, run);
+    const double t = bench_util::graph_seconds_per_call(s, 20, run);
     std::printf("%8lld %7lld %11.2f %9.2f %8.2f %7.1f%%\n", (long long)half, (long long)blocks,
                 double(blocks) / sms, t * 1e6, double(wbytes) / t / 1e12, 100.0 * double(wbytes) / t / kCopyRate);
     std::fflush(stdout);

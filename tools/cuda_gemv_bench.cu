@@ -11,7 +11,6 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
-#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -29,37 +28,6 @@ namespace {
 
 constexpr double kCopyRate = 4.28e12;
 const char* kOp = "bench";
-
-// Median seconds per call of fn(i) over graph replays of `per_graph` calls.
-double graph_time(cudaStream_t s, int per_graph, const std::function<void(int)>& fn) {
-  for (int i = 0; i < 2; ++i) fn(i);  // one-time setup outside the capture
-  cuda_ops::check_cuda(cudaStreamSynchronize(s), kOp, "sync");
-  cudaGraph_t g;
-  cuda_ops::check_cuda(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal), kOp, "begin capture");
-  for (int i = 0; i < per_graph; ++i) fn(i);
-  cuda_ops::check_cuda(cudaStreamEndCapture(s, &g), kOp, "end capture");
-  cudaGraphExec_t e;
-  cuda_ops::check_cuda(cudaGraphInstantiate(&e, g, 0), kOp, "instantiate");
-  cudaEvent_t a, b;
-  cudaEventCreate(&a);
-  cudaEventCreate(&b);
-  std::vector<double> t;
-  for (int k = 0; k < 16; ++k) {
-    cudaEventRecord(a, s);
-    cuda_ops::check_cuda(cudaGraphLaunch(e, s), kOp, "graph launch");
-    cudaEventRecord(b, s);
-    cuda_ops::check_cuda(cudaEventSynchronize(b), kOp, "sync");
-    float ms = 0;
-    cudaEventElapsedTime(&ms, a, b);
-    if (k > 0) t.push_back(ms * 1e-3 / per_graph);
-  }
-  cudaEventDestroy(a);
-  cudaEventDestroy(b);
-  cudaGraphExecDestroy(e);
-  cudaGraphDestroy(g);
-  std::sort(t.begin(), t.end());
-  return t[t.size() / 2];
-}
 
 std::vector<float> download(const DeviceMem& m, size_t n) {
   std::vector<float> v(n);
@@ -110,15 +78,15 @@ int main(int argc, char** argv) {
       };
       auto pct = [&](double t) { return 100.0 * double(wbytes) / t / kCopyRate; };
       ::setenv("LLMR_CUDA_XREG", "0", 1);
-      const double t_old = graph_time(s, 20, base);
+      const double t_old = bench_util::graph_seconds_per_call(s, 20, base);
       base(0);
       cudaStreamSynchronize(s);
       const auto want = download(y, size_t(T * out));
       ::unsetenv("LLMR_CUDA_XREG");
       ::setenv("LLMR_CUDA_PDL", "0", 1);
-      const double t_nopdl = graph_time(s, 20, base);
+      const double t_nopdl = bench_util::graph_seconds_per_call(s, 20, base);
       ::unsetenv("LLMR_CUDA_PDL");
-      const double t_base = graph_time(s, 20, base);
+      const double t_base = bench_util::graph_seconds_per_call(s, 20, base);
       base(0);
       cudaStreamSynchronize(s);
       const double err_base = max_rel_diff(download(y, size_t(T * out)), want);
@@ -140,7 +108,7 @@ int main(int argc, char** argv) {
                                        static_cast<float*>(y2.p), out, false, s};
             if (!cuda_ops::launch_xreg(type, a, {r, ks, d})) throw Error("no xreg kernel");
           };
-          const double t = graph_time(s, 20, run);
+          const double t = bench_util::graph_seconds_per_call(s, 20, run);
           run(0);
           cudaStreamSynchronize(s);
           const double err = max_rel_diff(download(y2, size_t(T * out)), want);
