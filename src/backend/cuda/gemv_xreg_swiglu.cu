@@ -18,6 +18,7 @@
 #include "backend/cuda/pdl.cuh"
 #include "backend/cuda/quantize_xblock.cuh"
 #include "backend/cuda/silu_mul.cuh"
+#include "tensor/unit_records.h"
 
 namespace llmr::cuda_ops {
 namespace {
@@ -33,7 +34,9 @@ __global__ void __launch_bounds__(kThreads, 4)
 gemv_xreg_swiglu_kernel(const uint8_t* __restrict__ w, int64_t w_stride, int64_t half, int units,
                         const XBlock* __restrict__ xq, int T, NormScale norm_scale, XBlock* __restrict__ out,
                         bool release_early) {
+  static_assert(W == DType::Q4_0C, "chunks of 32 units are 576 bytes of 144-byte records");
   using Regs = typename Unit<W>::Regs;
+  constexpr int64_t kChunkBytes = 32 / kUnitRecordUnits * kUnitRecordBytes;
   constexpr int kAhead = 2;
   __shared__ float h[TMAX][32];  // the block's silu(gate) * up, pair by pair
   const int warp = threadIdx.x / 32, lane = threadIdx.x & 31;
@@ -43,21 +46,23 @@ gemv_xreg_swiglu_kernel(const uint8_t* __restrict__ w, int64_t w_stride, int64_t
   // An item's (pair, chunk) is stepped, not divided out of its index: a division by the runtime
   // chunk count costs ~20 instructions, and this loop's issue slots were 60% busy.
   struct Pos {
-    int pair = 0, chunk = 0;
+    const uint8_t* gate;  // the pair's gate row
+    int pair, chunk;
   };
   auto step = [&](Pos& p) {
-    if (++p.chunk == chunks) p.chunk = 0, ++p.pair;
+    if (++p.chunk == chunks) p.chunk = 0, ++p.pair, p.gate += w_stride;
   };
+  const int64_t up_offset = half * w_stride;  // an up row after its gate row
   auto load_item = [&](Regs (&slot)[2], const Pos& p) {
-    const int64_t j = j0 + p.pair;
-    const int u = p.chunk * 32 + lane;
-    if (u < units) {
-      slot[0] = load_unit<W>(w + j * w_stride, u);
-      slot[1] = load_unit<W>(w + (half + j) * w_stride, u);
+    if (p.chunk * 32 + lane < units) {
+      const uint8_t* gate = p.gate + p.chunk * kChunkBytes;  // the chunk's units from `lane` on
+      slot[0] = load_unit<W>(gate, lane);
+      slot[1] = load_unit<W>(gate + up_offset, lane);
     }
   };
+  const Pos first{w + j0 * w_stride, 0, 0};
   Regs ring[kAhead][2];
-  Pos next;  // the next item to load
+  Pos next = first;  // the next item to load
 #pragma unroll
   for (int d = 0; d < kAhead; ++d)
     if (d < items) load_item(ring[d], next), step(next);
@@ -74,7 +79,7 @@ gemv_xreg_swiglu_kernel(const uint8_t* __restrict__ w, int64_t w_stride, int64_t
   for (int r = 0; r < 2; ++r)
 #pragma unroll
     for (int t = 0; t < TMAX; ++t) acc[r][t] = 0.f;
-  Pos now;  // the item in use
+  Pos now = first;  // the item in use
   for (int item = 0; item < items; item += kAhead) {
 #pragma unroll
     for (int d = 0; d < kAhead; ++d) {
