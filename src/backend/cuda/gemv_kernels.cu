@@ -551,9 +551,11 @@ void launch_plain_vecs(const GemvArgs& a, bool accumulate, const XregRope& rope)
   const bool early_release = plain_early_release_requested() &&
                              int64_t(grid) <= int64_t(device_limits("matmul").multiprocessors) *
                                                   plain_resident_blocks<W, TMAX, V, PIPE>();
+  PlainNormOut norm_out = a.norm_out;
+  norm_out.y_before_wait = y_before_wait_requested();
   launch_pdl(plain::gemv_plain_kernel<W, TMAX, V, PIPE>, dim3(grid), dim3(plain::kThreads), 0, a.stream, "matmul",
              "gemv_plain_kernel", a.w, a.w_stride, a.n_out, a.n_in / Unit<W>::kElems, a.x, a.x_stride, a.T, a.bias,
-             a.y, a.y_stride, accumulate, rope, early_release, a.norm_out, a.norm_scale, a.swiglu);
+             a.y, a.y_stride, accumulate, rope, early_release, norm_out, a.norm_scale, a.swiglu);
 }
 
 // LLMR_CUDA_PLAIN_VECS=4|8|16 (read at every call) sets the vector loads in flight per lane at T <= 2,

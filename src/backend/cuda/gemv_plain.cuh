@@ -114,6 +114,14 @@ gemv_plain_kernel(const uint8_t* __restrict__ w, int64_t w_stride, int64_t n_out
   if (row >= n_out) return;  // warp-uniform; a norm_out or rope grid has none such (whole blocks)
   // The norm's weight does not depend on the kernel before: read before waiting for it.
   const float g_row = norm_out.g ? norm_out.g[row] : 0.f;
+  // Nor does the row of y a producer adds into (its writer finished before the kernel before launched
+  // this one: norm_handoff_args.h): read from L2 now, not after the loop; not in kernels pinned to a
+  // register count (the register it holds spilled the four-load one).
+  constexpr bool kEarlyY = kMinBlocks<TMAX, V, PIPE> == 0;
+  const bool early_y = kEarlyY && norm_out.g && norm_out.y_before_wait;
+  float y_prior[TMAX];
+#pragma unroll
+  for (int t = 0; t < TMAX; ++t) y_prior[t] = early_y && lane == 0 && t < T ? __ldcg(y + t * y_stride + row) : 0.f;
   double norm_sum[TMAX];  // norm_scale: the producer's sums of squares, read after the wait
   const uint64_t policy = staged::evict_first_policy();
   const uint4* wr = reinterpret_cast<const uint4*>(w + row * w_stride);
@@ -184,7 +192,8 @@ gemv_plain_kernel(const uint8_t* __restrict__ w, int64_t w_stride, int64_t n_out
     const float s = scaled(staged::warp_sum(acc[t]), t);
     if (lane == 0) {
       float* out = y + t * y_stride + row;
-      const float updated = accumulate ? *out + s : s + (bias ? bias[row] : 0.f);
+      const float prior = early_y ? y_prior[t] : *out;
+      const float updated = accumulate ? prior + s : s + (bias ? bias[row] : 0.f);
       *out = updated;
       if (norm_out.g) {
         norm_out.out[t * n_out + row] = updated * g_row;

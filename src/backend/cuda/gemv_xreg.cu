@@ -86,6 +86,14 @@ gemv_xreg_kernel(const uint8_t* __restrict__ w, int64_t w_stride, int64_t n_out,
   float g_lane = 0.f;
   if constexpr (kNormOut)
     if (warp < TMAX) g_lane = norm_out.g[int64_t(blockIdx.x) * kNormRows + lane];
+  // A handoff producer's rows of y (lane r * TMAX + t of a row group's first warp writes row r, token t),
+  // from L2 before the wait, so the residual add takes no round trip after the loop.
+  float y_prior = 0.f;
+  if constexpr (kNormOut) {
+    const int r = lane / TMAX, t = lane % TMAX;
+    if (norm_out.y_before_wait && ks == 0 && lane < R * TMAX && t < T && row0 + r < n_out)
+      y_prior = __ldcg(y + int64_t(t) * y_stride + row0 + r);
+  }
   const uint8_t* wr[R];
 #pragma unroll
   for (int r = 0; r < R; ++r) wr[r] = w + min(row0 + r, n_out - 1) * w_stride;  // past the end: read again, not written
@@ -213,7 +221,7 @@ gemv_xreg_kernel(const uint8_t* __restrict__ w, int64_t w_stride, int64_t n_out,
         const int64_t row = row0 + r;
         float* out = y + int64_t(t) * y_stride + row;
         const float v = acc[r][t] + (bias ? bias[row] : 0.f);
-        const float updated = accumulate ? *out + v : v;
+        const float updated = accumulate ? (kNormOut && norm_out.y_before_wait ? y_prior : *out) + v : v;
         *out = updated;
         if constexpr (kNormOut) normed_rows[t][group * R + r] = updated;
       }
@@ -244,7 +252,9 @@ void launch(const XregArgs& a) {
 // A norm handoff's producer: blocks of 16 row groups (32 rows), so each block makes whole XBlocks.
 template <DType W, int TMAX, int KS, int D>
 void launch_norm_out(const XregArgs& a) {
-  launch<W, TMAX, 2, KS, D, 16 * KS>(a);
+  XregArgs b = a;
+  b.norm_out.y_before_wait = y_before_wait_requested();
+  launch<W, TMAX, 2, KS, D, 16 * KS>(b);
 }
 
 template <DType W, int TMAX, int R, int D>
@@ -295,6 +305,11 @@ bool by_t(const XregArgs& a, const XregShape& s) {
 }
 
 }  // namespace
+
+bool y_before_wait_requested() {
+  const char* v = std::getenv("LLMR_CUDA_Y_BEFORE_WAIT");
+  return !(v && std::strcmp(v, "0") == 0);
+}
 
 bool xreg_applies(DType type, int T, int units, const void* w, int64_t w_stride) {
   if (T < 1 || T > kXregMaxTokens || units <= 0) return false;

@@ -42,6 +42,10 @@ struct XregNormOut {
   XBlock* xq = nullptr;       // [T][n_out / 32]
   double* sum = nullptr;      // [T]
   double* clear = nullptr;    // [kNormSumTokens]
+  // Read the rows of y this grid adds into before waiting for the kernel before (set by launch_xreg):
+  // a residual product's x comes from that kernel, its y from an earlier one (the residual product
+  // before, or the embedding), finished before that kernel let this one launch.
+  bool y_before_wait = false;
 };
 
 struct XregArgs {
@@ -91,6 +95,10 @@ bool xreg_swiglu_fits(DType type, const XregArgs& a);
 void launch_xreg_swiglu(DType type, const XregArgs& a, XBlock* out);
 // LLMR_CUDA_XREG_SWIGLU=0 (read at every call) turns the epilogue off.
 bool xreg_swiglu_requested();
+
+// Whether a norm handoff's producers read y before the wait (XregNormOut / PlainNormOut y_before_wait);
+// LLMR_CUDA_Y_BEFORE_WAIT=0 (read at every call): after the loop.
+bool y_before_wait_requested();
 
 // x [T, n] f32 (row stride x_stride floats) -> XBlocks [T][n / 32] on `stream`.
 void quantize_x(const float* x, int64_t x_stride, int64_t n, int64_t T, XBlock* out, cudaStream_t stream);

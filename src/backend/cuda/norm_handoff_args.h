@@ -21,6 +21,8 @@ struct PlainNormOut {
   float* out = nullptr;     // [T][n_out]
   double* sum = nullptr;    // [T]
   double* clear = nullptr;  // [kNormSumTokens]
+  // Read y's rows before waiting for the kernel before (as gemv_xreg.h's XregNormOut): set by the launcher.
+  bool y_before_wait = false;
 };
 
 // Consumer side, both GEMVs: the activations are x * g (no 1/rms); the epilogue scales its sums by
