@@ -6,7 +6,8 @@
 // for kernels launched without the attribute. LLMR_CUDA_PDL=0 launches everything plainly.
 // Every kernel here calls pdl_release() only after pdl_wait() (or not at all), so a kernel that has
 // started finds the kernel two before it finished: what that one and earlier operations wrote may be
-// read before the wait (attention_decode.cu reads the cache rows of earlier steps so).
+// read before the wait (attention_decode.cu reads the cache rows of earlier steps so, and a norm
+// handoff's residual product the rows of y it adds into: gemv_xreg.h's XregNormOut).
 #include <cuda_runtime.h>
 
 #include <utility>
