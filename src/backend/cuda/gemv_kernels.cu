@@ -528,19 +528,13 @@ bool staged_gemv(const GemvArgs& a, DType type, bool float_x) {
 // A plain GEMV whose grid is one wave lets the kernel after it launch as soon as its blocks have
 // waited, as the integer GEMV's small grids do: F16 tg128 233.2 -> 235.2 on the H200, two rounds
 // (docs/measurements/2026-11-29-h200-19/). LLMR_CUDA_PLAIN_EARLY_RELEASE=0 (read at every call): at exit.
-bool plain_early_release_requested() {
-  const char* v = std::getenv("LLMR_CUDA_PLAIN_EARLY_RELEASE");
-  return !(v && std::strcmp(v, "0") == 0);
-}
+bool plain_early_release_requested() { return switch_on("LLMR_CUDA_PLAIN_EARLY_RELEASE"); }
 
 // One-wave grids of rows longer than one pass of four loads a lane (the o and down products at T <= 2)
 // keep two passes in flight (gemv_plain.cuh's PIPE); LLMR_CUDA_PLAIN_PIPELINE=0 (read at every call)
 // turns it off. On the H200, f16 4096 x 14336 alone 40.5 -> 31.3 us; in the F16 step the products
 // were already overlapped with their neighbours (with the SwiGLU epilogue: 238.7 / 239.3 -> 239.9 / 239.9).
-bool plain_pipeline_requested() {
-  const char* v = std::getenv("LLMR_CUDA_PLAIN_PIPELINE");
-  return !(v && std::strcmp(v, "0") == 0);
-}
+bool plain_pipeline_requested() { return switch_on("LLMR_CUDA_PLAIN_PIPELINE"); }
 
 template <DType W, int TMAX, int V, bool PIPE = false>
 int plain_resident_blocks();
@@ -552,7 +546,7 @@ void launch_plain_vecs(const GemvArgs& a, bool accumulate, const XregRope& rope)
                              int64_t(grid) <= int64_t(device_limits("matmul").multiprocessors) *
                                                   plain_resident_blocks<W, TMAX, V, PIPE>();
   PlainNormOut norm_out = a.norm_out;
-  norm_out.y_before_wait = y_before_wait_requested();
+  norm_out.y_before_wait = norm_handoff_y_before_wait();
   launch_pdl(plain::gemv_plain_kernel<W, TMAX, V, PIPE>, dim3(grid), dim3(plain::kThreads), 0, a.stream, "matmul",
              "gemv_plain_kernel", a.w, a.w_stride, a.n_out, a.n_in / Unit<W>::kElems, a.x, a.x_stride, a.T, a.bias,
              a.y, a.y_stride, accumulate, rope, early_release, norm_out, a.norm_scale, a.swiglu);
@@ -839,10 +833,7 @@ bool gemv_norm_handoff(HeldProduct& held, const Tensor& x, const Tensor& norm_w,
 // A plain product taking a handed-over norm is held, in case a swiglu_matmul_add of its two halves
 // follows (gemv_plain_swiglu: no swiglu kernel a layer); LLMR_CUDA_PLAIN_SWIGLU=0 (read at every call)
 // turns it off.
-bool plain_swiglu_requested() {
-  const char* v = std::getenv("LLMR_CUDA_PLAIN_SWIGLU");
-  return !(v && std::strcmp(v, "0") == 0);
-}
+bool plain_swiglu_requested() { return switch_on("LLMR_CUDA_PLAIN_SWIGLU"); }
 
 // y = W rms_norm(x) by the plain kernel from a held plain product that writes x: that product makes
 // x * g as floats and the sums of squares, this one scales its sums by 1/rms. False, with the held

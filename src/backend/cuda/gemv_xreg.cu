@@ -10,7 +10,6 @@
 // quantize their updated rows times g for the next product, which scales its sums by 1/rms.
 #include <algorithm>
 #include <cstdlib>
-#include <cstring>
 
 #include "backend/cuda/device_limits.h"
 #include "backend/cuda/float_types.cuh"
@@ -18,6 +17,7 @@
 #include "backend/cuda/gemv_xreg_device.cuh"
 #include "backend/cuda/gemv_xreg.h"
 #include "backend/cuda/kernel_status.h"
+#include "backend/cuda/norm_handoff.h"
 #include "backend/cuda/pdl.cuh"
 #include "backend/cuda/quant_device.cuh"
 #include "backend/cuda/quantize_xblock.cuh"
@@ -34,10 +34,7 @@ constexpr int kReleaseAtExit = 0, kReleaseEarly = 1, kReleaseAfterLoop = 2;
 // Grids of more than one wave release the kernel after them as their blocks finish their loops, not
 // as they exit: Q4_K tg128 +2.0 to +7.0 t/s in five interleaved rounds on the H200, Q4_0 -5.4 to +2.5
 // (docs/measurements/2026-11-29-h200-19/). LLMR_CUDA_XREG_LOOP_RELEASE=0 (read at every call): at exit.
-bool loop_release_requested() {
-  const char* v = std::getenv("LLMR_CUDA_XREG_LOOP_RELEASE");
-  return !(v && std::strcmp(v, "0") == 0);
-}
+bool loop_release_requested() { return switch_on("LLMR_CUDA_XREG_LOOP_RELEASE"); }
 // A norm handoff's producer (XregNormOut) takes 32 rows a block: 16 row groups of two rows.
 constexpr int kNormRows = 32;
 
@@ -253,7 +250,7 @@ void launch(const XregArgs& a) {
 template <DType W, int TMAX, int KS, int D>
 void launch_norm_out(const XregArgs& a) {
   XregArgs b = a;
-  b.norm_out.y_before_wait = y_before_wait_requested();
+  b.norm_out.y_before_wait = norm_handoff_y_before_wait();
   launch<W, TMAX, 2, KS, D, 16 * KS>(b);
 }
 
@@ -305,11 +302,6 @@ bool by_t(const XregArgs& a, const XregShape& s) {
 }
 
 }  // namespace
-
-bool y_before_wait_requested() {
-  const char* v = std::getenv("LLMR_CUDA_Y_BEFORE_WAIT");
-  return !(v && std::strcmp(v, "0") == 0);
-}
 
 bool xreg_applies(DType type, int T, int units, const void* w, int64_t w_stride) {
   if (T < 1 || T > kXregMaxTokens || units <= 0) return false;

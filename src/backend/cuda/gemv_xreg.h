@@ -96,10 +96,6 @@ void launch_xreg_swiglu(DType type, const XregArgs& a, XBlock* out);
 // LLMR_CUDA_XREG_SWIGLU=0 (read at every call) turns the epilogue off.
 bool xreg_swiglu_requested();
 
-// Whether a norm handoff's producers read y before the wait (XregNormOut / PlainNormOut y_before_wait);
-// LLMR_CUDA_Y_BEFORE_WAIT=0 (read at every call): after the loop.
-bool y_before_wait_requested();
-
 // x [T, n] f32 (row stride x_stride floats) -> XBlocks [T][n / 32] on `stream`.
 void quantize_x(const float* x, int64_t x_stride, int64_t n, int64_t T, XBlock* out, cudaStream_t stream);
 

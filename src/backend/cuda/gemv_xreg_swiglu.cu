@@ -8,8 +8,6 @@
 // XBlocks are bit for bit those of that product (k-split 1), the swiglu and quantize_swiglu. The grid
 // (half / 32 blocks: 448 for Llama-3-8B) is one wave of equal blocks, where the product alone took 3.4
 // waves of short ones.
-#include <cstdlib>
-#include <cstring>
 
 #include "backend/cuda/device_limits.h"
 #include "backend/cuda/gemv_xreg.h"
@@ -125,10 +123,7 @@ void launch(const XregArgs& a, XBlock* out) {
 
 }  // namespace
 
-bool xreg_swiglu_requested() {
-  const char* v = std::getenv("LLMR_CUDA_XREG_SWIGLU");
-  return !(v && std::strcmp(v, "0") == 0);
-}
+bool xreg_swiglu_requested() { return switch_on("LLMR_CUDA_XREG_SWIGLU"); }
 
 bool xreg_swiglu_fits(DType type, const XregArgs& a) {
   return type == DType::Q4_0C && a.T == 1 && a.n_out > 0 && a.n_out % 64 == 0 &&

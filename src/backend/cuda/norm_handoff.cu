@@ -109,6 +109,8 @@ void reset_norm_sums(cudaStream_t stream) {
 
 bool norm_handoff_enabled() { return switch_on("LLMR_CUDA_NORM_HANDOFF") && stream_arena_enabled(); }
 
+bool norm_handoff_y_before_wait() { return switch_on("LLMR_CUDA_Y_BEFORE_WAIT"); }
+
 void hold_residual_product(const HeldProduct& p) {
   release_held_product(p.args.stream);
   std::lock_guard<std::mutex> lock(held_mutex);

@@ -43,6 +43,9 @@ inline bool held_for_swiglu(const HeldProduct& p) { return bool(p.gated) || p.ga
 
 // Whether residual products may be held: the switch, and the stream arena (held products read its slots).
 bool norm_handoff_enabled();
+// Whether a producer reads the rows of y it adds into before its wait (gemv_xreg.h's XregNormOut,
+// PlainNormOut): LLMR_CUDA_Y_BEFORE_WAIT=0 (read at every call) reads them after the loop.
+bool norm_handoff_y_before_wait();
 
 // Holds this product's launch on its stream (one at most: a held one is launched first).
 void hold_residual_product(const HeldProduct& p);

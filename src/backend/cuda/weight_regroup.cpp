@@ -3,22 +3,18 @@
 // load and a warp's loads are contiguous (docs/PERFORMANCE.md, session 9). LLMR_CUDA_REGROUP=0 keeps
 // the file's layout, for A/B runs.
 #include <algorithm>
-#include <cstdlib>
-#include <cstring>
 #include <exception>
 #include <thread>
 #include <vector>
 
 #include "backend/cuda/cuda_backend_impl.h"
+#include "backend/cuda/kernel_status.h"
 #include "tensor/unit_records.h"
 
 namespace llmr {
 namespace {
 
-bool regroup_requested() {
-  const char* v = std::getenv("LLMR_CUDA_REGROUP");
-  return !(v && std::strcmp(v, "0") == 0);
-}
+bool regroup_requested() { return cuda_ops::switch_on("LLMR_CUDA_REGROUP"); }
 
 // dst = src regrouped, rows split over a few threads (a model's worth is gigabytes).
 void regroup_rows_in_parallel(const Tensor& src, const Tensor& dst) {
