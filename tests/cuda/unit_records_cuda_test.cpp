@@ -26,6 +26,7 @@
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/cuda_backend_impl.h"
 #include "backend/cuda/gemv_xreg.h"
+#include "backend/cuda/matmul_kernels.h"
 #include "backend/cuda/norm_handoff.h"
 #include "tensor/quant.h"
 #include "tensor/unit_records.h"
@@ -403,6 +404,62 @@ TEST(CudaPlainProducts, SwigluInTheGateUpEpilogue) {
     const auto* x0p = static_cast<const float*>(x0.data());
     for (size_t i = 0; i < fused.size(); ++i) moved = std::max(moved, std::fabs(double(fused[i]) - x0p[i]));
     EXPECT_GT(moved, 1e-3);
+  }
+}
+
+// One token's products of more rows than two waves of four-load blocks stream their rows through one
+// wave of warps (gemv_plain_stream.cuh; LLMR_CUDA_PLAIN_STREAM=0 turns it off), each lane taking its
+// vectors in the many-wave kernel's order: the same bits, with two and four passes a row (eight and
+// four loads a lane). A gate|up product with its SwiGLU epilogue and handed-over norm (x after the
+// feed-forward block), and an output head of a partial last block of rows (within f32 rounding of the
+// exact product too, so the two paths are not equally wrong).
+TEST(CudaPlainProducts, StreamedRowsEqualTheManyWaveKernel) {
+  const int64_t n = 4096, k1 = 512, half = 7000, vocab = 13001;  // 14000 and 13001 rows > 12672
+  const float eps = 1e-5f;
+  const Weights w1(DType::F16, n, k1), w_gate_up(DType::F16, 2 * half, n), w_down(DType::F16, n, half),
+      w_out(DType::F16, vocab, n);
+  ScopedEnv handoff("LLMR_CUDA_NORM_HANDOFF", "1");
+  const HostBuffer a = host_floats({1, k1}, -2.f, 2.f), x0 = host_floats({1, n}, -3.f, 3.f),
+                   g = host_floats({n}, 0.5f, 1.5f);
+  const auto da = cuda().upload(a.tensor()), dg = cuda().upload(g.tensor());
+  struct Run {
+    std::vector<float> x, logits;
+    uint64_t streams = 0;
+  };
+  auto run = [&](const char* stream, const char* vecs) {
+    ScopedEnv on("LLMR_CUDA_PLAIN_STREAM", stream), loads("LLMR_CUDA_PLAIN_STREAM_VECS", vecs);
+    const auto dx = cuda().upload(x0.tensor()), h = cuda().alloc(DType::F32, {1, n});
+    const auto gu = cuda().alloc(DType::F32, {1, 2 * half}), logits = cuda().alloc(DType::F32, {1, vocab});
+    const uint64_t before = cuda_ops::plain_streams();
+    cuda().matmul_add(da->tensor(), w1.dev_plain->tensor(), dx->tensor());
+    cuda().rms_norm_matmul(dx->tensor(), dg->tensor(), eps, h->tensor(), w_gate_up.dev_plain->tensor(), gu->tensor());
+    cuda().swiglu_matmul_add(gu->tensor().slice_cols(0, half), gu->tensor().slice_cols(half, half),
+                             w_down.dev_plain->tensor(), dx->tensor());
+    cuda().rms_norm_matmul(dx->tensor(), dg->tensor(), eps, h->tensor(), w_out.dev_plain->tensor(), logits->tensor());
+    Run r{download_floats(dx->tensor()), download_floats(logits->tensor()), 0};
+    r.streams = cuda_ops::plain_streams() - before;
+    return r;
+  };
+  const Run many_wave = run("0", "8");
+  EXPECT_EQ(many_wave.streams, 0u);
+  for (const char* vecs : {"8", "4"}) {
+    SCOPED_TRACE(std::string("loads a lane a pass: ") + vecs);
+    const Run streamed = run("1", vecs);
+    EXPECT_EQ(streamed.streams, 2u);  // gate|up and the output head
+    EXPECT_EQ(streamed.x, many_wave.x);
+    EXPECT_EQ(streamed.logits, many_wave.logits);
+  }
+  // The output head against the exact product of the normalized x.
+  const float* x = many_wave.x.data();
+  double ss = 0;
+  for (int64_t k = 0; k < n; ++k) ss += double(x[k]) * x[k];
+  const double inv = 1.0 / std::sqrt(ss / double(n) + eps);
+  std::vector<float> normed(static_cast<size_t>(n));
+  const auto* gp = static_cast<const float*>(g.data());
+  for (int64_t k = 0; k < n; ++k) normed[size_t(k)] = float(x[k] * inv * gp[k]);
+  for (int64_t o = 0; o < vocab; ++o) {
+    const testing::DotOracle d = testing::dot_oracle(normed.data(), w_out.values.data() + o * n, n);
+    ASSERT_LE(std::fabs(double(many_wave.logits[size_t(o)]) - d.value), 2e-5 * d.abs_sum + 1e-5) << "row " << o;
   }
 }
 

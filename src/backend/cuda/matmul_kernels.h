@@ -30,6 +30,9 @@ void matmul(const Tensor& x, const Tensor& w, const Tensor* bias, const Tensor& 
 // allow it (16-byte vectors of plain types); the caller then takes the GEMM path.
 bool gemv(const Tensor& x, const Tensor& w, const Tensor* bias, const Tensor& y, cudaStream_t stream);
 
+// One-token plain products streamed through one wave of warps (gemv_plain_stream.cuh) so far, for tests.
+uint64_t plain_streams();
+
 // y += x w^T through the matrix-vector path, for the types, T and alignments it takes (q4_0, q8_0,
 // q4_k at T <= 2; f32, f16, bf16 at T <= 8); false when it does not apply (nothing launched: the
 // caller adds another way).

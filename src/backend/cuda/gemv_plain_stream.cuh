@@ -1,0 +1,106 @@
+#pragma once
+// The plain-weight matrix-vector kernel for one token and many rows (F16's gate|up and output head),
+// as one wave of warps that each stream a list of rows: warp k of the grid's W takes items k, k + W, ...
+// (an item: a row, or with a SwiGLU epilogue gate row j and up row half + j), read in passes of V
+// 16-byte loads a lane, two passes in flight, the next row's first pass issued while this row is
+// finished. The many-wave kernel (gemv_plain.cuh) stops each warp's loads at its row's end and again
+// at its block's exit and the next block's start; here a warp's loads never stop until its last row.
+// Each lane takes its vectors in the many-wave kernel's order, so the sums are the same bits.
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "backend/cuda/gemv_plain.cuh"
+
+namespace llmr::cuda_ops::plain {
+
+// Where a warp's next pass is: which item, which of its rows (half), which pass of the row.
+struct StreamCursor {
+  const uint4* row;  // the row's first vector
+  int64_t item;
+  int pass;
+  int half;  // 1: the up row of a SwiGLU item
+};
+
+template <DType W, int V>
+__global__ void __launch_bounds__(kThreads)
+gemv_plain_stream_kernel(const uint8_t* __restrict__ w, int64_t w_stride, int64_t n_out, int64_t vecs,
+                         const float* __restrict__ x, const float* __restrict__ bias, float* __restrict__ y,
+                         NormScale norm_scale, PlainSwiglu swiglu) {
+  const int lane = int(threadIdx.x) & 31, warp = int(threadIdx.x) / 32;
+  const int64_t warps = int64_t(gridDim.x) * kWarps;
+  const bool gated = swiglu.out != nullptr;
+  const int64_t half_rows = n_out / 2;
+  const int64_t items = gated ? half_rows : n_out;
+  const int passes = int(vecs / (32 * V));  // the launcher asks for whole passes
+  const int64_t stride_vecs = w_stride / 16;
+  const uint4* w0 = reinterpret_cast<const uint4*>(w);
+  const int64_t up_step = half_rows * stride_vecs;  // gate row j to up row j
+  const int64_t item_step = warps * stride_vecs;     // an item to this warp's next
+  const uint64_t policy = staged::evict_first_policy();
+
+  StreamCursor next{w0 + (int64_t(blockIdx.x) * kWarps + warp) * stride_vecs, int64_t(blockIdx.x) * kWarps + warp, 0, 0};
+  auto step = [&](StreamCursor& c) {
+    if (++c.pass < passes) return;
+    c.pass = 0;
+    if (gated && c.half == 0) {
+      c.half = 1;
+      c.row += up_step;
+    } else {
+      c.row += item_step - (c.half ? up_step : 0);
+      c.half = 0;
+      c.item += warps;
+    }
+  };
+  auto load = [&](uint4 (&r)[V], const StreamCursor& c) {
+    if (c.item < items) load_pass(r, c.row, int64_t(c.pass) * 32 * V, vecs, lane, policy);
+  };
+
+  uint4 a[V], b[V];
+  StreamCursor ca = next;
+  load(a, next);
+  step(next);
+  StreamCursor cb = next;
+  load(b, next);
+  step(next);
+  // Both first passes are weights only, issued before waiting for the kernel before.
+  pdl_wait();
+  pdl_release();  // one wave: the next kernel's blocks take the places this grid's warps leave
+  double norm_sum = norm_scale.sum ? __ldcg(norm_scale.sum) : 0.0;
+  const float inv_rms =
+      norm_scale.sum ? float(1.0 / sqrt(norm_sum / double(norm_scale.n) + double(norm_scale.eps))) : 1.f;
+
+  float acc[1] = {0.f};
+  float gate = 0.f;  // a SwiGLU item's gate row, kept while its up row streams
+  // The sum of a row whose last pass was just taken: written, or kept as the gate, or paired.
+  auto finish_row = [&](const StreamCursor& c) {
+    float s = staged::warp_sum(acc[0]);
+    acc[0] = 0.f;
+    if (norm_scale.sum) s *= inv_rms;
+    const int64_t row = c.item + (c.half ? half_rows : 0);
+    s += bias ? bias[row] : 0.f;  // as the many-wave kernel adds it, signed zeros included
+    if (!gated) {
+      if (lane == 0) y[row] = s;
+    } else if (c.half == 0) {
+      gate = s;
+    } else if (lane == 0) {
+      swiglu.out[c.item] = silu_mul(gate, s);
+    }
+  };
+  for (;;) {
+    if (ca.item >= items) break;
+    take_pass<W, 1, V>(a, int64_t(ca.pass) * 32 * V, vecs, lane, x, 0, 1, acc);
+    if (ca.pass == passes - 1) finish_row(ca);
+    ca = next;
+    load(a, next);
+    step(next);
+    if (cb.item >= items) break;
+    take_pass<W, 1, V>(b, int64_t(cb.pass) * 32 * V, vecs, lane, x, 0, 1, acc);
+    if (cb.pass == passes - 1) finish_row(cb);
+    cb = next;
+    load(b, next);
+    step(next);
+  }
+}
+
+}  // namespace llmr::cuda_ops::plain
