@@ -21,6 +21,7 @@ struct Transformer::Scratch {
 struct Transformer::DecodeGraph {
   std::unique_ptr<Buffer> host_in, dev_in;  // I32 [2]: token id, position
   std::unique_ptr<Replay> replay;
+  bool logits_written_to_host = false;  // the output head writes the pinned logits itself
 };
 
 namespace {
@@ -295,11 +296,11 @@ void Transformer::run_layers(int64_t T, const StepInputs& in) {
   }
 }
 
-Tensor Transformer::output_head(const Tensor& last) {
+Tensor Transformer::output_head(const Tensor& last, const Tensor& into) {
   Scratch& s = *scratch_;
   const int64_t n_out = last.rows();
   const Tensor normed = s.h->tensor().slice_rows(0, n_out);
-  Tensor logits = s.logits->tensor().slice_rows(0, n_out);
+  Tensor logits = into.data ? into : s.logits->tensor().slice_rows(0, n_out);
   backend_.rms_norm_matmul(last, weights_.output_norm, float(config_.rms_eps), normed, weights_.output, logits);
   return logits;
 }
@@ -324,7 +325,7 @@ Tensor Transformer::forward_graph(int32_t token, int64_t pos, KvCache& cache, Lo
   for (int64_t l = 0; l < c.n_layer; ++l) fingerprint.insert(fingerprint.end(), {cache.k(l).data, cache.v(l).data});
   fingerprint.push_back(reinterpret_cast<const void*>(intptr_t(cache.n_ctx())));
   for (const auto* b : {&s.x, &s.h, &s.q, &s.k, &s.v, &s.attn, &s.gate, &s.up, &s.selected, &s.logits,
-                        &s.qkv, &s.gate_up})
+                        &s.logits_host, &s.qkv, &s.gate_up})
     fingerprint.push_back(*b ? (*b)->tensor().data : nullptr);
 
   const int32_t ids[1] = {token};
@@ -338,7 +339,11 @@ Tensor Transformer::forward_graph(int32_t token, int64_t pos, KvCache& cache, Lo
     return out;
   }
   const int64_t span = decode_span(pos, cache.n_ctx());
-  std::unique_ptr<DecodeGraph>& slot = graphs_[span];
+  // Logits wanted in host memory: the step's output head writes them there where the backend lets
+  // it, so no download follows; a step for logits left in the backend's memory is recorded apart.
+  const Tensor host_logits = s.logits_host->tensor().slice_rows(0, 1);
+  const Tensor logits_from_device = at == LogitsAt::Host ? backend_.written_from_device(host_logits) : Tensor{};
+  std::unique_ptr<DecodeGraph>& slot = graphs_[{span, logits_from_device.data != nullptr}];
   if (!slot) {
     slot = std::make_unique<DecodeGraph>();
     slot->host_in = backend_.alloc_host_input(DType::I32, {2});
@@ -381,7 +386,8 @@ Tensor Transformer::forward_graph(int32_t token, int64_t pos, KvCache& cache, Lo
       };
       ops.copy_from_host_input(host_in, dev_in);
       run_layers(1, in);
-      output_head(s.x->tensor().slice_rows(0, 1));
+      output_head(s.x->tensor().slice_rows(0, 1), logits_from_device);
+      g.logits_written_to_host = logits_from_device.data != nullptr;
       g.replay = backend_.end_capture();
       ++graphs_recorded_;
     } catch (...) {
@@ -393,6 +399,10 @@ Tensor Transformer::forward_graph(int32_t token, int64_t pos, KvCache& cache, Lo
   g.replay->replay();
   last_graph_ = &g;
   ++graph_replays_;
+  if (g.logits_written_to_host) {
+    backend_.synchronize();
+    return host_logits;
+  }
   const Tensor logits = s.logits->tensor().slice_rows(0, 1);
   return at == LogitsAt::Host ? to_host(logits) : logits;
 }

@@ -4,6 +4,7 @@
 #include <map>
 #include <memory>
 #include <span>
+#include <utility>
 #include <vector>
 
 #include "model/kv_cache.h"
@@ -87,7 +88,8 @@ class Transformer {
   // Embedding and every layer over rows [0, T) of the scratch activations (x holds the result).
   void run_layers(int64_t T, const StepInputs& in);
   // logits = W_out · norm(last) in the backend's memory; last: rows of x (or of `selected`).
-  Tensor output_head(const Tensor& last);
+  // logits = W_out · norm(last), into `into` (empty: the scratch logits in the backend's memory).
+  Tensor output_head(const Tensor& last, const Tensor& into = {});
   Tensor to_host(const Tensor& logits);
   Tensor forward_graph(int32_t token, int64_t pos, KvCache& cache, LogitsAt at);
   void reserve(int64_t n_rows, int64_t n_out);
@@ -107,7 +109,8 @@ class Transformer {
   bool graphs_on_ = false;
   int64_t graph_replays_ = 0, graphs_recorded_ = 0;
   std::vector<const void*> graph_buffers_;  // the KV and scratch buffers the recorded steps address
-  std::map<int64_t, std::unique_ptr<DecodeGraph>> graphs_;  // by span: the cache rows attention reads
+  // By span (the cache rows attention reads) and whether the logits are written to host memory.
+  std::map<std::pair<int64_t, bool>, std::unique_ptr<DecodeGraph>> graphs_;
   DecodeGraph* last_graph_ = nullptr;  // replayed last
 };
 

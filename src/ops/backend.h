@@ -181,6 +181,13 @@ class Backend {
   }
   // Queues a copy of `host` (from alloc_host_input, same size) into dst of this backend's memory.
   virtual void copy_from_host_input(const Tensor& host, const Tensor& dst);
+  // A view of `host` (from alloc_host_input) that this backend's ops may write as their output, so a
+  // result lands in host memory as it is made, with no download after; empty (data null) where they
+  // cannot. The host reads it after synchronize().
+  virtual Tensor written_from_device(const Tensor& host) {
+    (void)host;
+    return {};
+  }
   // Starts recording: ops queued until end_capture are recorded, not run. False: this backend cannot.
   virtual bool begin_capture() { return false; }
   // Ends recording; the result replays every recorded op, in order, on each call.

@@ -555,6 +555,31 @@ TEST_P(CudaUnitRecords, SwigluQuantizeInTheGateUpEpilogue) {
   }
 }
 
+// A one-token product written straight into pinned host memory (CudaBackend::written_from_device, as
+// the decode step's output head writes its logits), whose blocks store their rows as one line each:
+// every row, the partial last block's too, as the same product written to device memory, bit for bit.
+TEST_P(CudaUnitRecords, ProductWrittenToHostMemoryEqualsTheDeviceOne) {
+  const int64_t out = 20005, in = 4096;  // many blocks of 16 rows, the last one partial
+  const Weights w(GetParam(), out, in);
+  const HostBuffer x = host_floats({1, in}, -1.f, 1.f);
+  const auto dx = cuda().upload(x.tensor()), dy = cuda().alloc(DType::F32, {1, out});
+  cuda().matmul(dx->tensor(), w.dev_regrouped->tensor(), nullptr, dy->tensor());
+  const std::vector<float> on_device = download_floats(dy->tensor());
+  const std::unique_ptr<Buffer> pinned = cuda().alloc_host_input(DType::F32, {1, out});
+  auto* host = static_cast<float*>(pinned->tensor().data);
+  std::fill(host, host + out, std::nanf(""));  // a row left unwritten stays NaN
+  const Tensor view = cuda().written_from_device(pinned->tensor());
+  ASSERT_NE(view.data, nullptr);
+  cuda().matmul(dx->tensor(), w.dev_regrouped->tensor(), nullptr, view);
+  cuda().synchronize();
+  for (int64_t r = 0; r < out; ++r)
+    ASSERT_EQ(std::memcmp(host + r, &on_device[size_t(r)], 4), 0) << "row " << r << ": " << host[r] << " vs " << on_device[size_t(r)];
+  {
+    ScopedEnv off("LLMR_CUDA_LOGITS_TO_HOST", "0");
+    EXPECT_EQ(cuda().written_from_device(pinned->tensor()).data, nullptr);
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Types, CudaUnitRecords, ::testing::Values(DType::Q4_0, DType::Q4_K),
                          [](const ::testing::TestParamInfo<DType>& p) { return std::string(name(p.param)); });
 

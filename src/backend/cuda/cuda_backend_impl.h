@@ -87,6 +87,7 @@ class CudaBackend final : public Backend {
 
   // CUDA graphs: stream capture of the queued ops (relaxed mode), replayed with cudaGraphLaunch.
   std::unique_ptr<Buffer> alloc_host_input(DType type, const std::vector<int64_t>& shape) override;
+  Tensor written_from_device(const Tensor& host) override;
   void copy_from_host_input(const Tensor& host, const Tensor& dst) override;
   bool begin_capture() override;
   std::unique_ptr<Replay> end_capture() override;

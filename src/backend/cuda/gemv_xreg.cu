@@ -16,6 +16,7 @@
 #include "backend/cuda/gemv_staged.cuh"
 #include "backend/cuda/gemv_xreg_device.cuh"
 #include "backend/cuda/gemv_xreg.h"
+#include "backend/cuda/host_mapped.h"
 #include "backend/cuda/kernel_status.h"
 #include "backend/cuda/norm_handoff.h"
 #include "backend/cuda/pdl.cuh"
@@ -63,8 +64,8 @@ template <DType W, int TMAX, int R, int KS, int D, int WARPS = kWarps>
 __global__ void __launch_bounds__(32 * WARPS, (kMinBlocks<W, TMAX, R, D, WARPS>))
 gemv_xreg_kernel(const uint8_t* __restrict__ w, int64_t w_stride, int64_t n_out, int units,
                  const XBlock* __restrict__ xq, int T, const float* __restrict__ bias, float* __restrict__ y,
-                 int64_t y_stride, bool accumulate, int release, XregRope rope, XregNormOut norm_out,
-                 NormScale norm_scale) {
+                 int64_t y_stride, bool accumulate, int release, bool y_host, XregRope rope,
+                 XregNormOut norm_out, NormScale norm_scale) {
   using Regs = typename Unit<W>::Regs;
   constexpr bool kShared = D == 0;
   static_assert(!kShared || (xreg_regrouped(W) && KS == 1 && WARPS == kWarps),
@@ -209,6 +210,20 @@ gemv_xreg_kernel(const uint8_t* __restrict__ w, int64_t w_stride, int64_t n_out,
       return;
     }
   }
+  // y in host memory (one token's logits written over the bus): a block's rows go out as one store of
+  // adjacent floats, not a store a warp (those, 64K small writes, took Q4_0's output head ~80 us longer).
+  if constexpr (KS == 1 && TMAX == 1 && !kNormOut) {
+    if (y_host) {
+      __shared__ float host_rows[kGroups * R];
+#pragma unroll
+      for (int r = 0; r < R; ++r)
+        if (lane == r) host_rows[group * R + r] = acc[r][0] + (bias && row0 + r < n_out ? bias[row0 + r] : 0.f);
+      __syncthreads();
+      const int64_t row = int64_t(blockIdx.x) * kGroups * R + threadIdx.x;
+      if (threadIdx.x < unsigned(kGroups * R) && row < n_out) y[row] = host_rows[threadIdx.x];
+      return;
+    }
+  }
   // lane r * TMAX + t writes row r, token t
 #pragma unroll
   for (int r = 0; r < R; ++r)
@@ -241,9 +256,11 @@ void launch(const XregArgs& a) {
   const int release = blocks <= wave_blocks        ? kReleaseEarly
                       : loop_release_requested() ? kReleaseAfterLoop
                                                  : kReleaseAtExit;
+  const bool y_host = KS == 1 && TMAX == 1 && WARPS == kWarps && a.T == 1 && !a.accumulate && !a.rope.positions &&
+                      host_mapped(a.y);
   launch_pdl(gemv_xreg_kernel<W, TMAX, R, KS, D, WARPS>, dim3(unsigned(blocks)), dim3(32 * WARPS), 0, a.stream,
              "matmul", "gemv_xreg_kernel", a.w, a.w_stride, a.n_out, a.units, a.xq, a.T, a.bias, a.y, a.y_stride,
-             a.accumulate, release, a.rope, a.norm_out, a.norm_scale);
+             a.accumulate, release, y_host, a.rope, a.norm_out, a.norm_scale);
 }
 
 // A norm handoff's producer: blocks of 16 row groups (32 rows), so each block makes whole XBlocks.

@@ -6,6 +6,8 @@
 #include "backend/cuda/cuda_backend_impl.h"
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/graph_kernel_times.h"
+#include "backend/cuda/host_mapped.h"
+#include "backend/cuda/kernel_status.h"
 #include "backend/cuda/norm_handoff.h"
 
 namespace llmr {
@@ -13,13 +15,14 @@ using cuda_detail::cuda_check;
 
 namespace {
 
-// Page-locked host memory (cudaMallocHost) holding one tensor.
+// Page-locked host memory holding one tensor, mapped into the device's address space (the same
+// address under unified addressing), so kernels may also write it (written_from_device).
 class PinnedBuffer final : public Buffer {
  public:
   PinnedBuffer(DType type, const std::vector<int64_t>& shape) {
     Tensor t = Tensor::view(nullptr, type, shape, Device::Host);
     const size_t bytes = std::max<size_t>(1, size_t(t.rows()) * row_bytes(type, t.cols()));
-    cuda_check(cudaMallocHost(&ptr_, bytes), "cuda host input", "cudaMallocHost");
+    cuda_check(cudaHostAlloc(&ptr_, bytes, cudaHostAllocMapped), "cuda host input", "cudaHostAlloc");
     t.data = ptr_;
     tensor_ = t;
   }
@@ -89,6 +92,23 @@ int64_t count_kernels(cudaGraph_t graph) {
 
 std::unique_ptr<Buffer> CudaBackend::alloc_host_input(DType type, const std::vector<int64_t>& shape) {
   return std::make_unique<PinnedBuffer>(type, shape);
+}
+
+// The products' epilogues then store the logits over the bus as they finish rows: the step's 513 KB
+// download after it (~14 us on the H200) goes. LLMR_CUDA_LOGITS_TO_HOST=0 (read at every call): none.
+Tensor CudaBackend::written_from_device(const Tensor& host) {
+  if (!cuda_ops::switch_on("LLMR_CUDA_LOGITS_TO_HOST") || host.device != Device::Host || !host.data) return {};
+  void* device_ptr = nullptr;
+  // Fails for host memory that is not pinned and mapped (not from alloc_host_input): none then.
+  if (cudaHostGetDevicePointer(&device_ptr, host.data, 0) != cudaSuccess) {
+    cudaGetLastError();  // the failed query is no error of later work
+    return {};
+  }
+  Tensor view = host;
+  view.data = device_ptr;
+  view.device = Device::Cuda;
+  cuda_ops::note_host_mapped(device_ptr, size_t(host.rows()) * size_t(host.row_stride()));
+  return view;
 }
 
 void CudaBackend::copy_from_host_input(const Tensor& host, const Tensor& dst) {
