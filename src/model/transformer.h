@@ -87,8 +87,8 @@ class Transformer {
   };
   // Embedding and every layer over rows [0, T) of the scratch activations (x holds the result).
   void run_layers(int64_t T, const StepInputs& in);
-  // logits = W_out · norm(last) in the backend's memory; last: rows of x (or of `selected`).
-  // logits = W_out · norm(last), into `into` (empty: the scratch logits in the backend's memory).
+  // logits = W_out · norm(last); last: rows of x (or of `selected`). Into `into` where given (the
+  // backend's view of pinned host memory), else the scratch logits in the backend's memory.
   Tensor output_head(const Tensor& last, const Tensor& into = {});
   Tensor to_host(const Tensor& logits);
   Tensor forward_graph(int32_t token, int64_t pos, KvCache& cache, LogitsAt at);

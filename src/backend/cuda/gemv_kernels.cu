@@ -562,43 +562,29 @@ int plain_vecs_override() {
   return n == 4 || n == 8 || n == 16 ? n : 0;
 }
 
-// Blocks of a plain kernel one multiprocessor holds, asked once per instantiation.
-template <DType W, int TMAX, int V, bool PIPE>
-int plain_resident_blocks() {
+// Blocks of a kernel of kThreads one multiprocessor holds, asked once per kernel.
+template <auto Kernel>
+int resident_blocks_of() {
   static const int n = [] {
     int blocks = 0;
-    check_cuda(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, plain::gemv_plain_kernel<W, TMAX, V, PIPE>,
-                                                             plain::kThreads, 0),
-               "matmul", "cudaOccupancyMaxActiveBlocksPerMultiprocessor");
+    check_cuda(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, Kernel, plain::kThreads, 0), "matmul",
+               "cudaOccupancyMaxActiveBlocksPerMultiprocessor");
     return std::max(blocks, 1);
   }();
   return n;
 }
 
-// Vector loads in flight per lane at T <= 2: four (39 registers at f16, T = 1: six blocks a
-// multiprocessor) where that grid runs in at most two waves, so a product's rows are all in flight at
-// once rather than in two waves of 16-load blocks (two a multiprocessor); sixteen for the long
-// products, which run many waves either way. On the H200 (tools/cuda_gemv_bench, f16): 6144 x 4096
-// 17.1 -> 14.9 us, 4096 x 14336 38.8 -> 32.9, but 28672 x 4096 56.9 vs 57.8; the F16 Llama-3-8B step
-// 208 -> 222 tokens/s with four loads everywhere (docs/measurements/2026-11-29-h200-12/).
+template <DType W, int TMAX, int V, bool PIPE>
+int plain_resident_blocks() {
+  return resident_blocks_of<plain::gemv_plain_kernel<W, TMAX, V, PIPE>>();
+}
+
 // One token's products of many rows (more than two waves of four-load blocks: F16's gate|up and
 // output head) stream their rows through one wave of warps (gemv_plain_stream.cuh) where nothing but a
 // bias, a handed-over norm or a SwiGLU epilogue asks for more. Eight loads a lane a pass (119
 // registers, two blocks a multiprocessor) against four (76, three): F16 tg128 on the H200 240.4 ->
 // 245.0 / 245.9, four 242.1 / 242.1 (docs/measurements/2026-11-30-h200-24/). LLMR_CUDA_PLAIN_STREAM=0
 // (read at every call) turns it off, LLMR_CUDA_PLAIN_STREAM_VECS=4 takes four (tuning).
-template <DType W, int V>
-int plain_stream_resident_blocks() {
-  static const int n = [] {
-    int blocks = 0;
-    check_cuda(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, plain::gemv_plain_stream_kernel<W, V>,
-                                                             plain::kThreads, 0),
-               "matmul", "cudaOccupancyMaxActiveBlocksPerMultiprocessor");
-    return std::max(blocks, 1);
-  }();
-  return n;
-}
-
 std::atomic<uint64_t> plain_stream_launches{0};
 
 template <DType W, int V>
@@ -607,7 +593,8 @@ bool launch_plain_stream(const GemvArgs& a, bool accumulate, const XregRope& rop
   if (a.T != 1 || accumulate || rope.positions || a.norm_out.g || vecs == 0 || vecs % (32 * V) != 0) return false;
   if (a.swiglu.out && a.n_out % 2 != 0) return false;
   const int64_t items = a.swiglu.out ? a.n_out / 2 : a.n_out;
-  const int64_t wave = int64_t(device_limits("matmul").multiprocessors) * plain_stream_resident_blocks<W, V>();
+  const int64_t wave = int64_t(device_limits("matmul").multiprocessors) *
+                       resident_blocks_of<plain::gemv_plain_stream_kernel<W, V>>();
   const unsigned grid = unsigned(std::min<int64_t>(wave, (items + plain::kWarps - 1) / plain::kWarps));
   launch_pdl(plain::gemv_plain_stream_kernel<W, V>, dim3(grid), dim3(plain::kThreads), 0, a.stream, "matmul",
              "gemv_plain_stream_kernel", a.w, a.w_stride, a.n_out, vecs, a.x, a.bias, a.y, a.norm_scale, a.swiglu);
@@ -615,18 +602,20 @@ bool launch_plain_stream(const GemvArgs& a, bool accumulate, const XregRope& rop
   return true;
 }
 
-bool plain_stream(const GemvArgs& a, DType type, bool accumulate, const XregRope& rope) {
+template <DType W>
+bool plain_stream(const GemvArgs& a, bool accumulate, const XregRope& rope) {
   if (!switch_on("LLMR_CUDA_PLAIN_STREAM")) return false;
   const char* v = std::getenv("LLMR_CUDA_PLAIN_STREAM_VECS");
-  const bool eight = !(v && std::strcmp(v, "4") == 0);
-  switch (type) {
-    case DType::F32: return eight ? launch_plain_stream<DType::F32, 8>(a, accumulate, rope) : launch_plain_stream<DType::F32, 4>(a, accumulate, rope);
-    case DType::F16: return eight ? launch_plain_stream<DType::F16, 8>(a, accumulate, rope) : launch_plain_stream<DType::F16, 4>(a, accumulate, rope);
-    case DType::BF16: return eight ? launch_plain_stream<DType::BF16, 8>(a, accumulate, rope) : launch_plain_stream<DType::BF16, 4>(a, accumulate, rope);
-    default: return false;
-  }
+  if (v && std::strcmp(v, "4") == 0) return launch_plain_stream<W, 4>(a, accumulate, rope);
+  return launch_plain_stream<W, 8>(a, accumulate, rope);
 }
 
+// Vector loads in flight per lane at T <= 2: four (39 registers at f16, T = 1: six blocks a
+// multiprocessor) where that grid runs in at most two waves, so a product's rows are all in flight at
+// once rather than in two waves of 16-load blocks (two a multiprocessor); sixteen for the long
+// products, which run many waves either way. On the H200 (tools/cuda_gemv_bench, f16): 6144 x 4096
+// 17.1 -> 14.9 us, 4096 x 14336 38.8 -> 32.9, but 28672 x 4096 56.9 vs 57.8; the F16 Llama-3-8B step
+// 208 -> 222 tokens/s with four loads everywhere (docs/measurements/2026-11-29-h200-12/).
 template <DType W, int TMAX>
 void launch_plain(const GemvArgs& a, bool accumulate, const XregRope& rope) {
   if constexpr (TMAX <= 2) {
@@ -640,7 +629,7 @@ void launch_plain(const GemvArgs& a, bool accumulate, const XregRope& rope) {
         blocks <= sms * plain_resident_blocks<W, TMAX, 4, true>())
       return launch_plain_vecs<W, TMAX, 4, true>(a, accumulate, rope);
     if (v == 0 && blocks <= 2 * wave) return launch_plain_vecs<W, TMAX, 4>(a, accumulate, rope);
-    if (v == 0 && plain_stream(a, W, accumulate, rope)) return;
+    if (v == 0 && plain_stream<W>(a, accumulate, rope)) return;
   }
   launch_plain_vecs<W, TMAX, plain::kVecs<TMAX>>(a, accumulate, rope);
 }

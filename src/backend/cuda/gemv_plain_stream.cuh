@@ -39,7 +39,8 @@ gemv_plain_stream_kernel(const uint8_t* __restrict__ w, int64_t w_stride, int64_
   const int64_t item_step = warps * stride_vecs;     // an item to this warp's next
   const uint64_t policy = staged::evict_first_policy();
 
-  StreamCursor next{w0 + (int64_t(blockIdx.x) * kWarps + warp) * stride_vecs, int64_t(blockIdx.x) * kWarps + warp, 0, 0};
+  const int64_t first = int64_t(blockIdx.x) * kWarps + warp;  // this warp's first item
+  StreamCursor next{w0 + first * stride_vecs, first, 0, 0};
   auto step = [&](StreamCursor& c) {
     if (++c.pass < passes) return;
     c.pass = 0;
@@ -66,7 +67,7 @@ gemv_plain_stream_kernel(const uint8_t* __restrict__ w, int64_t w_stride, int64_
   // Both first passes are weights only, issued before waiting for the kernel before.
   pdl_wait();
   pdl_release();  // one wave: the next kernel's blocks take the places this grid's warps leave
-  double norm_sum = norm_scale.sum ? __ldcg(norm_scale.sum) : 0.0;
+  const double norm_sum = norm_scale.sum ? __ldcg(norm_scale.sum) : 0.0;
   const float inv_rms =
       norm_scale.sum ? float(1.0 / sqrt(norm_sum / double(norm_scale.n) + double(norm_scale.eps))) : 1.f;
 
