@@ -573,7 +573,8 @@ TEST_P(CudaUnitRecords, ProductWrittenToHostMemoryEqualsTheDeviceOne) {
   cuda().matmul(dx->tensor(), w.dev_regrouped->tensor(), nullptr, view);
   cuda().synchronize();
   for (int64_t r = 0; r < out; ++r)
-    ASSERT_EQ(std::memcmp(host + r, &on_device[size_t(r)], 4), 0) << "row " << r << ": " << host[r] << " vs " << on_device[size_t(r)];
+    ASSERT_EQ(std::memcmp(host + r, &on_device[size_t(r)], 4), 0)
+        << "row " << r << ": " << host[r] << " vs " << on_device[size_t(r)];
   {
     ScopedEnv off("LLMR_CUDA_LOGITS_TO_HOST", "0");
     EXPECT_EQ(cuda().written_from_device(pinned->tensor()).data, nullptr);
