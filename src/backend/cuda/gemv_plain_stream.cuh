@@ -88,6 +88,8 @@ gemv_plain_stream_kernel(const uint8_t* __restrict__ w, int64_t w_stride, int64_
       swiglu.out[c.item] = silu_mul(gate, s);
     }
   };
+  // The two slots written out by name (registers cannot be indexed at run time): take one, refill it
+  // with the pass after the other's.
   for (;;) {
     if (ca.item >= items) break;
     take_pass<W, 1, V>(a, int64_t(ca.pass) * 32 * V, vecs, lane, x, 0, 1, acc);
