@@ -339,11 +339,10 @@ Tensor Transformer::forward_graph(int32_t token, int64_t pos, KvCache& cache, Lo
     return out;
   }
   const int64_t span = decode_span(pos, cache.n_ctx());
-  // Logits wanted in host memory: the step's output head writes them there where the backend lets
+  // Logits wanted in host memory: the recorded output head writes them there where the backend lets
   // it, so no download follows; a step for logits left in the backend's memory is recorded apart.
   const Tensor host_logits = s.logits_host->tensor().slice_rows(0, 1);
-  const Tensor logits_from_device = at == LogitsAt::Host ? backend_.written_from_device(host_logits) : Tensor{};
-  std::unique_ptr<DecodeGraph>& slot = graphs_[{span, logits_from_device.data != nullptr}];
+  std::unique_ptr<DecodeGraph>& slot = graphs_[{span, at == LogitsAt::Host}];
   if (!slot) {
     slot = std::make_unique<DecodeGraph>();
     slot->host_in = backend_.alloc_host_input(DType::I32, {2});
@@ -386,8 +385,9 @@ Tensor Transformer::forward_graph(int32_t token, int64_t pos, KvCache& cache, Lo
       };
       ops.copy_from_host_input(host_in, dev_in);
       run_layers(1, in);
-      output_head(s.x->tensor().slice_rows(0, 1), logits_from_device);
-      g.logits_written_to_host = logits_from_device.data != nullptr;
+      const Tensor logits_into = at == LogitsAt::Host ? backend_.written_from_device(host_logits) : Tensor{};
+      output_head(s.x->tensor().slice_rows(0, 1), logits_into);
+      g.logits_written_to_host = logits_into.data != nullptr;
       g.replay = backend_.end_capture();
       ++graphs_recorded_;
     } catch (...) {

@@ -109,7 +109,7 @@ class Transformer {
   bool graphs_on_ = false;
   int64_t graph_replays_ = 0, graphs_recorded_ = 0;
   std::vector<const void*> graph_buffers_;  // the KV and scratch buffers the recorded steps address
-  // By span (the cache rows attention reads) and whether the logits are written to host memory.
+  // By span (the cache rows attention reads) and whether the logits are wanted in host memory.
   std::map<std::pair<int64_t, bool>, std::unique_ptr<DecodeGraph>> graphs_;
   DecodeGraph* last_graph_ = nullptr;  // replayed last
 };

@@ -96,7 +96,8 @@ std::unique_ptr<Buffer> CudaBackend::alloc_host_input(DType type, const std::vec
 
 // The same address under unified addressing: a recorded step's output head stores its logits over the
 // bus as it makes them, and the 513 KB download after the step (14 us on the H200, a Llama-3 vocabulary)
-// goes. LLMR_CUDA_LOGITS_TO_HOST=0 (read at every call): no view, so the logits are downloaded.
+// goes. LLMR_CUDA_LOGITS_TO_HOST=0 (read at every call, so as a step is recorded): no view, so the logits
+// are downloaded.
 Tensor CudaBackend::written_from_device(const Tensor& host) {
   if (!cuda_ops::switch_on("LLMR_CUDA_LOGITS_TO_HOST") || host.device != Device::Host || !host.data) return {};
   void* device_ptr = nullptr;
