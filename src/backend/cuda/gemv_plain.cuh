@@ -140,14 +140,17 @@ gemv_plain_kernel(const uint8_t* __restrict__ w, int64_t w_stride, int64_t n_out
   if constexpr (PIPE) {
     // Two passes in flight: the next one is issued before the current one is taken, so a warp's
     // loads do not stop between passes (rows of several passes in a one-wave grid).
+    // Both first passes go out before the wait: the o product's blocks take the places attention's
+    // few blocks leave free, and wait for it with twice the weights on their way.
     uint4 a[V], b[V];
     load_pass(a, wr, 0, vecs, lane, policy);
+    load_pass(b, wr, 32 * V, vecs, lane, policy);
     if (vecs > 0) wait_for_inputs();
     for (int64_t v0 = 0; v0 < vecs; v0 += 64 * V) {
-      load_pass(b, wr, v0 + 32 * V, vecs, lane, policy);
       take_pass<W, TMAX, V>(a, v0, vecs, lane, x, x_stride, T, acc);
       load_pass(a, wr, v0 + 64 * V, vecs, lane, policy);
       take_pass<W, TMAX, V>(b, v0 + 32 * V, vecs, lane, x, x_stride, T, acc);
+      load_pass(b, wr, v0 + 96 * V, vecs, lane, policy);
     }
   } else {
     for (int64_t v0 = 0; v0 < vecs; v0 += 32 * V) {
