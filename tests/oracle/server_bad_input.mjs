@@ -145,12 +145,12 @@ await test('a very slow reader does not hold up others', async () => {
   // else runs now), not only the queue be empty: that is also what the server shows before it has read it.
   const admitted = async () =>
     (await metric('llmr_generated_tokens_total')) > generated && (await metric('llmr_queue_depth')) === 0;
-  let running = await admitted();
-  for (let i = 0; i < 200 && !running; i++) {
+  let ready = await admitted();
+  for (let i = 0; i < 200 && !ready; i++) {
     await new Promise((r) => setTimeout(r, 50));
-    running = await admitted();
+    ready = await admitted();
   }
-  assert.ok(running, 'the slow reader\'s request never left the queue for the batch');
+  assert.ok(ready, 'the slow reader\'s request never left the queue for the batch');
   const t0 = Date.now();
   const r = await post('/v1/completions', JSON.stringify({ model: 'default', prompt: 'And', max_tokens: 5 }));
   assert.equal(r.status, 200);
