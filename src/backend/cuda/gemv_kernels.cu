@@ -549,6 +549,7 @@ void launch_plain_vecs(const GemvArgs& a, bool accumulate, const XregRope& rope)
                                                   plain_resident_blocks<W, TMAX, V, PIPE>();
   PlainNormOut norm_out = a.norm_out;
   norm_out.y_before_wait = norm_handoff_y_before_wait();
+  timeline::write_marks_at_exit();
   launch_pdl(plain::gemv_plain_kernel<W, TMAX, V, PIPE>, dim3(grid), dim3(plain::kThreads), 0, a.stream, "matmul",
              "gemv_plain_kernel", a.w, a.w_stride, a.n_out, a.n_in / Unit<W>::kElems, a.x, a.x_stride, a.T, a.bias,
              a.y, a.y_stride, accumulate, rope, early_release, norm_out, a.norm_scale, a.swiglu);
@@ -596,6 +597,7 @@ bool launch_plain_stream(const GemvArgs& a, bool accumulate, const XregRope& rop
   const int64_t wave = int64_t(device_limits("matmul").multiprocessors) *
                        resident_blocks_of<plain::gemv_plain_stream_kernel<W, V>>();
   const unsigned grid = unsigned(std::min<int64_t>(wave, (items + plain::kWarps - 1) / plain::kWarps));
+  timeline::write_marks_at_exit();
   launch_pdl(plain::gemv_plain_stream_kernel<W, V>, dim3(grid), dim3(plain::kThreads), 0, a.stream, "matmul",
              "gemv_plain_stream_kernel", a.w, a.w_stride, a.n_out, vecs, a.x, a.bias, a.y, a.norm_scale, a.swiglu);
   ++plain_stream_launches;

@@ -23,6 +23,7 @@
 #include "backend/cuda/quant_device.cuh"
 #include "backend/cuda/rope_store_pair.cuh"
 #include "backend/cuda/silu_mul.cuh"
+#include "backend/cuda/warp_timeline.cuh"
 
 namespace llmr::cuda_ops::plain {
 
@@ -112,6 +113,8 @@ gemv_plain_kernel(const uint8_t* __restrict__ w, int64_t w_stride, int64_t n_out
   // kernel from 39 registers to 48, five blocks a multiprocessor, and q|k|v's 768 blocks to two waves.
   const int64_t row = int64_t(blockIdx.x) * kWarps + warp + (swiglu.out ? swiglu_offset(n_out, warp) : 0);
   if (row >= n_out) return;  // warp-uniform; a norm_out or rope grid has none such (whole blocks)
+  timeline::WarpClock clock;
+  clock.begin();
   // The norm's weight does not depend on the kernel before: read before waiting for it.
   const float g_row = norm_out.g ? norm_out.g[row] : 0.f;
   // Nor does the row of y a producer adds into (its writer finished before the kernel before launched
@@ -131,6 +134,7 @@ gemv_plain_kernel(const uint8_t* __restrict__ w, int64_t w_stride, int64_t n_out
   // The first pass of weights is issued before waiting for the kernel before (they do not depend on it).
   auto wait_for_inputs = [&] {
     pdl_wait();
+    clock.inputs_ready();
     // A grid of one wave lets the next kernel launch now: its blocks take slots this grid leaves free.
     if (early_release) pdl_release();
     if (norm_scale.sum)  // read now, so its round trip overlaps the loads in flight
@@ -186,6 +190,7 @@ gemv_plain_kernel(const uint8_t* __restrict__ w, int64_t w_stride, int64_t n_out
         if (swiglu.out) swiglu.out[t * swiglu.out_stride + swiglu_pair(warp)] = silu_mul(pair[warp][t], pair[warp + 1][t]);
         else rope_store_pair(rope, row, t, pair[warp][t], pair[warp + 1][t], y + t * y_stride);
       }
+    clock.finish(lane, warp, uint32_t(n_out), uint32_t(vecs));
     return;
   }
   __shared__ float updated_rows[TMAX][kWarps];  // norm_out: the block's rows, for their squares
@@ -217,6 +222,7 @@ gemv_plain_kernel(const uint8_t* __restrict__ w, int64_t w_stride, int64_t n_out
         if (lane == 0) atomicAdd(norm_out.sum + t, ss);
       }
   }
+  clock.finish(lane, warp, uint32_t(n_out), uint32_t(vecs));
 }
 
 }  // namespace llmr::cuda_ops::plain

@@ -11,6 +11,7 @@
 #include <cstdint>
 
 #include "backend/cuda/gemv_plain.cuh"
+#include "backend/cuda/warp_timeline.cuh"
 
 namespace llmr::cuda_ops::plain {
 
@@ -28,6 +29,8 @@ gemv_plain_stream_kernel(const uint8_t* __restrict__ w, int64_t w_stride, int64_
                          const float* __restrict__ x, const float* __restrict__ bias, float* __restrict__ y,
                          NormScale norm_scale, PlainSwiglu swiglu) {
   const int lane = int(threadIdx.x) & 31, warp = int(threadIdx.x) / 32;
+  timeline::WarpClock clock;
+  clock.begin();
   const int64_t warps = int64_t(gridDim.x) * kWarps;
   const bool gated = swiglu.out != nullptr;
   const int64_t half_rows = n_out / 2;
@@ -66,6 +69,7 @@ gemv_plain_stream_kernel(const uint8_t* __restrict__ w, int64_t w_stride, int64_
   step(next);
   // Both first passes are weights only, issued before waiting for the kernel before.
   pdl_wait();
+  clock.inputs_ready();
   pdl_release();  // one wave: the next kernel's blocks take the places this grid's warps leave
   const double norm_sum = norm_scale.sum ? __ldcg(norm_scale.sum) : 0.0;
   const float inv_rms =
@@ -104,6 +108,7 @@ gemv_plain_stream_kernel(const uint8_t* __restrict__ w, int64_t w_stride, int64_
     load(b, next);
     step(next);
   }
+  clock.finish(lane, warp, uint32_t(n_out), uint32_t(vecs));
 }
 
 }  // namespace llmr::cuda_ops::plain
