@@ -410,9 +410,10 @@ TEST(CudaPlainProducts, SwigluInTheGateUpEpilogue) {
 // One token's products of more rows than two waves of four-load blocks stream their rows through one
 // wave of warps (gemv_plain_stream.cuh; LLMR_CUDA_PLAIN_STREAM=0 turns it off), each lane taking its
 // vectors in the many-wave kernel's order: the same bits, with two and four passes a row (eight and
-// four loads a lane). A gate|up product with its SwiGLU epilogue and handed-over norm (x after the
-// feed-forward block), and an output head of a partial last block of rows (within f32 rounding of the
-// exact product too, so the two paths are not equally wrong).
+// four loads a lane), with the last, partial round of items spread over the blocks or not
+// (LLMR_CUDA_PLAIN_STREAM_SPREAD). A gate|up product with its SwiGLU epilogue and handed-over norm (x
+// after the feed-forward block), and an output head of a partial last block of rows (within f32
+// rounding of the exact product too, so the two paths are not equally wrong).
 TEST(CudaPlainProducts, StreamedRowsEqualTheManyWaveKernel) {
   const int64_t n = 4096, k1 = 512, half = 7000, vocab = 13001;  // 14000 and 13001 rows > 12672
   const float eps = 1e-5f;
@@ -426,8 +427,9 @@ TEST(CudaPlainProducts, StreamedRowsEqualTheManyWaveKernel) {
     std::vector<float> x, logits;
     uint64_t streams = 0;
   };
-  auto run = [&](const char* stream, const char* vecs) {
-    ScopedEnv on("LLMR_CUDA_PLAIN_STREAM", stream), loads("LLMR_CUDA_PLAIN_STREAM_VECS", vecs);
+  auto run = [&](const char* stream, const char* vecs, const char* spread) {
+    ScopedEnv on("LLMR_CUDA_PLAIN_STREAM", stream), loads("LLMR_CUDA_PLAIN_STREAM_VECS", vecs),
+        last_round("LLMR_CUDA_PLAIN_STREAM_SPREAD", spread);
     const auto dx = cuda().upload(x0.tensor()), h = cuda().alloc(DType::F32, {1, n});
     const auto gu = cuda().alloc(DType::F32, {1, 2 * half}), logits = cuda().alloc(DType::F32, {1, vocab});
     const uint64_t before = cuda_ops::plain_streams();
@@ -440,15 +442,16 @@ TEST(CudaPlainProducts, StreamedRowsEqualTheManyWaveKernel) {
     r.streams = cuda_ops::plain_streams() - before;
     return r;
   };
-  const Run many_wave = run("0", "8");
+  const Run many_wave = run("0", "8", "1");
   EXPECT_EQ(many_wave.streams, 0u);
-  for (const char* vecs : {"8", "4"}) {
-    SCOPED_TRACE(std::string("loads a lane a pass: ") + vecs);
-    const Run streamed = run("1", vecs);
-    EXPECT_EQ(streamed.streams, 2u);  // gate|up and the output head
-    EXPECT_EQ(streamed.x, many_wave.x);
-    EXPECT_EQ(streamed.logits, many_wave.logits);
-  }
+  for (const char* vecs : {"8", "4"})
+    for (const char* spread : {"1", "0"}) {
+      SCOPED_TRACE(std::string("loads a lane a pass: ") + vecs + ", last round spread: " + spread);
+      const Run streamed = run("1", vecs, spread);
+      EXPECT_EQ(streamed.streams, 2u);  // gate|up and the output head
+      EXPECT_EQ(streamed.x, many_wave.x);
+      EXPECT_EQ(streamed.logits, many_wave.logits);
+    }
   // The output head against the exact product of the normalized x.
   const float* x = many_wave.x.data();
   double ss = 0;

@@ -598,8 +598,14 @@ bool launch_plain_stream(const GemvArgs& a, bool accumulate, const XregRope& rop
                        resident_blocks_of<plain::gemv_plain_stream_kernel<W, V>>();
   const unsigned grid = unsigned(std::min<int64_t>(wave, (items + plain::kWarps - 1) / plain::kWarps));
   timeline::write_marks_at_exit();
+  // The last, partial round of items spread over the blocks (gemv_plain_stream.cuh): multiprocessors
+  // carried 104 or 112 of F16 gate|up's items and ended 3 us apart; F16 tg128 on the H200 245.0 / 244.8
+  // / 245.3 -> 246.2 / 246.3 / 245.7 (docs/measurements/2026-11-30-h200-26/). LLMR_CUDA_PLAIN_STREAM_SPREAD=0
+  // (read at every call): the first blocks take it.
+  const bool spread_last_round = switch_on("LLMR_CUDA_PLAIN_STREAM_SPREAD");
   launch_pdl(plain::gemv_plain_stream_kernel<W, V>, dim3(grid), dim3(plain::kThreads), 0, a.stream, "matmul",
-             "gemv_plain_stream_kernel", a.w, a.w_stride, a.n_out, vecs, a.x, a.bias, a.y, a.norm_scale, a.swiglu);
+             "gemv_plain_stream_kernel", a.w, a.w_stride, a.n_out, vecs, a.x, a.bias, a.y, a.norm_scale, a.swiglu,
+             spread_last_round);
   ++plain_stream_launches;
   return true;
 }

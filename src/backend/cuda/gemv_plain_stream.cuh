@@ -1,9 +1,9 @@
 #pragma once
 // The plain-weight matrix-vector kernel for one token and many rows (F16's gate|up and output head),
 // as one wave of warps that each stream a list of rows: warp k of the grid's W takes items k, k + W, ...
-// (an item: a row, or with a SwiGLU epilogue gate row j and up row half + j), read in passes of V
-// 16-byte loads a lane, two passes in flight, the next row's first pass issued while this row is
-// finished. The many-wave kernel (gemv_plain.cuh) stops each warp's loads at its row's end and again
+// (an item: a row, or with a SwiGLU epilogue gate row j and up row half + j; the last, partial round
+// spread over the blocks), read in passes of V 16-byte loads a lane, two passes in flight, the next
+// row's first pass issued while this row is finished. The many-wave kernel (gemv_plain.cuh) stops each warp's loads at its row's end and again
 // at its block's exit and the next block's start; here a warp's loads never stop until its last row.
 // Each lane takes its vectors in the many-wave kernel's order, so the sums are the same bits.
 #include <cuda_runtime.h>
@@ -27,7 +27,7 @@ template <DType W, int V>
 __global__ void __launch_bounds__(kThreads)
 gemv_plain_stream_kernel(const uint8_t* __restrict__ w, int64_t w_stride, int64_t n_out, int64_t vecs,
                          const float* __restrict__ x, const float* __restrict__ bias, float* __restrict__ y,
-                         NormScale norm_scale, PlainSwiglu swiglu) {
+                         NormScale norm_scale, PlainSwiglu swiglu, bool spread_last_round) {
   const int lane = int(threadIdx.x) & 31, warp = int(threadIdx.x) / 32;
   timeline::WarpClock clock;
   clock.begin();
@@ -39,10 +39,18 @@ gemv_plain_stream_kernel(const uint8_t* __restrict__ w, int64_t w_stride, int64_
   const int64_t stride_vecs = w_stride / 16;
   const uint4* w0 = reinterpret_cast<const uint4*>(w);
   const int64_t up_step = half_rows * stride_vecs;  // gate row j to up row j
-  const int64_t item_step = warps * stride_vecs;     // an item to this warp's next
   const uint64_t policy = staged::evict_first_policy();
 
-  const int64_t first = int64_t(blockIdx.x) * kWarps + warp;  // this warp's first item
+  // The last round of items (fewer than the warps) goes to warps spread over the blocks, warp w of
+  // every block before warp w + 1 of any: otherwise its items fill the first blocks, and the
+  // multiprocessors holding two of those carry a whole item a warp more than the others.
+  const int64_t full_rounds_end = items / warps * warps;
+  const int64_t rank_in_last_round = int64_t(warp) * gridDim.x + blockIdx.x;
+  auto placed = [&](int64_t item, int64_t before) {  // `item` reached from `before` (-1: the first)
+    return spread_last_round && item >= full_rounds_end && before < full_rounds_end ? full_rounds_end + rank_in_last_round
+                                                                                      : item;
+  };
+  const int64_t first = placed(int64_t(blockIdx.x) * kWarps + warp, -1);  // this warp's first item
   StreamCursor next{w0 + first * stride_vecs, first, 0, 0};
   auto step = [&](StreamCursor& c) {
     if (++c.pass < passes) return;
@@ -50,11 +58,11 @@ gemv_plain_stream_kernel(const uint8_t* __restrict__ w, int64_t w_stride, int64_
     if (gated && c.half == 0) {
       c.half = 1;
       c.row += up_step;
-    } else {
-      c.row += item_step - (c.half ? up_step : 0);
-      c.half = 0;
-      c.item += warps;
+      return;
     }
+    c.half = 0;
+    c.item = placed(c.item + warps, c.item);
+    c.row = w0 + c.item * stride_vecs;
   };
   auto load = [&](uint4 (&r)[V], const StreamCursor& c) {
     if (c.item < items) load_pass(r, c.row, int64_t(c.pass) * 32 * V, vecs, lane, policy);
