@@ -3,7 +3,7 @@
 of the step, how long it ran from its inputs being ready to its last warp's end, how its warps'
 ends spread (the tail), and the gap from its last warp to the next product's inputs being ready.
 
-usage: warp_timeline.py warp_timeline.bin [bytes_per_weight=2]
+usage: warp_timeline.py warp_timeline.bin
 """
 import statistics
 import struct
@@ -47,7 +47,6 @@ def pct(xs, p):
 
 def main():
     marks = read_marks(sys.argv[1])
-    elem_bytes = float(sys.argv[2]) if len(sys.argv) > 2 else 2.0
     ls = launches(marks)
     print(f"{len(marks)} marks, {len(ls)} whole launches")
     rows = defaultdict(lambda: defaultdict(list))
@@ -60,7 +59,6 @@ def main():
         r["warps"].append(len(g))
         r["run"].append(last / 1e3)
         r["start_spread"].append((max(m[0] for m in g) - min(m[0] for m in g)) / 1e3)
-        r["ready_spread"].append((max(m[1] for m in g) - ready) / 1e3)
         for p in (10, 50, 90, 99):
             r[f"end_p{p}"].append(pct(ends, p) / 1e3)
         # Warp durations from the warp's own inputs-ready (or start, when it began later) to its end.

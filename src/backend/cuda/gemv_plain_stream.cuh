@@ -3,8 +3,9 @@
 // as one wave of warps that each stream a list of rows: warp k of the grid's W takes items k, k + W, ...
 // (an item: a row, or with a SwiGLU epilogue gate row j and up row half + j; the last, partial round
 // spread over the blocks), read in passes of V 16-byte loads a lane, two passes in flight, the next
-// row's first pass issued while this row is finished. The many-wave kernel (gemv_plain.cuh) stops each warp's loads at its row's end and again
-// at its block's exit and the next block's start; here a warp's loads never stop until its last row.
+// row's first pass issued while this row is finished. The many-wave kernel (gemv_plain.cuh) stops each
+// warp's loads at its row's end and again at its block's exit and the next block's start; here a
+// warp's loads never stop until its last row.
 // Each lane takes its vectors in the many-wave kernel's order, so the sums are the same bits.
 #include <cuda_runtime.h>
 
@@ -47,8 +48,8 @@ gemv_plain_stream_kernel(const uint8_t* __restrict__ w, int64_t w_stride, int64_
   const int64_t full_rounds_end = items / warps * warps;
   const int64_t rank_in_last_round = int64_t(warp) * gridDim.x + blockIdx.x;
   auto placed = [&](int64_t item, int64_t before) {  // `item` reached from `before` (-1: the first)
-    return spread_last_round && item >= full_rounds_end && before < full_rounds_end ? full_rounds_end + rank_in_last_round
-                                                                                      : item;
+    const bool enters_last_round = item >= full_rounds_end && before < full_rounds_end;
+    return spread_last_round && enters_last_round ? full_rounds_end + rank_in_last_round : item;
   };
   const int64_t first = placed(int64_t(blockIdx.x) * kWarps + warp, -1);  // this warp's first item
   StreamCursor next{w0 + first * stride_vecs, first, 0, 0};
