@@ -3,7 +3,10 @@
 of the step, how long it ran from its inputs being ready to its last warp's end, how its warps'
 ends spread (the tail), and the gap from its last warp to the next product's inputs being ready.
 
-usage: warp_timeline.py warp_timeline.bin
+usage: warp_timeline.py [--layer] warp_timeline.bin [warp_timeline.bin.attention ...]
+(one file per instrumented source file; the decode attention shows as n_head x 0). --layer prints
+instead the launches of one stretch of the step in order, each with when its blocks started, when its
+warps' waits returned and when its warps ended, in us after the end of the launch before the stretch.
 """
 import statistics
 import struct
@@ -45,8 +48,27 @@ def pct(xs, p):
     return xs[min(len(xs) - 1, int(p / 100 * len(xs)))]
 
 
+def print_layer(marks):
+    """Eight launches from the middle of the marks the plain products kept (the attention file keeps
+    many more steps: only its launches inside the products' span are taken)."""
+    products = [m for m in marks if m[4] != 0]
+    lo, hi = min(m[0] for m in products), max(m[2] for m in products)
+    ls = launches([m for m in marks if lo <= m[0] and m[2] <= hi])
+    mid = len(ls) // 2
+    base = max(m[2] for m in ls[mid - 1][1])
+    us = lambda t: (t - base) / 1e3
+    for shape, g in ls[mid - 1:mid + 8]:
+        ends = sorted(m[2] for m in g)
+        print(f"{shape[0]:>6} x {shape[1]:<4} warps {len(g):5d}  start {us(min(m[0] for m in g)):8.2f}.."
+              f"{us(max(m[0] for m in g)):8.2f}  ready {us(min(m[1] for m in g)):8.2f}..{us(max(m[1] for m in g)):8.2f}"
+              f"  end p50 {us(ends[len(ends) // 2]):8.2f} last {us(ends[-1]):8.2f}")
+
+
 def main():
-    marks = read_marks(sys.argv[1])
+    args = [a for a in sys.argv[1:] if a != "--layer"]
+    marks = [m for path in args for m in read_marks(path)]
+    if "--layer" in sys.argv:
+        return print_layer(marks)
     ls = launches(marks)
     print(f"{len(marks)} marks, {len(ls)} whole launches")
     rows = defaultdict(lambda: defaultdict(list))

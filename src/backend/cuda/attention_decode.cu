@@ -29,6 +29,7 @@
 #include "backend/cuda/pdl.cuh"
 #include "backend/cuda/quantize_xblock.cuh"
 #include "backend/cuda/stream_arena.h"
+#include "backend/cuda/warp_timeline.cuh"
 
 namespace llmr::cuda_ops {
 namespace {
@@ -192,6 +193,8 @@ __global__ void __launch_bounds__(32 * NW) attention_decode_kernel(DecodeParams 
   const int warp = threadIdx.x / 32, lane = threadIdx.x & 31;
   const int j = lane % LPK, grp = lane / LPK;
   const int D = p.head_dim;
+  timeline::WarpClock clock;  // marked as a product of n_head rows and no vectors (tools/warp_timeline.py)
+  clock.begin();
   // A single token's step reads before the wait what earlier ops wrote (pdl.cuh): its position, the
   // block table and the cache rows before its own. Its own row and q come from the kernel before.
   if (!p.early_rows) pdl_wait();
@@ -241,6 +244,7 @@ __global__ void __launch_bounds__(32 * NW) attention_decode_kernel(DecodeParams 
     load_keys(first, fresh);
     pdl_wait();
   }
+  clock.inputs_ready();
   pdl_release();
 
   float q[NH][E], acc[NH][E], m[NH], l[NH];
@@ -376,6 +380,7 @@ __global__ void __launch_bounds__(32 * NW) attention_decode_kernel(DecodeParams 
       if (d == 0) p.part_ml[slot] = make_float2(M, L);
     }
   }
+  clock.finish(lane, warp, uint32_t(p.n_head), 0);
   if (plan.count == 1) return;
 
   // The block that finishes its head group's splits last merges them (the partials are fenced before
@@ -402,6 +407,7 @@ struct Config {
 
 template <typename KT, typename VT, int VEC, int LPK, int NCH, int NH, int R, int NW>
 void launch(const DecodeParams& p, dim3 grid, cudaStream_t stream) {
+  timeline::write_marks_at_exit(".attention");
   launch_pdl(attention_decode_kernel<KT, VT, VEC, LPK, NCH, NH, R, NW>, grid, dim3(32 * NW), 0, stream, "attention",
              "attention_decode_kernel", p);
 }

@@ -549,7 +549,7 @@ void launch_plain_vecs(const GemvArgs& a, bool accumulate, const XregRope& rope)
                                                   plain_resident_blocks<W, TMAX, V, PIPE>();
   PlainNormOut norm_out = a.norm_out;
   norm_out.y_before_wait = norm_handoff_y_before_wait();
-  timeline::write_marks_at_exit();
+  timeline::write_marks_at_exit("");
   launch_pdl(plain::gemv_plain_kernel<W, TMAX, V, PIPE>, dim3(grid), dim3(plain::kThreads), 0, a.stream, "matmul",
              "gemv_plain_kernel", a.w, a.w_stride, a.n_out, a.n_in / Unit<W>::kElems, a.x, a.x_stride, a.T, a.bias,
              a.y, a.y_stride, accumulate, rope, early_release, norm_out, a.norm_scale, a.swiglu);
@@ -597,7 +597,7 @@ bool launch_plain_stream(const GemvArgs& a, bool accumulate, const XregRope& rop
   const int64_t wave = int64_t(device_limits("matmul").multiprocessors) *
                        resident_blocks_of<plain::gemv_plain_stream_kernel<W, V>>();
   const unsigned grid = unsigned(std::min<int64_t>(wave, (items + plain::kWarps - 1) / plain::kWarps));
-  timeline::write_marks_at_exit();
+  timeline::write_marks_at_exit("");
   // The last, partial round of items spread over the blocks (gemv_plain_stream.cuh): multiprocessors
   // carried 104 or 112 of F16 gate|up's items and ended 3 us apart; F16 tg128 on the H200 245.0 / 244.8
   // / 245.3 -> 246.2 / 246.3 / 245.7 (docs/measurements/2026-11-30-h200-26/). LLMR_CUDA_PLAIN_STREAM_SPREAD=0

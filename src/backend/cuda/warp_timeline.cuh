@@ -1,5 +1,6 @@
 #pragma once
-// A measurement build's per-warp timestamps for the plain products (gemv_plain.cuh, gemv_plain_stream.cuh):
+// A measurement build's per-warp timestamps for the plain products (gemv_plain.cuh, gemv_plain_stream.cuh)
+// and the decode attention (attention_decode.cu):
 // when a warp started, when its inputs were ready (its wait returned) and when it finished, on the
 // GPU's global nanosecond timer, so a step's timeline shows each product's tail and the gaps between
 // products (tools/warp_timeline.py reads them). Compiled in only with the CMake option
@@ -10,6 +11,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <string>
 #include <vector>
 
 namespace llmr::cuda_ops::timeline {
@@ -58,8 +60,10 @@ struct WarpClock {
 };
 
 // Called at each launch: the first registers the write of the kept marks, at exit, to the file
-// $LLMR_CUDA_WARP_TIMELINE_OUT (warp_timeline.bin by default).
-inline void write_marks_at_exit() {
+// $LLMR_CUDA_WARP_TIMELINE_OUT (warp_timeline.bin by default) with `suffix` appended. Each source file
+// that includes this has its own marks (static), so each writes its own file.
+static void write_marks_at_exit(const char* suffix) {
+  static const char* s_suffix = suffix;
   static const bool armed = [] {
     std::atexit([] {
       cudaDeviceSynchronize();
@@ -74,7 +78,8 @@ inline void write_marks_at_exit() {
         marks.insert(marks.end(), sm_marks.begin(), sm_marks.begin() + n);
       }
       const char* path = std::getenv("LLMR_CUDA_WARP_TIMELINE_OUT");
-      path = path && *path ? path : "warp_timeline.bin";
+      const std::string file = std::string(path && *path ? path : "warp_timeline.bin") + s_suffix;
+      path = file.c_str();
       FILE* f = std::fopen(path, "wb");
       const bool ok = f && std::fwrite(marks.data(), sizeof(WarpMark), marks.size(), f) == marks.size();
       if (f) std::fclose(f);
@@ -86,7 +91,7 @@ inline void write_marks_at_exit() {
   (void)armed;
 }
 #else
-inline void write_marks_at_exit() {}
+inline void write_marks_at_exit(const char*) {}
 struct WarpClock {
   __device__ __forceinline__ void begin() {}
   __device__ __forceinline__ void inputs_ready() {}
