@@ -420,17 +420,17 @@ TEST(CudaPlainProducts, StreamedRowsEqualTheManyWaveKernel) {
   const Weights w1(DType::F16, n, k1), w_gate_up(DType::F16, 2 * half, n), w_down(DType::F16, n, half),
       w_out(DType::F16, vocab, n);
   ScopedEnv handoff("LLMR_CUDA_NORM_HANDOFF", "1");
-  const HostBuffer a = host_floats({1, k1}, -2.f, 2.f), x0 = host_floats({1, n}, -3.f, 3.f),
-                   g = host_floats({n}, 0.5f, 1.5f);
+  const HostBuffer a = host_floats({1, k1}, -2.f, 2.f), g = host_floats({n}, 0.5f, 1.5f);
+  const HostBuffer x0 = host_floats({1, n}, -3.f, 3.f), x1 = host_floats({1, n}, -3.f, 3.f);
   const auto da = cuda().upload(a.tensor()), dg = cuda().upload(g.tensor());
   struct Run {
     std::vector<float> x, logits;
     uint64_t streams = 0;
   };
-  auto run = [&](const char* stream, const char* vecs, const char* spread) {
+  auto run = [&](const char* stream, const char* vecs, const char* spread, const char* claims, const HostBuffer& x) {
     ScopedEnv on("LLMR_CUDA_PLAIN_STREAM", stream), loads("LLMR_CUDA_PLAIN_STREAM_VECS", vecs),
-        last_round("LLMR_CUDA_PLAIN_STREAM_SPREAD", spread);
-    const auto dx = cuda().upload(x0.tensor()), h = cuda().alloc(DType::F32, {1, n});
+        last_round("LLMR_CUDA_PLAIN_STREAM_SPREAD", spread), claimed("LLMR_CUDA_PLAIN_STREAM_CLAIMS", claims);
+    const auto dx = cuda().upload(x.tensor()), h = cuda().alloc(DType::F32, {1, n});
     const auto gu = cuda().alloc(DType::F32, {1, 2 * half}), logits = cuda().alloc(DType::F32, {1, vocab});
     const uint64_t before = cuda_ops::plain_streams();
     cuda().matmul_add(da->tensor(), w1.dev_plain->tensor(), dx->tensor());
@@ -442,16 +442,21 @@ TEST(CudaPlainProducts, StreamedRowsEqualTheManyWaveKernel) {
     r.streams = cuda_ops::plain_streams() - before;
     return r;
   };
-  const Run many_wave = run("0", "8", "1");
+  const Run many_wave = run("0", "8", "1", "1", x1);
   EXPECT_EQ(many_wave.streams, 0u);
   for (const char* vecs : {"8", "4"})
-    for (const char* spread : {"1", "0"}) {
-      SCOPED_TRACE(std::string("loads a lane a pass: ") + vecs + ", last round spread: " + spread);
-      const Run streamed = run("1", vecs, spread);
-      EXPECT_EQ(streamed.streams, 2u);  // gate|up and the output head
-      EXPECT_EQ(streamed.x, many_wave.x);
-      EXPECT_EQ(streamed.logits, many_wave.logits);
-    }
+    for (const char* spread : {"1", "0"})
+      for (const char* claims : {"1", "0"}) {
+        SCOPED_TRACE(std::string("loads a lane a pass: ") + vecs + ", last round spread: " + spread +
+                     ", last rounds claimed: " + claims);
+        // Twice, on other inputs first: a launch whose claim counters were not set back would skip
+        // items and leave the first run's values in their rows.
+        run("1", vecs, spread, claims, x0);
+        const Run streamed = run("1", vecs, spread, claims, x1);
+        EXPECT_EQ(streamed.streams, 2u);  // gate|up and the output head
+        EXPECT_EQ(streamed.x, many_wave.x);
+        EXPECT_EQ(streamed.logits, many_wave.logits);
+      }
   // The output head against the exact product of the normalized x.
   const float* x = many_wave.x.data();
   double ss = 0;

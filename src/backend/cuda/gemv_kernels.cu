@@ -603,9 +603,20 @@ bool launch_plain_stream(const GemvArgs& a, bool accumulate, const XregRope& rop
   // / 245.3 -> 246.2 / 246.3 / 245.7 (docs/measurements/2026-11-30-h200-26/). LLMR_CUDA_PLAIN_STREAM_SPREAD=0
   // (read at every call): the first blocks take it.
   const bool spread_last_round = switch_on("LLMR_CUDA_PLAIN_STREAM_SPREAD");
+  // The last one to two rounds claimed (gemv_plain_stream.cuh), from products of three rounds or more
+  // (a warp's first two passes, before the wait, then stay in dealt items): F16's gate|up ran 58.4 ->
+  // 57.0 us, tg128 on the H200 with one carveout for all (pdl.cu) 246.5 / 247.3 -> 247.4 / 248.1
+  // (docs/measurements/2026-11-30-h200-27/, f5, f6). LLMR_CUDA_PLAIN_STREAM_CLAIMS=0 (read at every
+  // call): every item dealt.
+  plain::StreamClaims claims;
+  if (items >= 3 * int64_t(grid) * plain::kWarps && switch_on("LLMR_CUDA_PLAIN_STREAM_CLAIMS")) {
+    claims.groups = grid % 8 == 0 ? 8 : grid % 4 == 0 ? 4 : grid % 2 == 0 ? 2 : 1;
+    claims.counters = static_cast<unsigned*>(stream_arena_zeroed(
+        a.stream, ArenaSlot::StreamClaims, 2 * 8 * plain::StreamClaims::kLine * sizeof(unsigned), "matmul"));
+  }
   launch_pdl(plain::gemv_plain_stream_kernel<W, V>, dim3(grid), dim3(plain::kThreads), 0, a.stream, "matmul",
              "gemv_plain_stream_kernel", a.w, a.w_stride, a.n_out, vecs, a.x, a.bias, a.y, a.norm_scale, a.swiglu,
-             spread_last_round);
+             spread_last_round, claims);
   ++plain_stream_launches;
   return true;
 }

@@ -6,7 +6,11 @@
 // row's first pass issued while this row is finished. The many-wave kernel (gemv_plain.cuh) stops each
 // warp's loads at its row's end and again at its block's exit and the next block's start; here a
 // warp's loads never stop until its last row.
-// Each lane takes its vectors in the many-wave kernel's order, so the sums are the same bits.
+// With claims (a product of three rounds or more), the last one to two rounds of items are not dealt
+// out: warps claim them one at a time from counters shared by a group of blocks (StreamClaims), the
+// next claim asked for as the item before it is begun, so the warps that run slow take fewer of them.
+// Each lane takes its vectors in the many-wave kernel's order, so the sums are the same bits (and the
+// same whichever warp takes an item).
 #include <cuda_runtime.h>
 
 #include <cstdint>
@@ -15,6 +19,15 @@
 #include "backend/cuda/warp_timeline.cuh"
 
 namespace llmr::cuda_ops::plain {
+
+// Claim counters: group c (the blocks b with b % groups == c) claims from claims[c * kLine] and counts
+// its warps that found no item left at claims[(groups + c) * kLine]; the warp that completes that count
+// sets both back to zero for the next launch. groups divides the grid; null claims: every item dealt.
+struct StreamClaims {
+  unsigned* counters = nullptr;
+  int groups = 0;
+  static constexpr int kLine = 32;  // counters a 128-byte line apart
+};
 
 // Where a warp's next pass is: which item, which of its rows (half), which pass of the row.
 struct StreamCursor {
@@ -28,7 +41,7 @@ template <DType W, int V>
 __global__ void __launch_bounds__(kThreads)
 gemv_plain_stream_kernel(const uint8_t* __restrict__ w, int64_t w_stride, int64_t n_out, int64_t vecs,
                          const float* __restrict__ x, const float* __restrict__ bias, float* __restrict__ y,
-                         NormScale norm_scale, PlainSwiglu swiglu, bool spread_last_round) {
+                         NormScale norm_scale, PlainSwiglu swiglu, bool spread_last_round, StreamClaims claims) {
   const int lane = int(threadIdx.x) & 31, warp = int(threadIdx.x) / 32;
   timeline::WarpClock clock;
   clock.begin();
@@ -51,6 +64,29 @@ gemv_plain_stream_kernel(const uint8_t* __restrict__ w, int64_t w_stride, int64_
     const bool enters_last_round = item >= full_rounds_end && before < full_rounds_end;
     return spread_last_round && enters_last_round ? full_rounds_end + rank_in_last_round : item;
   };
+  // Claimed items: from dealt_end on, item dealt_end + j * groups + c is group c's claim j.
+  const bool claiming = claims.counters != nullptr;
+  const int64_t dealt_end = claiming ? (items / warps - 1) * warps : items;
+  const int group = claiming ? int(blockIdx.x) % claims.groups : 0;
+  unsigned* const claim_counter = claims.counters + group * StreamClaims::kLine;
+  unsigned* const empty_counter = claims.counters + (claims.groups + group) * StreamClaims::kLine;
+  unsigned claimed = 0;  // lane 0: the claim asked for last, its answer not yet used
+  auto next_item = [&](int64_t item) -> int64_t {
+    if (!claiming) return placed(item + warps, item);
+    if (item >= items) return items;  // past its last item the cursor still steps: no claim, no count
+    if (item + warps < dealt_end) return item + warps;
+    const int64_t mine = dealt_end + int64_t(__shfl_sync(0xFFFFFFFFu, claimed, 0)) * claims.groups + group;
+    if (mine < items) {
+      if (lane == 0) claimed = atomicAdd(claim_counter, 1u);  // the next one, answered while this item streams
+      return mine;
+    }
+    // None left for the group: the last of its warps to find so sets its counters back for the next launch.
+    if (lane == 0 && atomicAdd(empty_counter, 1u) == unsigned(gridDim.x / claims.groups * kWarps) - 1) {
+      atomicExch(claim_counter, 0u);
+      atomicExch(empty_counter, 0u);
+    }
+    return items;
+  };
   const int64_t first = placed(int64_t(blockIdx.x) * kWarps + warp, -1);  // this warp's first item
   StreamCursor next{w0 + first * stride_vecs, first, 0, 0};
   auto step = [&](StreamCursor& c) {
@@ -62,7 +98,7 @@ gemv_plain_stream_kernel(const uint8_t* __restrict__ w, int64_t w_stride, int64_
       return;
     }
     c.half = 0;
-    c.item = placed(c.item + warps, c.item);
+    c.item = next_item(c.item);
     c.row = w0 + c.item * stride_vecs;
   };
   auto load = [&](uint4 (&r)[V], const StreamCursor& c) {
@@ -80,6 +116,8 @@ gemv_plain_stream_kernel(const uint8_t* __restrict__ w, int64_t w_stride, int64_
   pdl_wait();
   clock.inputs_ready();
   pdl_release();  // one wave: the next kernel's blocks take the places this grid's warps leave
+  // The first claim, after the wait: the counters' last user set them back before it finished.
+  if (claiming && lane == 0) claimed = atomicAdd(claim_counter, 1u);
   const double norm_sum = norm_scale.sum ? __ldcg(norm_scale.sum) : 0.0;
   const float inv_rms =
       norm_scale.sum ? float(1.0 / sqrt(norm_sum / double(norm_scale.n) + double(norm_scale.eps))) : 1.f;

@@ -11,7 +11,8 @@
 
 namespace llmr::cuda_ops {
 
-// NormedActivations and NormSums: a norm handoff's (norm_handoff.h), beside the held product's own.
+// NormedActivations and NormSums: a norm handoff's (norm_handoff.h), beside the held product's own;
+// StreamClaims: the claim counters of the streaming GEMV (gemv_plain_stream.cuh), set back by its last warps.
 enum class ArenaSlot {
   GemvActivations,
   AttentionPartials,
@@ -19,6 +20,7 @@ enum class ArenaSlot {
   SwigluActivations,
   NormedActivations,
   NormSums,
+  StreamClaims,
   Count
 };
 
