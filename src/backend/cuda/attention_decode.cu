@@ -408,6 +408,10 @@ struct Config {
 template <typename KT, typename VT, int VEC, int LPK, int NCH, int NH, int R, int NW>
 void launch(const DecodeParams& p, dim3 grid, cudaStream_t stream) {
   timeline::write_marks_at_exit(".attention");
+  // The generation step's shared split (pdl.cu); LLMR_CUDA_CARVEOUT_ATTENTION=0 (read at every launch): the driver's.
+  if (switch_on("LLMR_CUDA_CARVEOUT_ATTENTION"))
+    share_small_carveout(reinterpret_cast<const void*>(attention_decode_kernel<KT, VT, VEC, LPK, NCH, NH, R, NW>),
+                         32 * NW, 0);
   launch_pdl(attention_decode_kernel<KT, VT, VEC, LPK, NCH, NH, R, NW>, grid, dim3(32 * NW), 0, stream, "attention",
              "attention_decode_kernel", p);
 }

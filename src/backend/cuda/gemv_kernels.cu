@@ -550,6 +550,7 @@ void launch_plain_vecs(const GemvArgs& a, bool accumulate, const XregRope& rope)
   PlainNormOut norm_out = a.norm_out;
   norm_out.y_before_wait = norm_handoff_y_before_wait();
   timeline::write_marks_at_exit("");
+  share_small_carveout(reinterpret_cast<const void*>(plain::gemv_plain_kernel<W, TMAX, V, PIPE>), plain::kThreads, 0);
   launch_pdl(plain::gemv_plain_kernel<W, TMAX, V, PIPE>, dim3(grid), dim3(plain::kThreads), 0, a.stream, "matmul",
              "gemv_plain_kernel", a.w, a.w_stride, a.n_out, a.n_in / Unit<W>::kElems, a.x, a.x_stride, a.T, a.bias,
              a.y, a.y_stride, accumulate, rope, early_release, norm_out, a.norm_scale, a.swiglu);
@@ -614,6 +615,7 @@ bool launch_plain_stream(const GemvArgs& a, bool accumulate, const XregRope& rop
     claims.counters = static_cast<unsigned*>(stream_arena_zeroed(
         a.stream, ArenaSlot::StreamClaims, 2 * 8 * plain::StreamClaims::kLine * sizeof(unsigned), "matmul"));
   }
+  share_small_carveout(reinterpret_cast<const void*>(plain::gemv_plain_stream_kernel<W, V>), plain::kThreads, 0);
   launch_pdl(plain::gemv_plain_stream_kernel<W, V>, dim3(grid), dim3(plain::kThreads), 0, a.stream, "matmul",
              "gemv_plain_stream_kernel", a.w, a.w_stride, a.n_out, vecs, a.x, a.bias, a.y, a.norm_scale, a.swiglu,
              spread_last_round, claims);

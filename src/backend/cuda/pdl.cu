@@ -1,7 +1,8 @@
 // LLMR_CUDA_PDL=0 (read at every launch) turns programmatic dependent launch off (pdl.cuh); the shared
-// memory split of the kernels launched through launch_pdl.
+// L1 / shared memory split of the generation step's kernels.
 #include "backend/cuda/pdl.cuh"
 
+#include <algorithm>
 #include <cstdlib>
 #include <mutex>
 #include <unordered_set>
@@ -15,15 +16,16 @@ bool pdl_enabled() {
 // The L1 / shared split is a multiprocessor's, and one holds blocks of kernels asking for the same
 // split only: left to the driver, each kernel took the split its own shared memory fits (the
 // streaming GEMV none, attention ~9 KB, the other products 64 bytes), so a dependent's blocks waited
-// for the kernel before to leave whole multiprocessors. With one split for all, F16's boundaries
-// after attention and after the o product went from 1.5-2.0 us to 0.8 (the kernels' waits returning
-// after the last warp of the kernel before) and tg128 on the H200 from 244.4 / 245.2 to 246.5 / 247.3
-// (docs/measurements/2026-11-30-h200-27/, f6). Kernels of more shared memory (prompt GEMMs, flash
-// attention) keep the driver's choice. LLMR_CUDA_CARVEOUT=P (read at the first launch of each kernel):
-// P percent of the unified memory as shared memory instead of 10; -1: the driver's choice for all.
-constexpr size_t kSmallSharedMemory = 16 << 10;
-
-void share_small_carveout(const void* kernel, size_t dynamic_smem) {
+// for the kernel before to leave whole multiprocessors. With one split for F16's step kernels, its
+// boundaries after attention and after the o product went from 1.5-2.0 us to 0.8 (the kernels' waits
+// returning after the last warp of the kernel before) and tg128 on the H200 from 244.4 / 245.2 to
+// 246.5 / 247.3 (docs/measurements/2026-11-30-h200-27/, f6). Only the plain and streaming GEMVs and
+// the decode attention ask for it: given to every kernel of little shared memory, Q4_0's tg128 fell
+// from 697-700 to 609-610 (f7, f8; why is not measured yet), and with attention's alone it is 696.6
+// against 694.9 (f9). A kernel whose resident blocks need more shared memory than the split holds
+// keeps the driver's choice. LLMR_CUDA_CARVEOUT=P (read at the first launch of each kernel): P
+// percent of the unified memory as shared memory instead of 10; -1: the driver's choice for all.
+void share_small_carveout(const void* kernel, int threads, size_t dynamic_smem) {
   static std::mutex m;
   static std::unordered_set<const void*> asked;
   std::lock_guard<std::mutex> lock(m);
@@ -31,9 +33,16 @@ void share_small_carveout(const void* kernel, size_t dynamic_smem) {
   const char* v = std::getenv("LLMR_CUDA_CARVEOUT");
   const int percent = v && *v ? std::atoi(v) : 10;
   if (percent < 0) return;
+  int device = 0, per_multiprocessor = 0, blocks = 0;
+  check_cuda(cudaGetDevice(&device), "launch", "cudaGetDevice");
+  check_cuda(cudaDeviceGetAttribute(&per_multiprocessor, cudaDevAttrMaxSharedMemoryPerMultiprocessor, device), "launch",
+             "cudaDeviceGetAttribute (shared memory)");
   cudaFuncAttributes attrs{};
   check_cuda(cudaFuncGetAttributes(&attrs, kernel), "launch", "cudaFuncGetAttributes");
-  if (attrs.sharedSizeBytes + dynamic_smem > kSmallSharedMemory) return;
+  check_cuda(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, kernel, threads, dynamic_smem), "launch",
+             "cudaOccupancyMaxActiveBlocksPerMultiprocessor");
+  const size_t resident = (attrs.sharedSizeBytes + dynamic_smem) * size_t(std::max(blocks, 1));
+  if (resident > size_t(per_multiprocessor) * size_t(percent) / 100) return;  // it would hold fewer blocks
   check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout, percent), "launch",
              "cudaFuncSetAttribute (carveout)");
 }

@@ -21,10 +21,10 @@ __device__ __forceinline__ void pdl_release() { asm volatile("griddepcontrol.lau
 
 bool pdl_enabled();  // pdl.cu
 
-// Asks, once per kernel, for the one L1 / shared memory split every kernel of little shared memory
-// takes (pdl.cu), so that a programmatic dependent's blocks may join its predecessor's on a
-// multiprocessor instead of waiting for it to empty and change split.
-void share_small_carveout(const void* kernel, size_t dynamic_smem);
+// Asks, once per kernel, for the L1 / shared memory split the kernels of F16's generation step share
+// (pdl.cu), so that a programmatic dependent's blocks may join its predecessor's on a multiprocessor
+// instead of waiting for it to empty and change split. The launchers of those kernels call it.
+void share_small_carveout(const void* kernel, int threads, size_t dynamic_smem);
 
 // kernel<<<grid, block, smem, stream>>>(args...) as a programmatic dependent of the previous kernel.
 template <typename... Params, typename... Args>
@@ -40,7 +40,6 @@ void launch_pdl(void (*kernel)(Params...), dim3 grid, dim3 block, size_t smem, c
   attr[0].val.programmaticStreamSerializationAllowed = 1;
   cfg.attrs = attr;
   cfg.numAttrs = pdl_enabled() ? 1 : 0;
-  share_small_carveout(reinterpret_cast<const void*>(kernel), smem);
   check_cuda(cudaLaunchKernelEx(&cfg, kernel, std::forward<Args>(args)...), op, name);
   check_launch(op, name);
 }
