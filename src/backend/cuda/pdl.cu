@@ -25,6 +25,11 @@ bool pdl_enabled() {
 // against 694.9 (f9). A kernel whose resident blocks need more shared memory than the split holds
 // keeps the driver's choice. LLMR_CUDA_CARVEOUT=P (read at the first launch of each kernel): P
 // percent of the unified memory as shared memory instead of 10; -1: the driver's choice for all.
+bool carveout_for_all() {
+  const char* v = std::getenv("LLMR_CUDA_CARVEOUT_ALL");
+  return v && *v == '1';
+}
+
 void share_small_carveout(const void* kernel, int threads, size_t dynamic_smem) {
   static std::mutex m;
   static std::unordered_set<const void*> asked;

@@ -23,8 +23,10 @@ bool pdl_enabled();  // pdl.cu
 
 // Asks, once per kernel, for the L1 / shared memory split the kernels of F16's generation step share
 // (pdl.cu), so that a programmatic dependent's blocks may join its predecessor's on a multiprocessor
-// instead of waiting for it to empty and change split. The launchers of those kernels call it.
+// instead of waiting for it to empty and change split. The launchers of those kernels call it, and
+// launch_pdl for every kernel where LLMR_CUDA_CARVEOUT_ALL=1 (read at every launch; experiments).
 void share_small_carveout(const void* kernel, int threads, size_t dynamic_smem);
+bool carveout_for_all();
 
 // kernel<<<grid, block, smem, stream>>>(args...) as a programmatic dependent of the previous kernel.
 template <typename... Params, typename... Args>
@@ -40,6 +42,8 @@ void launch_pdl(void (*kernel)(Params...), dim3 grid, dim3 block, size_t smem, c
   attr[0].val.programmaticStreamSerializationAllowed = 1;
   cfg.attrs = attr;
   cfg.numAttrs = pdl_enabled() ? 1 : 0;
+  if (carveout_for_all())
+    share_small_carveout(reinterpret_cast<const void*>(kernel), int(block.x * block.y * block.z), smem);
   check_cuda(cudaLaunchKernelEx(&cfg, kernel, std::forward<Args>(args)...), op, name);
   check_launch(op, name);
 }
