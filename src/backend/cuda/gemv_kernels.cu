@@ -611,9 +611,12 @@ bool launch_plain_stream(const GemvArgs& a, bool accumulate, const XregRope& rop
   // call): every item dealt.
   plain::StreamClaims claims;
   if (items >= 3 * int64_t(grid) * plain::kWarps && switch_on("LLMR_CUDA_PLAIN_STREAM_CLAIMS")) {
-    claims.groups = grid % 8 == 0 ? 8 : grid % 4 == 0 ? 4 : grid % 2 == 0 ? 2 : 1;
+    using plain::StreamClaims;
+    claims.groups = StreamClaims::kMaxGroups;  // the most that divides the grid
+    while (grid % unsigned(claims.groups) != 0) claims.groups /= 2;
     claims.counters = static_cast<unsigned*>(stream_arena_zeroed(
-        a.stream, ArenaSlot::StreamClaims, 2 * 8 * plain::StreamClaims::kLine * sizeof(unsigned), "matmul"));
+        a.stream, ArenaSlot::StreamClaims, 2 * StreamClaims::kMaxGroups * StreamClaims::kLine * sizeof(unsigned),
+        "matmul"));
   }
   share_small_carveout(reinterpret_cast<const void*>(plain::gemv_plain_stream_kernel<W, V>), plain::kThreads, 0);
   launch_pdl(plain::gemv_plain_stream_kernel<W, V>, dim3(grid), dim3(plain::kThreads), 0, a.stream, "matmul",

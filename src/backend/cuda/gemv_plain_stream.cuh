@@ -25,7 +25,8 @@ namespace llmr::cuda_ops::plain {
 // sets both back to zero for the next launch. groups divides the grid; null claims: every item dealt.
 struct StreamClaims {
   unsigned* counters = nullptr;
-  int groups = 0;
+  int groups = 0;                    // at most kMaxGroups
+  static constexpr int kMaxGroups = 8;
   static constexpr int kLine = 32;  // counters a 128-byte line apart
 };
 
