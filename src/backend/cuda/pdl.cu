@@ -3,6 +3,7 @@
 #include "backend/cuda/pdl.cuh"
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <mutex>
 #include <unordered_set>
@@ -25,6 +26,7 @@ bool pdl_enabled() {
 // against 694.9 (f9). A kernel whose resident blocks need more shared memory than the split holds
 // keeps the driver's choice. LLMR_CUDA_CARVEOUT=P (read at the first launch of each kernel): P
 // percent of the unified memory as shared memory instead of 10; -1: the driver's choice for all.
+// LLMR_CUDA_CARVEOUT_LOG=1 names each kernel as it is asked, with its shared memory and the outcome.
 bool carveout_for_all() {
   const char* v = std::getenv("LLMR_CUDA_CARVEOUT_ALL");
   return v && *v == '1';
@@ -47,7 +49,14 @@ void share_small_carveout(const void* kernel, int threads, size_t dynamic_smem) 
   check_cuda(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, kernel, threads, dynamic_smem), "launch",
              "cudaOccupancyMaxActiveBlocksPerMultiprocessor");
   const size_t resident = (attrs.sharedSizeBytes + dynamic_smem) * size_t(std::max(blocks, 1));
-  if (resident > size_t(per_multiprocessor) * size_t(percent) / 100) return;  // it would hold fewer blocks
+  const bool fits = resident <= size_t(per_multiprocessor) * size_t(percent) / 100;  // else fewer blocks
+  if (const char* log = std::getenv("LLMR_CUDA_CARVEOUT_LOG"); log && *log == '1') {
+    const char* name = "?";
+    cudaFuncGetName(&name, kernel);
+    std::fprintf(stderr, "carveout %d%%: %s, %d threads, %d blocks a multiprocessor, %zu bytes shared: %s\n",
+                 percent, name, threads, blocks, resident, fits ? "asked" : "left to the driver");
+  }
+  if (!fits) return;
   check_cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout, percent), "launch",
              "cudaFuncSetAttribute (carveout)");
 }
