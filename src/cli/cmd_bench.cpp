@@ -208,6 +208,10 @@ int bench(const std::vector<std::string>& argv) {
     std::vector<double> rates;
     for (int r = 0; r < reps; ++r) rates.push_back(once());
     const Stats s = summarize(rates);
+    // Each run's rate, in order: a first run slower than the rest says the warm-up fell short.
+    std::fprintf(stderr, "%s runs (t/s):", test.c_str());
+    for (const double r : rates) std::fprintf(stderr, " %.2f", r);
+    std::fprintf(stderr, "\n");
     std::printf("| %s | %s | %s | %s | %d | %s | %.2f ± %.2f | %.2f |\n", label.c_str(), size, nparams,
                 (upper(backend.name()) + (tp > 0 ? " TP" + std::to_string(tp) : "")).c_str(), threads, test.c_str(),
                 s.mean, s.stddev, s.median);
