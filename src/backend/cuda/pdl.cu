@@ -22,7 +22,8 @@ bool pdl_enabled() {
 // returning after the last warp of the kernel before) and tg128 on the H200 from 244.4 / 245.2 to
 // 246.5 / 247.3 (docs/measurements/2026-11-30-h200-27/, f6). Only the plain and streaming GEMVs and
 // the decode attention ask for it: given to every kernel of little shared memory, Q4_0's tg128 fell
-// from 697-700 to 609-610 (f7, f8; why is not measured yet), and with attention's alone it is 696.6
+// from 697-700 to 609-610 (f7, f8): its SwiGLU and output-head kernels themselves run 34% and 10%
+// slower with any split asked for, 10, 32 or 100% (-h200-28/, g1). With attention's alone it is 696.6
 // against 694.9 (f9). A kernel whose resident blocks need more shared memory than the split holds
 // keeps the driver's choice. LLMR_CUDA_CARVEOUT=P (read at the first launch of each kernel): P
 // percent of the unified memory as shared memory instead of 10; -1: the driver's choice for all.
