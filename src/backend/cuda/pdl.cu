@@ -24,9 +24,10 @@ bool pdl_enabled() {
 // the decode attention ask for it: given to every kernel of little shared memory, Q4_0's tg128 fell
 // from 697-700 to 609-610 (f7, f8): its SwiGLU and output-head kernels themselves run 34% and 10%
 // slower with the split (alone, cache emptied), and tg128 loses 11-14% at 10, 32 or 100% shared
-// (-h200-28/, g1). With attention's alone it is 696.6 against 694.9 (f9). A kernel whose resident blocks need more shared memory than the split holds
-// keeps the driver's choice. LLMR_CUDA_CARVEOUT=P (read at the first launch of each kernel): P
-// percent of the unified memory as shared memory instead of 10; -1: the driver's choice for all.
+// (-h200-28/, g1). With attention's alone it is 696.6 against 694.9 (f9). A kernel whose resident
+// blocks need more shared memory than the split holds keeps the driver's choice.
+// LLMR_CUDA_CARVEOUT=P (read at the first launch of each kernel): P percent of the unified memory as
+// shared memory instead of 10; -1: the driver's choice for all.
 // LLMR_CUDA_CARVEOUT_LOG=1 names each kernel as it is asked, with its shared memory and the outcome.
 bool carveout_for_all() {
   const char* v = std::getenv("LLMR_CUDA_CARVEOUT_ALL");
@@ -53,7 +54,8 @@ void share_small_carveout(const void* kernel, int threads, size_t dynamic_smem) 
   const bool fits = resident <= size_t(per_multiprocessor) * size_t(percent) / 100;  // else fewer blocks
   if (const char* log = std::getenv("LLMR_CUDA_CARVEOUT_LOG"); log && *log == '1') {
     const char* name = "?";
-    if (cudaFuncGetName(&name, kernel) != cudaSuccess) name = "?", cudaGetLastError();  // no error left for a later check
+    // A failed lookup leaves no error behind for the next launch's check to report.
+    if (cudaFuncGetName(&name, kernel) != cudaSuccess) name = "?", cudaGetLastError();
     std::fprintf(stderr, "carveout %d%%: %s, %d threads, %d blocks a multiprocessor, %zu bytes shared: %s\n",
                  percent, name, threads, blocks, resident, fits ? "asked" : "left to the driver");
   }
